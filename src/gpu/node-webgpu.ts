@@ -1,0 +1,62 @@
+// Node-only: Dawn through the `webgpu` npm package. Kept in its own module so that browser
+// bundles never pull in Dawn or Node built-ins (device.ts imports it dynamically).
+import { existsSync, mkdirSync, readdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/** Debian's chromium package ships SwiftShader's Vulkan ICD here. */
+export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
+
+export interface NodeGpuResult {
+  gpu: GPU;
+  adapter: GPUAdapter | null;
+  /** Set when we switched to SwiftShader ourselves. */
+  fellBackToSwiftShader: boolean;
+}
+
+async function loadDawn(): Promise<typeof import("webgpu")> {
+  try {
+    return await import("webgpu");
+  } catch (cause) {
+    throw Object.assign(new Error("The `webgpu` package (Dawn for Node) is not installed: run `npm install webgpu`."), { cause });
+  }
+}
+
+function hasGpuDeviceNodes(): boolean {
+  try {
+    if (readdirSync("/dev/dri").some((f) => f.startsWith("renderD"))) return true;
+  } catch {
+    /* no /dev/dri */
+  }
+  return existsSync("/dev/nvidia0") || existsSync("/dev/dxg");
+}
+
+/**
+ * Creates a Dawn GPU object and asks it for an adapter. When the user chose no Vulkan
+ * driver and Debian's SwiftShader ICD is installed, SwiftShader is made available before
+ * Dawn starts (a second Dawn instance after a failed first one crashes): exclusively when
+ * the machine has no GPU device nodes, otherwise beside the system drivers, so a real GPU
+ * still wins.
+ */
+export async function requestNodeAdapter(powerPreference?: GPUPowerPreference): Promise<NodeGpuResult> {
+  if (!process.env.XDG_RUNTIME_DIR) {
+    // Dawn's Vulkan loader warns (and some drivers fail) without a runtime dir.
+    const dir = join(tmpdir(), `mnemo-xdg-${process.getuid?.() ?? 0}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    process.env.XDG_RUNTIME_DIR = dir;
+  }
+  const env = process.env;
+  const userChoseDriver = !!(env.VK_ICD_FILENAMES || env.VK_DRIVER_FILES || env.VK_ADD_DRIVER_FILES);
+  let addedSwiftShader = false;
+  if (!userChoseDriver && process.platform === "linux" && existsSync(SWIFTSHADER_ICD)) {
+    if (hasGpuDeviceNodes()) env.VK_ADD_DRIVER_FILES = SWIFTSHADER_ICD;
+    else env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
+    addedSwiftShader = true;
+  }
+  const dawn = await loadDawn();
+  Object.assign(globalThis, dawn.globals);
+  const gpu = dawn.create([]) as unknown as GPU;
+  const adapter = await gpu.requestAdapter({ powerPreference: powerPreference ?? "high-performance" });
+  const isSwiftShader = !!adapter && /swiftshader/i.test(`${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`);
+  return { gpu, adapter, fellBackToSwiftShader: addedSwiftShader && isSwiftShader };
+}
