@@ -1,12 +1,35 @@
 import { defineConfig } from "vitest/config";
+import { builtinModules } from "node:module";
+
+// Library build: dist/index.js (browser + Node library) and dist/cli.js (the `mnemo`
+// command). Node built-ins and runtime dependencies stay external.
+const external = [
+  /^node:/,
+  ...builtinModules,
+  "webgpu",
+  "@huggingface/jinja",
+  /^wgsl-preprocessor/,
+  /^tsx/,
+];
 
 export default defineConfig({
+  build: {
+    outDir: "dist",
+    emptyOutDir: true,
+    target: "es2022",
+    sourcemap: true,
+    lib: {
+      entry: { index: "src/index.ts", cli: "src/cli/main.ts" },
+      formats: ["es"],
+    },
+    rollupOptions: { external },
+  },
   test: {
     include: ["tests/**/*.test.ts"],
     // Each file gets its own process (and Dawn device); SwiftShader already uses every core.
     pool: "forks",
     maxWorkers: 2,
-    testTimeout: 120_000,
-    hookTimeout: 120_000,
+    testTimeout: 180_000,
+    hookTimeout: 180_000,
   },
 });

@@ -1,0 +1,41 @@
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { join } from "node:path";
+import type { Browser } from "playwright-core";
+import { buildPage, launchChromium, serveStatic, type StaticServer } from "../helpers/browser.js";
+
+let browser: Browser;
+let server: StaticServer;
+
+beforeAll(async () => {
+  const dir = await buildPage(join(__dirname, "page"));
+  server = await serveStatic(dir);
+  browser = await launchChromium();
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.close();
+});
+
+describe("kernels in headless Chromium (WebGPU on SwiftShader)", () => {
+  it("run and match the TypeScript references", async () => {
+    const page = await browser.newPage();
+    const logs: string[] = [];
+    page.on("console", (m) => logs.push(m.text()));
+    await page.goto(server.url);
+    await page.waitForFunction(() => (window as unknown as { __mnemoResult?: unknown }).__mnemoResult, null, { timeout: 90_000 });
+    const result = (await page.evaluate(() => (window as unknown as { __mnemoResult: unknown }).__mnemoResult)) as {
+      error?: string;
+      adapter: string;
+      checks: { name: string; maxAbs: number; tolerance?: number }[];
+    };
+    expect(result.error, logs.join("\n")).toBeUndefined();
+    console.log(`browser adapter: ${result.adapter}`);
+    expect(result.checks.length).toBeGreaterThan(0);
+    for (const c of result.checks) {
+      console.log(`browser ${c.name}: max abs err ${c.maxAbs}`);
+      expect(c.maxAbs, c.name).toBeLessThanOrEqual(c.tolerance ?? 1e-5);
+    }
+    await page.close();
+  });
+});

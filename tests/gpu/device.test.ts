@@ -1,0 +1,106 @@
+import { describe, it, expect, beforeAll } from "vitest";
+import type { Gpu } from "../../src/gpu/device.js";
+import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
+import { residualAdd, gelu } from "../../src/kernels/elementwise.js";
+import { MnemoError, isMnemoError } from "../../src/errors.js";
+import { shaderSource } from "../../src/gpu/shader-source.js";
+import { freshGpu, testGpu } from "../helpers/gpu.js";
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+async function caught(fn: () => unknown): Promise<unknown> {
+  try {
+    await fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
+
+describe("device", () => {
+  it("exposes adapter, limits and features", () => {
+    expect(gpu.adapter.vendor.length + gpu.adapter.architecture.length).toBeGreaterThan(0);
+    expect(gpu.limits.maxStorageBufferBindingSize).toBeGreaterThanOrEqual(128 * 1024 * 1024);
+    expect(gpu.features instanceof Set).toBe(true);
+  });
+
+  it("refuses a binding larger than maxStorageBufferBindingSize with TOO_LARGE", async () => {
+    const err = await caught(() => gpu.createStorage(gpu.limits.maxStorageBufferBindingSize + 4, "huge"));
+    expect(isMnemoError(err, "TOO_LARGE")).toBe(true);
+    expect(String(err)).toMatch(/maxStorageBufferBindingSize/);
+  });
+});
+
+describe("buffer pool", () => {
+  it("reuses released buffers instead of creating new ones", () => {
+    const a = gpu.createStorage(1000, "a");
+    gpu.pool.release(a);
+    const created = gpu.getPoolStats().created;
+    const b = gpu.createStorage(1000, "b");
+    expect(b).toBe(a);
+    expect(gpu.getPoolStats().created).toBe(created);
+    gpu.pool.release(b);
+  });
+
+  it("counts live buffers and bytes", () => {
+    const before = gpu.getPoolStats();
+    const x = gpu.createStorage(4096, "x");
+    expect(gpu.getPoolStats().liveBuffers).toBe(before.liveBuffers + 1);
+    expect(gpu.getPoolStats().liveBytes).toBe(before.liveBytes + 4096);
+    gpu.pool.release(x);
+    expect(gpu.getPoolStats().liveBuffers).toBe(before.liveBuffers);
+  });
+});
+
+describe("pipeline cache", () => {
+  it("never creates the same pipeline twice", () => {
+    const a = gpu.createStorage(64, "a");
+    const d1 = residualAdd(gpu, { a, b: a, out: a, n: 16 });
+    const created = gpu.pipelines.created;
+    const d2 = residualAdd(gpu, { a, b: a, out: a, n: 8 });
+    expect(d2.pipeline).toBe(d1.pipeline);
+    expect(gpu.pipelines.created).toBe(created);
+    const d3 = gelu(gpu, { x: a, out: a, n: 8 });
+    expect(d3.pipeline).not.toBe(d1.pipeline);
+    releaseDispatches(gpu, [d1, d2, d3]);
+    gpu.pool.release(a);
+  });
+
+  it("rejects an undefined shader switch instead of guessing", () => {
+    expect(() => shaderSource("elementwise", {})).toThrow(/did not define/);
+  });
+});
+
+describe("readback", () => {
+  it("returns exactly the bytes asked for, odd sizes included", async () => {
+    const data = new Uint8Array([1, 2, 3, 4, 5, 6, 7]);
+    const b = gpu.upload(data, "odd");
+    expect([...new Uint8Array(await gpu.readback(b, 7))]).toEqual([...data]);
+    expect([...new Uint8Array(await gpu.readback(b, 3, 4))]).toEqual([5, 6, 7]);
+    gpu.pool.release(b);
+  });
+});
+
+describe("device loss", () => {
+  it("turns a destroyed device into DEVICE_LOST for pending and later calls", async () => {
+    const g = await freshGpu();
+    const n = 1 << 16;
+    const x = g.upload(new Float32Array(n).fill(1), "x");
+    const out = g.createStorage(n * 4, "out");
+    runDispatches(g, [gelu(g, { x, out, n })]);
+    const pending = g.readF32(out);
+    g.destroy();
+    const err = await caught(() => pending);
+    // The readback either finished before the loss or rejects with DEVICE_LOST; never hangs.
+    if (err !== undefined) expect(isMnemoError(err, "DEVICE_LOST")).toBe(true);
+    const later = await caught(() => g.readF32(out));
+    expect(later).toBeInstanceOf(MnemoError);
+    expect((later as MnemoError).code).toBe("DEVICE_LOST");
+    expect(String(later)).toMatch(/Load the model again/);
+    const dispatchErr = await caught(() => gelu(g, { x, out, n }));
+    expect(isMnemoError(dispatchErr, "DEVICE_LOST")).toBe(true);
+  });
+});
