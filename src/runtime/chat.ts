@@ -1,0 +1,98 @@
+import { Environment, Interpreter, Template } from "@huggingface/jinja";
+import { MnemoError } from "../errors.js";
+
+/** One chat message, as in OpenAI-style chat APIs. */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant" | (string & {});
+  content: string;
+}
+
+/**
+ * The template used when a model ships no `chat_template` (GPT-2 has none). Each turn is
+ * "Role: content" followed by a blank line; with a generation prompt, "Assistant:" ends the
+ * text so the model writes the assistant's turn.
+ */
+export const DEFAULT_CHAT_TEMPLATE =
+  "{% for message in messages %}{{ message.role | capitalize }}: {{ message.content }}\n\n{% endfor %}" +
+  "{% if add_generation_prompt %}Assistant:{% endif %}";
+
+/** Upper bounds that keep a hostile template from running away. */
+export const CHAT_TEMPLATE_LIMITS = {
+  /** Longest template source accepted. */
+  maxTemplateChars: 64 * 1024,
+  /** Most elements all `range()` calls of one render may produce together. */
+  maxRangeElements: 100_000,
+  /** Longest rendered text accepted. */
+  maxOutputChars: 4 * 1024 * 1024,
+} as const;
+
+export interface ChatTemplateOptions {
+  /** The model's `chat_template` from tokenizer_config.json; the default when absent. */
+  template?: string;
+  bosToken?: string;
+  eosToken?: string;
+  addGenerationPrompt?: boolean;
+}
+
+/**
+ * Renders `messages` through a Jinja chat template with @huggingface/jinja (an interpreter:
+ * model-provided strings are never evaluated as JavaScript). `range()` is replaced by a
+ * bounded version and the output length is capped, so a hostile template fails with
+ * BAD_INPUT instead of looping or exhausting memory.
+ */
+export function renderChat(messages: readonly ChatMessage[], opts: ChatTemplateOptions = {}): string {
+  const source = opts.template ?? DEFAULT_CHAT_TEMPLATE;
+  if (source.length > CHAT_TEMPLATE_LIMITS.maxTemplateChars) {
+    throw new MnemoError("BAD_INPUT", `The chat template is ${source.length} characters; the limit is ${CHAT_TEMPLATE_LIMITS.maxTemplateChars}.`);
+  }
+  for (const [i, m] of messages.entries()) {
+    if (typeof m?.role !== "string" || typeof m?.content !== "string") {
+      throw new MnemoError("BAD_INPUT", `Chat message ${i} needs a string "role" and a string "content".`);
+    }
+  }
+  let template: Template;
+  try {
+    template = new Template(source);
+  } catch (cause) {
+    throw new MnemoError("BAD_INPUT", `The chat template does not parse: ${String((cause as Error).message ?? cause)}`, { cause });
+  }
+  let budget: number = CHAT_TEMPLATE_LIMITS.maxRangeElements;
+  const range = (start: number, stop?: number, step = 1): number[] => {
+    if (stop === undefined) [start, stop] = [0, start];
+    const count = step === 0 ? Infinity : Math.max(0, Math.ceil((stop - start) / step));
+    budget -= count;
+    if (budget < 0) throw new MnemoError("BAD_INPUT", "The chat template asked for too many loop iterations (range limit reached).");
+    return Array.from({ length: count }, (_, i) => start + i * step);
+  };
+  let text: string;
+  try {
+    // Our own environment instead of Template.render's, so that `range` is the bounded one.
+    const env = new Environment();
+    const globals: Record<string, unknown> = {
+      true: true,
+      false: false,
+      none: null,
+      True: true,
+      False: false,
+      None: null,
+      range,
+      raise_exception: (msg: string) => {
+        throw new MnemoError("BAD_INPUT", `The chat template refused the messages: ${msg}`);
+      },
+      strftime_now: () => new Date().toISOString().slice(0, 10),
+      messages: messages.map((m) => ({ role: m.role, content: m.content })),
+      bos_token: opts.bosToken ?? "",
+      eos_token: opts.eosToken ?? "",
+      add_generation_prompt: opts.addGenerationPrompt ?? true,
+    };
+    for (const [k, v] of Object.entries(globals)) env.set(k, v);
+    text = String(new Interpreter(env).run(template.parsed).value);
+  } catch (cause) {
+    if (cause instanceof MnemoError) throw cause;
+    throw new MnemoError("BAD_INPUT", `The chat template failed to render: ${String((cause as Error).message ?? cause)}`, { cause });
+  }
+  if (text.length > CHAT_TEMPLATE_LIMITS.maxOutputChars) {
+    throw new MnemoError("BAD_INPUT", `The chat template produced ${text.length} characters; the limit is ${CHAT_TEMPLATE_LIMITS.maxOutputChars}.`);
+  }
+  return text;
+}
