@@ -1,0 +1,175 @@
+// The demo page: UI only. The model lives in worker.ts, so the page never freezes and Stop
+// answers at once.
+import type { FromWorker, ModelChoice, ToWorker, SamplingForm } from "./protocol.js";
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+const send = (msg: ToWorker) => worker.postMessage(msg);
+
+const ui = {
+  load: $<HTMLButtonElement>("load"),
+  generate: $<HTMLButtonElement>("generate"),
+  stop: $<HTMLButtonElement>("stop"),
+  status: $("model-status"),
+  progress: $<HTMLProgressElement>("progress"),
+  output: $("output"),
+  stats: $("stats"),
+  prompt: $<HTMLTextAreaElement>("prompt"),
+  conversation: $<HTMLInputElement>("conversation"),
+  memoryButtons: ["snapshot", "restore", "fork", "reset"].map((id) => $<HTMLButtonElement>(id)),
+};
+let droppedFiles: File[] = [];
+let generating = false;
+let currentTurn: HTMLSpanElement | null = null;
+
+function modelChoice(): ModelChoice {
+  const value = (document.querySelector('input[name="model"]:checked') as HTMLInputElement).value;
+  if (value === "url") return { kind: "url", url: $<HTMLInputElement>("model-url").value.trim() };
+  if (value === "files") return { kind: "files", files: droppedFiles };
+  return { kind: "bundled", name: value as "gpt2" | "lstm" };
+}
+
+function sampling(): SamplingForm {
+  const num = (id: string) => Number($<HTMLInputElement>(id).value);
+  return { maxTokens: num("max-tokens"), temperature: num("temperature"), topK: num("top-k"), topP: num("top-p"), seed: num("seed") };
+}
+
+function setGenerating(on: boolean): void {
+  generating = on;
+  ui.generate.disabled = on;
+  ui.stop.disabled = !on;
+  ui.load.disabled = on;
+  for (const b of ui.memoryButtons) b.disabled = on;
+}
+
+document.querySelectorAll('input[name="model"]').forEach((el) =>
+  el.addEventListener("change", () => {
+    const v = modelChoice().kind === "bundled" ? "" : modelChoice().kind;
+    $("url-row").hidden = v !== "url";
+    $("drop-zone").hidden = v !== "files";
+    const name = (el as HTMLInputElement).value;
+    if (name === "lstm") ui.prompt.value = "ROMEO:";
+    if (name === "gpt2") ui.prompt.value = "It was a dark and stormy night";
+  }),
+);
+
+const drop = $("drop-zone");
+drop.addEventListener("dragover", (e) => {
+  e.preventDefault();
+  drop.classList.add("over");
+});
+drop.addEventListener("dragleave", () => drop.classList.remove("over"));
+drop.addEventListener("drop", (e) => {
+  e.preventDefault();
+  drop.classList.remove("over");
+  droppedFiles = [...(e.dataTransfer?.files ?? [])];
+  ui.status.textContent = `${droppedFiles.length} file(s): ${droppedFiles.map((f) => f.name).join(", ")}`;
+});
+$<HTMLInputElement>("file-input").addEventListener("change", (e) => {
+  droppedFiles = [...((e.target as HTMLInputElement).files ?? [])];
+});
+
+ui.load.addEventListener("click", () => {
+  ui.generate.disabled = true;
+  ui.status.textContent = "Loading…";
+  ui.progress.hidden = false;
+  ui.progress.value = 0;
+  send({ type: "load", choice: modelChoice() });
+});
+
+ui.generate.addEventListener("click", () => {
+  const conversation = ui.conversation.checked;
+  if (!conversation) ui.output.textContent = "";
+  const promptSpan = document.createElement("span");
+  promptSpan.className = conversation && ui.output.childNodes.length ? "prompt turn" : "prompt";
+  promptSpan.textContent = ui.prompt.value;
+  ui.output.append(promptSpan);
+  currentTurn = document.createElement("span");
+  ui.output.append(currentTurn);
+  ui.stats.textContent = "";
+  setGenerating(true);
+  send({ type: "generate", prompt: ui.prompt.value, sampling: sampling(), conversation });
+});
+
+ui.stop.addEventListener("click", () => send({ type: "stop" }));
+$("clear-cache").addEventListener("click", () => send({ type: "clear-cache" }));
+$("snapshot").addEventListener("click", () => send({ type: "snapshot" }));
+$("restore").addEventListener("click", () => send({ type: "restore", index: -1 }));
+$("fork").addEventListener("click", () => send({ type: "fork" }));
+$("reset").addEventListener("click", () => {
+  ui.output.textContent = "";
+  send({ type: "reset" });
+});
+
+function drawKernels(bars: { kernel: string; ms: number }[]): void {
+  const box = $("kernel-bars");
+  box.textContent = "";
+  const max = Math.max(...bars.map((b) => b.ms), 1e-9);
+  for (const b of bars.slice(0, 14)) {
+    const row = document.createElement("div");
+    row.className = "bar";
+    row.innerHTML = `<span class="name"></span><div class="fill"></div><span class="ms"></span>`;
+    (row.children[0] as HTMLElement).textContent = b.kernel;
+    (row.children[0] as HTMLElement).title = b.kernel;
+    (row.children[1] as HTMLElement).style.width = `${(100 * b.ms) / max}%`;
+    (row.children[2] as HTMLElement).textContent = `${b.ms.toFixed(3)} ms`;
+    box.append(row);
+  }
+}
+
+worker.onmessage = (ev: MessageEvent<FromWorker>) => {
+  const msg = ev.data;
+  switch (msg.type) {
+    case "no-webgpu":
+      $("no-webgpu").hidden = false;
+      ui.status.textContent = msg.message;
+      ui.load.disabled = true;
+      break;
+    case "progress":
+      ui.progress.hidden = false;
+      ui.progress.value = msg.total > 0 ? msg.loaded / msg.total : 0;
+      ui.status.textContent = `Loading ${msg.file}: ${(msg.loaded / 1e6).toFixed(1)} MB${msg.total ? ` of ${(msg.total / 1e6).toFixed(1)} MB` : ""}`;
+      break;
+    case "loaded":
+      ui.progress.hidden = true;
+      ui.status.textContent = `${msg.description}${msg.fromCache ? " (from cache)" : ""}`;
+      $("adapter").textContent = msg.adapter;
+      $("kernel-panel").hidden = !msg.timestamps;
+      ui.generate.disabled = false;
+      for (const b of ui.memoryButtons) b.disabled = false;
+      document.body.dataset.modelLoaded = "true";
+      break;
+    case "token":
+      currentTurn?.append(msg.text);
+      break;
+    case "stats":
+      ui.stats.textContent = `${msg.tokens} tokens · ${msg.tokensPerS.toFixed(1)} tokens/s · first token ${msg.ttftMs.toFixed(0)} ms`;
+      break;
+    case "done":
+      setGenerating(false);
+      ui.stats.textContent += msg.stopped ? " · stopped" : "";
+      document.body.dataset.generations = String(Number(document.body.dataset.generations ?? 0) + 1);
+      break;
+    case "memory": {
+      const m = msg.memory;
+      const frac = Number.isFinite(m.contextLength) && m.contextLength > 0 ? m.tokens / m.contextLength : 0;
+      $("context-fill").style.width = `${Math.min(100, 100 * frac)}%`;
+      const cap = Number.isFinite(m.contextLength) ? ` of ${m.contextLength}` : " (recurrent state, no limit)";
+      $("context-text").textContent = `Context: ${m.tokens}${cap} tokens · ${(m.kvBytes / 1024).toFixed(0)} KiB${m.dropped ? ` · ${m.dropped} dropped` : ""}`;
+      $("snapshots").textContent = `${msg.snapshots} snapshot(s) · ${msg.forks} fork(s)`;
+      break;
+    }
+    case "kernels":
+      drawKernels(msg.bars);
+      break;
+    case "notice":
+      ui.status.textContent = msg.message;
+      break;
+    case "error":
+      ui.progress.hidden = true;
+      ui.status.textContent = `Error (${msg.code}): ${msg.message}`;
+      if (generating) setGenerating(false);
+      ui.load.disabled = false;
+      break;
+  }
+};

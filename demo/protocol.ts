@@ -1,0 +1,48 @@
+// Messages between the demo page and its model worker.
+
+export type ModelChoice =
+  | { kind: "bundled"; name: "gpt2" | "lstm" }
+  | { kind: "url"; url: string }
+  | { kind: "files"; files: File[] };
+
+export interface SamplingForm {
+  maxTokens: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  seed: number;
+}
+
+export type ToWorker =
+  | { type: "load"; choice: ModelChoice }
+  | { type: "generate"; prompt: string; sampling: SamplingForm; conversation: boolean }
+  | { type: "stop" }
+  | { type: "snapshot" }
+  | { type: "restore"; index: number }
+  | { type: "fork" }
+  | { type: "reset" }
+  | { type: "clear-cache" };
+
+export interface MemoryView {
+  tokens: number;
+  contextLength: number;
+  kvBytes: number;
+  dropped: number;
+}
+
+export interface KernelBar {
+  kernel: string;
+  ms: number;
+}
+
+export type FromWorker =
+  | { type: "no-webgpu"; message: string }
+  | { type: "progress"; loaded: number; total: number; file: string }
+  | { type: "loaded"; description: string; adapter: string; timestamps: boolean; fromCache: boolean }
+  | { type: "token"; text: string }
+  | { type: "stats"; ttftMs: number; tokensPerS: number; tokens: number }
+  | { type: "done"; stopped: boolean }
+  | { type: "memory"; memory: MemoryView; snapshots: number; forks: number }
+  | { type: "kernels"; bars: KernelBar[] }
+  | { type: "notice"; message: string }
+  | { type: "error"; code: string; message: string };

@@ -1,0 +1,160 @@
+// The demo's model worker: loads models through Mnemo's public API, streams tokens back to
+// the page, and keeps the session (the model's memory) between turns.
+import {
+  clearModelCache,
+  loadModel,
+  isWebGpuAvailable,
+  MnemoError,
+  type Model,
+  type Session,
+  type SessionSnapshot,
+} from "../src/index.js";
+import type { FromWorker, ModelChoice, SamplingForm, ToWorker } from "./protocol.js";
+
+const post = (msg: FromWorker) => (self as unknown as Worker).postMessage(msg);
+
+let model: Model | null = null;
+let session: Session | null = null;
+let abort: AbortController | null = null;
+const snapshots: SessionSnapshot[] = [];
+const forks: Session[] = [];
+
+/** Bundled models are served next to the page (see demo/vite.config.ts). */
+function bundledUrl(name: "gpt2" | "lstm"): string {
+  const folder = name === "gpt2" ? "models/gpt2-gutenberg/" : "models/lstm-shakespeare/";
+  return new URL(`${import.meta.env.BASE_URL}${folder}`, self.location.origin).href;
+}
+
+function sourceOf(choice: ModelChoice): string | File[] {
+  if (choice.kind === "bundled") return bundledUrl(choice.name);
+  if (choice.kind === "url") {
+    if (!choice.url) throw new MnemoError("BAD_INPUT", "Enter a model URL first.");
+    return choice.url;
+  }
+  if (choice.files.length === 0) throw new MnemoError("BAD_INPUT", "Drop or choose the model files first.");
+  return choice.files;
+}
+
+function reportMemory(): void {
+  if (!session) return;
+  const u = session.usage();
+  post({
+    type: "memory",
+    memory: { tokens: u.tokens, contextLength: u.contextLength, kvBytes: u.stateBytes, dropped: u.droppedTokens },
+    snapshots: snapshots.length,
+    forks: forks.length,
+  });
+}
+
+async function load(choice: ModelChoice): Promise<void> {
+  abort?.abort();
+  session?.dispose();
+  model?.dispose();
+  model = null;
+  session = null;
+  snapshots.length = 0;
+  forks.length = 0;
+  let fromCache = true;
+  model = await loadModel(sourceOf(choice), {
+    cache: true,
+    onProgress: (p) => {
+      if (!p.fromCache) fromCache = false;
+      post({ type: "progress", loaded: p.loaded, total: p.total, file: p.file });
+    },
+  });
+  session = model.session();
+  const info = model.info;
+  post({
+    type: "loaded",
+    description: `${info.type.toUpperCase()} · ${info.description} · ${(info.gpuBytes / 1e6).toFixed(1)} MB on the GPU`,
+    adapter: info.adapter,
+    timestamps: info.hasTimestamps,
+    fromCache,
+  });
+  reportMemory();
+}
+
+async function generate(prompt: string, s: SamplingForm, conversation: boolean): Promise<void> {
+  if (!model || !session) throw new MnemoError("BAD_INPUT", "Load a model first.");
+  if (!conversation) session.reset();
+  abort = new AbortController();
+  const start = performance.now();
+  let first = 0;
+  let count = 0;
+  let stopped = false;
+  try {
+    const stream = session.generate(prompt, {
+      maxTokens: s.maxTokens,
+      temperature: s.temperature,
+      topK: s.topK,
+      topP: s.topP,
+      seed: s.seed,
+      signal: abort.signal,
+      profile: model.info.hasTimestamps,
+    });
+    for await (const token of stream) {
+      count++;
+      if (count === 1) first = performance.now() - start;
+      post({ type: "token", text: token.text });
+      const decodeMs = performance.now() - start - first;
+      post({ type: "stats", ttftMs: first, tokensPerS: count > 1 ? ((count - 1) * 1000) / decodeMs : 0, tokens: count });
+      if (token.kernels) post({ type: "kernels", bars: token.kernels });
+      if (count % 8 === 0) reportMemory();
+    }
+  } catch (e) {
+    if (e instanceof MnemoError && e.code === "ABORTED") stopped = true;
+    else throw e;
+  } finally {
+    abort = null;
+    reportMemory();
+    post({ type: "done", stopped });
+  }
+}
+
+async function handle(msg: ToWorker): Promise<void> {
+  switch (msg.type) {
+    case "load":
+      return load(msg.choice);
+    case "generate":
+      return generate(msg.prompt, msg.sampling, msg.conversation);
+    case "stop":
+      abort?.abort();
+      return;
+    case "snapshot":
+      if (session) snapshots.push(await session.snapshot());
+      post({ type: "notice", message: `Snapshot ${snapshots.length} taken.` });
+      return reportMemory();
+    case "restore": {
+      const snap = snapshots.at(msg.index);
+      if (!session || !snap) throw new MnemoError("BAD_INPUT", "Take a snapshot first.");
+      await session.restore(snap);
+      post({ type: "notice", message: "Snapshot restored: the model remembers exactly what it did then." });
+      return reportMemory();
+    }
+    case "fork":
+      if (session) forks.push(await session.fork());
+      post({ type: "notice", message: `Forked: ${forks.length} independent continuation(s) share this prefix.` });
+      return reportMemory();
+    case "reset":
+      session?.reset();
+      return reportMemory();
+    case "clear-cache":
+      await clearModelCache();
+      post({ type: "notice", message: "Cached weights cleared." });
+      return;
+  }
+}
+
+self.onmessage = (ev: MessageEvent<ToWorker>) => {
+  handle(ev.data).catch((e: unknown) => {
+    const code = e instanceof MnemoError ? e.code : "INTERNAL";
+    post({ type: "error", code, message: e instanceof Error ? e.message : String(e) });
+  });
+};
+
+if (!isWebGpuAvailable()) {
+  post({
+    type: "no-webgpu",
+    message: "WebGPU is not available in this browser.",
+  });
+}
