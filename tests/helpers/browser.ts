@@ -6,7 +6,7 @@ import { readFile, stat } from "node:fs/promises";
 import { extname, join, normalize } from "node:path";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type BrowserContext } from "playwright-core";
 
 export const CHROMIUM_PATH = process.env.MNEMO_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -57,27 +57,35 @@ export async function serveStatic(dir: string): Promise<StaticServer> {
   };
 }
 
+/** Chromium flags for WebGPU on SwiftShader in a closed network (shared GUIDE.md). */
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--enable-unsafe-webgpu",
+  "--use-webgpu-adapter=swiftshader",
+  "--enable-features=Vulkan",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+
 /**
  * Launches headless Chromium with WebGPU on SwiftShader (flags from shared GUIDE.md).
  * Playwright gives every launch a fresh temporary profile.
  */
 export async function launchChromium(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    headless: true,
-    args: [
-      "--no-sandbox",
-      "--enable-unsafe-webgpu",
-      "--use-webgpu-adapter=swiftshader",
-      "--enable-features=Vulkan",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
-      "--disable-quic",
-    ],
-  });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
 }
+
+/**
+ * A browser context with a profile folder of its own that survives page reloads and
+ * context restarts (Cache Storage, IndexedDB), for tests of what a second visit sees.
+ */
+export async function launchPersistentChromium(profileDir = mkdtempSync(join(tmpdir(), "mnemo-profile-"))): Promise<BrowserContext> {
+  return chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
+}
+
 
 /** Builds a Vite page (its folder holds index.html) into a temp folder and returns it. */
 export async function buildPage(root: string): Promise<string> {

@@ -1,0 +1,83 @@
+// GPT-2 LayerNorm over the rows of x [M, D]:
+//   out = (x - mean) / sqrt(var + eps) * gamma + beta, var biased (divided by D).
+// One workgroup per row. Two passes in f32 (mean first, then the sum of squared
+// deviations from it), both on x minus the row's first element, so rows with a large
+// common offset keep their precision, which a one-pass sum of squares (or even a plain
+// f32 mean at offset 1000) would lose. x and out must be different buffers.
+//
+// Reductions use two levels (WG partials -> FAN partials -> one value) instead of a tree:
+// three barriers instead of log2(WG), which matters where barriers are slow (SwiftShader)
+// and costs nothing measurable on a real GPU.
+
+override WG: u32 = 256;
+const FAN: u32 = 16u;
+
+struct Params {
+  m: u32,
+  d: u32,
+  eps: f32,
+  groups_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> gamma: array<f32>;
+@group(0) @binding(2) var<storage, read> beta: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(0) @binding(4) var<uniform> p: Params;
+
+var<workgroup> partial: array<f32, WG>;
+var<workgroup> fan: array<f32, FAN>;
+var<workgroup> total: f32;
+
+// Sum of `v` over the workgroup, returned to every invocation (uniform).
+fn workgroup_sum(lid: u32, v: f32) -> f32 {
+  partial[lid] = v;
+  workgroupBarrier();
+  if (lid < FAN) {
+    let per = WG / FAN;
+    var s = 0.0;
+    for (var j = 0u; j < per; j++) {
+      s += partial[lid * per + j];
+    }
+    fan[lid] = s;
+  }
+  workgroupBarrier();
+  if (lid == 0u) {
+    var s = 0.0;
+    for (var j = 0u; j < FAN; j++) {
+      s += fan[j];
+    }
+    total = s;
+  }
+  return workgroupUniformLoad(&total);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let row = wid.y * p.groups_x + wid.x;
+  if (row >= p.m) {
+    return;
+  }
+  let base = row * p.d;
+  // Work relative to the row's first element: x - pivot is exact for nearby values
+  // (Sterbenz), so a large common offset costs no precision in the mean or the variance.
+  let pivot = x[base];
+
+  var s = 0.0;
+  for (var i = lid; i < p.d; i += WG) {
+    s += x[base + i] - pivot;
+  }
+  let mean = workgroup_sum(lid, s) / f32(p.d);
+
+  var q = 0.0;
+  for (var i = lid; i < p.d; i += WG) {
+    let c = (x[base + i] - pivot) - mean;
+    q += c * c;
+  }
+  let variance = workgroup_sum(lid, q) / f32(p.d);
+  let inv_std = inverseSqrt(variance + p.eps);
+
+  for (var i = lid; i < p.d; i += WG) {
+    out[base + i] = ((x[base + i] - pivot) - mean) * inv_std * gamma[i] + beta[i];
+  }
+}

@@ -1,0 +1,132 @@
+// Where a model's files come from: a folder or file path (Node), a URL (a folder URL or a
+// direct .gguf/.safetensors URL), Files from a picker or drag and drop, or buffers in
+// memory. Everything downstream asks for files by name and gets a ByteSource.
+import { MnemoError } from "../errors.js";
+import { blobSource, bufferSource, type ByteSource } from "../formats/source.js";
+import { downloadFile, type FileProgress, type Integrity } from "./cache.js";
+
+/** Anything `loadModel` accepts as a model. */
+export type ModelSource =
+  | string
+  | URL
+  | FileList
+  | readonly File[]
+  | Readonly<Record<string, ArrayBuffer | ArrayBufferView | Blob>>;
+
+/** A model's files, fetched lazily by name. */
+export interface ModelFiles {
+  /** A short description of where the files come from (for messages). */
+  readonly origin: string;
+  /** The main weights file when the source named one directly (a .gguf or .safetensors). */
+  readonly primary?: string;
+  /** The file, or null when the source has no file of that name. */
+  tryGet(name: string): Promise<ByteSource | null>;
+  /** Names known without a network probe (all of them for local sources). */
+  knownNames(): readonly string[];
+}
+
+export interface ModelFilesOptions {
+  cache?: boolean;
+  onProgress?: (p: FileProgress) => void;
+  signal?: AbortSignal;
+  /** Expected size / SHA-256 per file name, checked before the file is used. */
+  integrity?: Readonly<Record<string, Integrity>>;
+}
+
+/** Reads a whole file as text (UTF-8) or throws BAD_MODEL_FILE naming it. */
+export async function readText(files: ModelFiles, name: string): Promise<string | null> {
+  const src = await files.tryGet(name);
+  if (!src) return null;
+  const bytes = await src.read(0, src.size);
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (cause) {
+    throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: ${name} is not valid UTF-8 text.`, { cause });
+  }
+}
+
+/** Reads and parses a JSON file, or returns null when absent. */
+export async function readJson(files: ModelFiles, name: string): Promise<unknown> {
+  const text = await readText(files, name);
+  if (text === null) return null;
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: ${name} is not valid JSON (${(cause as Error).message}).`, { cause });
+  }
+}
+
+function isUrlLike(s: string): boolean {
+  return /^(https?:|blob:|data:)/i.test(s) || (typeof window !== "undefined" && !/^([a-z]:)?[\\/]/i.test(s) && typeof process === "undefined");
+}
+
+const WEIGHT_FILE = /\.(gguf|safetensors)$/i;
+
+function fromUrl(url: string, opts: ModelFilesOptions): ModelFiles {
+  const direct = WEIGHT_FILE.test(new URL(url, "http://localhost/").pathname);
+  const base = direct ? url.slice(0, url.lastIndexOf("/") + 1) : url.endsWith("/") ? url : `${url}/`;
+  const primary = direct ? url.slice(url.lastIndexOf("/") + 1) : undefined;
+  const fetched = new Map<string, Promise<ByteSource | null>>();
+  return {
+    origin: url,
+    primary,
+    knownNames: () => (primary ? [primary] : []),
+    tryGet(name) {
+      let p = fetched.get(name);
+      if (!p) {
+        p = downloadFile(new URL(name, base).href, {
+          cache: opts.cache,
+          onProgress: opts.onProgress,
+          signal: opts.signal,
+          integrity: opts.integrity?.[name],
+        }).then((bytes) => (bytes ? bufferSource(bytes, name) : null));
+        fetched.set(name, p);
+      }
+      return p;
+    },
+  };
+}
+
+function fromMap(entries: Map<string, ByteSource>, origin: string): ModelFiles {
+  const names = [...entries.keys()];
+  const weights = names.filter((n) => WEIGHT_FILE.test(n));
+  return {
+    origin,
+    primary: weights.length === 1 ? weights[0] : undefined,
+    knownNames: () => names,
+    tryGet: async (name) => entries.get(name) ?? null,
+  };
+}
+
+async function fromPath(path: string): Promise<ModelFiles> {
+  const mod = "./node-files.js";
+  const { nodeModelFiles } = (await import(/* @vite-ignore */ mod)) as typeof import("./node-files.js");
+  return nodeModelFiles(path);
+}
+
+/** Resolves any {@link ModelSource} into named files. */
+export async function resolveModelFiles(source: ModelSource, opts: ModelFilesOptions = {}): Promise<ModelFiles> {
+  if (source instanceof URL) return fromUrl(source.href, opts);
+  if (typeof source === "string") {
+    if (source.length === 0) throw new MnemoError("BAD_INPUT", "The model source is an empty string.");
+    const isNode = typeof process !== "undefined" && !!process.versions?.node && typeof window === "undefined";
+    if (/^(https?:|blob:)/i.test(source) || (!isNode && isUrlLike(source))) return fromUrl(source, opts);
+    if (!isNode) return fromUrl(new URL(source, globalThis.location?.href).href, opts);
+    return fromPath(source);
+  }
+  const entries = new Map<string, ByteSource>();
+  const list: ArrayLike<unknown> | null =
+    Array.isArray(source) || (typeof FileList !== "undefined" && source instanceof FileList) ? (source as ArrayLike<unknown>) : null;
+  if (list) {
+    for (let i = 0; i < list.length; i++) {
+      const f = list[i] as File;
+      entries.set(f.name, blobSource(f, f.name));
+    }
+    return fromMap(entries, `${list.length} file(s)`);
+  }
+  for (const [name, value] of Object.entries(source)) {
+    entries.set(name, value instanceof Blob ? blobSource(value, name) : bufferSource(value as ArrayBuffer | ArrayBufferView, name));
+  }
+  if (entries.size === 0) throw new MnemoError("BAD_INPUT", "No model files were given.");
+  return fromMap(entries, "in-memory files");
+}

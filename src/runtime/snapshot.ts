@@ -1,0 +1,133 @@
+// Serialisable copies of a model's memory (a GPT-2 KV cache, an LSTM's (h, c) state).
+// On disk or in IndexedDB a snapshot is a safetensors file: the state tensors plus
+// `__metadata__` naming the format, the model it belongs to and the tokens it has seen.
+// Reusing safetensors keeps one validated parser for every tensor file Mnemo reads.
+import { MnemoError } from "../errors.js";
+import { bufferSource } from "../formats/source.js";
+import { openSafetensors, writeSafetensors, type SafetensorsDtype } from "../formats/safetensors.js";
+
+/** One tensor of a snapshot. F16 data is raw half-precision bits. */
+export type SnapshotTensor =
+  | { dtype: "f32"; shape: number[]; data: Float32Array }
+  | { dtype: "f16"; shape: number[]; data: Uint16Array };
+
+/** A model's memory at one moment, detached from the GPU. */
+export interface StateSnapshot {
+  /** Which model produced it: restoring into another model is refused. */
+  modelFingerprint: string;
+  /** "kv-cache" (attention) or "recurrent" (LSTM). */
+  kind: "kv-cache" | "recurrent";
+  /** Token ids the state has consumed, oldest first (what a context policy may re-prefill). */
+  tokens: number[];
+  /** Tokens dropped so far by the context-overflow policy. */
+  droppedTokens: number;
+  tensors: Record<string, SnapshotTensor>;
+}
+
+const FORMAT = "mnemo-state";
+const VERSION = "1";
+
+/** Encodes a snapshot as safetensors bytes (for a file, IndexedDB or the network). */
+export function encodeSnapshot(s: StateSnapshot): Uint8Array {
+  const tensors = Object.entries(s.tensors).map(([name, t]) => ({
+    name,
+    dtype: (t.dtype === "f16" ? "F16" : "F32") as SafetensorsDtype,
+    shape: t.shape,
+    data: t.data,
+  }));
+  return writeSafetensors(tensors, {
+    format: FORMAT,
+    version: VERSION,
+    model: s.modelFingerprint,
+    kind: s.kind,
+    tokens: JSON.stringify(s.tokens),
+    dropped: String(s.droppedTokens),
+  });
+}
+
+function bad(message: string): never {
+  throw new MnemoError("BAD_INPUT", `Not a usable Mnemo session snapshot: ${message}`);
+}
+
+/** Decodes bytes from {@link encodeSnapshot}; every malformed field is a BAD_INPUT error. */
+export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> {
+  const file = await openSafetensors(bufferSource(bytes, "snapshot"));
+  const m = file.metadata;
+  if (m.format !== FORMAT) bad(`format is ${JSON.stringify(m.format)}, expected "${FORMAT}".`);
+  if (m.version !== VERSION) bad(`version ${JSON.stringify(m.version)} is not supported (expected ${VERSION}).`);
+  if (m.kind !== "kv-cache" && m.kind !== "recurrent") bad(`unknown kind ${JSON.stringify(m.kind)}.`);
+  if (typeof m.model !== "string" || m.model.length === 0) bad("no model fingerprint.");
+  let tokens: unknown;
+  try {
+    tokens = JSON.parse(m.tokens ?? "");
+  } catch {
+    bad("the token list is not JSON.");
+  }
+  if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < 2 ** 32)) bad("the token list is not a list of token ids.");
+  const dropped = Number(m.dropped);
+  if (!Number.isSafeInteger(dropped) || dropped < 0) bad("the dropped-token count is invalid.");
+  const tensors: Record<string, SnapshotTensor> = {};
+  for (const info of file.tensors.values()) {
+    const raw = await file.readRaw(info.name);
+    if (info.dtype === "F32") tensors[info.name] = { dtype: "f32", shape: info.shape, data: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) };
+    else if (info.dtype === "F16") tensors[info.name] = { dtype: "f16", shape: info.shape, data: new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2) };
+    else bad(`tensor ${info.name} has dtype ${info.dtype}; snapshots hold F32 or F16 only.`);
+  }
+  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, tensors };
+}
+
+/** Saves a snapshot to a file (Node only). */
+export async function saveSnapshotFile(path: string, s: StateSnapshot): Promise<void> {
+  const fs = "node:fs/promises";
+  const { writeFile } = (await import(/* @vite-ignore */ fs)) as typeof import("node:fs/promises");
+  await writeFile(path, encodeSnapshot(s));
+}
+
+/** Loads a snapshot from a file (Node only). */
+export async function loadSnapshotFile(path: string): Promise<StateSnapshot> {
+  const fs = "node:fs/promises";
+  const { readFile } = (await import(/* @vite-ignore */ fs)) as typeof import("node:fs/promises");
+  return decodeSnapshot(new Uint8Array(await readFile(path)));
+}
+
+const IDB_NAME = "mnemo-sessions";
+const IDB_STORE = "snapshots";
+
+function openDb(): Promise<IDBDatabase> {
+  if (typeof indexedDB === "undefined") throw new MnemoError("BAD_INPUT", "IndexedDB is not available here; use encodeSnapshot() bytes or a file.");
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(IDB_NAME, 1);
+    req.onupgradeneeded = () => req.result.createObjectStore(IDB_STORE);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function idbRequest<T>(store: IDBObjectStore, make: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const req = make(store);
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+/** Saves a snapshot in IndexedDB under `key` (browsers and workers). */
+export async function saveSnapshotToIndexedDb(key: string, s: StateSnapshot): Promise<void> {
+  const db = await openDb();
+  try {
+    await idbRequest(db.transaction(IDB_STORE, "readwrite").objectStore(IDB_STORE), (st) => st.put(encodeSnapshot(s), key));
+  } finally {
+    db.close();
+  }
+}
+
+/** Loads a snapshot saved with {@link saveSnapshotToIndexedDb}; null when there is none. */
+export async function loadSnapshotFromIndexedDb(key: string): Promise<StateSnapshot | null> {
+  const db = await openDb();
+  try {
+    const bytes = await idbRequest(db.transaction(IDB_STORE, "readonly").objectStore(IDB_STORE), (st) => st.get(key));
+    return bytes ? decodeSnapshot(new Uint8Array(bytes as ArrayBuffer)) : null;
+  } finally {
+    db.close();
+  }
+}

@@ -1,0 +1,99 @@
+// The demo page end to end in headless Chromium (WebGPU on SwiftShader): stream, stop,
+// second visit from the cache, both bundled models, screenshots for a human to look at.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { execFileSync } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { BrowserContext, Page } from "playwright-core";
+import { launchPersistentChromium, serveStatic, type StaticServer } from "../helpers/browser.js";
+
+const root = join(__dirname, "..", "..");
+const shots = join(root, "test-results", "demo");
+let server: StaticServer;
+let context: BrowserContext;
+
+beforeAll(async () => {
+  execFileSync("npx", ["vite", "build", "--config", "demo/vite.config.ts", "--logLevel", "warn"], { cwd: root, stdio: "inherit" });
+  server = await serveStatic(join(root, "demo-dist"));
+  context = await launchPersistentChromium();
+  mkdirSync(shots, { recursive: true });
+}, 240_000);
+
+afterAll(async () => {
+  await context?.close();
+  await server?.close();
+});
+
+async function loadModel(page: Page, model: "gpt2" | "lstm"): Promise<void> {
+  await page.check(`input[name="model"][value="${model}"]`);
+  await page.click("#load");
+  await page.waitForSelector('body[data-model-loaded="true"]', { timeout: 180_000 });
+}
+
+async function generate(page: Page, maxTokens: number): Promise<string[]> {
+  await page.fill("#max-tokens", String(maxTokens));
+  await page.fill("#temperature", "0");
+  const before = Number((await page.getAttribute("body", "data-generations")) ?? 0);
+  await page.click("#generate");
+  // Sample the output while it streams: it must grow in more than one step.
+  const seen: string[] = [];
+  for (;;) {
+    const text = (await page.textContent("#output")) ?? "";
+    if (seen.at(-1) !== text) seen.push(text);
+    const done = Number((await page.getAttribute("body", "data-generations")) ?? 0) > before;
+    if (done) break;
+    await page.waitForTimeout(25);
+  }
+  seen.push((await page.textContent("#output")) ?? "");
+  return seen;
+}
+
+const weightRequests = () => server.requests.filter((p) => p.endsWith(".safetensors") || p.endsWith(".gguf"));
+
+describe("demo page", () => {
+  it("streams GPT-2 text, stops on demand, and reloads weights from the cache", async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    await loadModel(page, "gpt2");
+    expect(weightRequests().length).toBeGreaterThan(0);
+
+    const states = await generate(page, 20);
+    const prompt = "It was a dark and stormy night";
+    const grown = new Set(states.filter((s) => s.length > prompt.length));
+    expect(grown.size, "text grew in at least two steps").toBeGreaterThanOrEqual(2);
+    expect(await page.textContent("#stats")).toMatch(/20 tokens/);
+    await page.screenshot({ path: join(shots, "gpt2.png"), fullPage: true });
+
+    // Stop during a longer generation.
+    await page.fill("#max-tokens", "400");
+    await page.click("#generate");
+    await page.waitForFunction(() => (document.getElementById("output")?.textContent ?? "").length > 60);
+    await page.click("#stop");
+    await page.waitForSelector("#generate:not([disabled])", { timeout: 30_000 });
+    expect(await page.textContent("#stats")).toMatch(/stopped/);
+    const tokensAtStop = Number(/(\d+) tokens/.exec((await page.textContent("#stats")) ?? "")?.[1]);
+    expect(tokensAtStop).toBeLessThan(400);
+
+    // Second visit: the weights come from Cache Storage, not the network.
+    const before = weightRequests().length;
+    await page.reload();
+    await loadModel(page, "gpt2");
+    expect(weightRequests().length).toBe(before);
+    expect(await page.textContent("#model-status")).toMatch(/from cache/);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 600_000);
+
+  it("runs the LSTM model too", async () => {
+    const page = await context.newPage();
+    await page.goto(server.url);
+    await loadModel(page, "lstm");
+    await page.fill("#prompt", "ROMEO:");
+    const states = await generate(page, 60);
+    expect(new Set(states.filter((s) => s.length > "ROMEO:".length)).size).toBeGreaterThanOrEqual(2);
+    await page.screenshot({ path: join(shots, "lstm.png"), fullPage: true });
+    await page.close();
+  }, 600_000);
+});
