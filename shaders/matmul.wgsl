@@ -1,0 +1,126 @@
+// out[m, n] = act( sum_k x[m, k] * W[n, k] + bias[n] ) + residual[m, n]
+// W is [N, K] row-major (output-major) in one of four encodings (see src/kernels/weights.ts):
+//   W_F32  : f32 per element
+//   W_F16  : two halves per u32 word, element i in word i / 2 (low half first)
+//   W_Q8_0 : 9 words per block of 32 along K: f32 scale, then 32 int8 (4 per word)
+//   W_Q4_0 : 5 words per block of 32 along K: f32 scale, then 16 bytes of nibbles
+//            (byte j: element j in the low nibble, element j + 16 in the high nibble), value q - 8
+// Each invocation owns one output column n and TM consecutive rows m: it reads its weight
+// row once for TM activation rows (TM = 1 is the GEMV path). No barriers: on SwiftShader they
+// cost far more than they save (shared GUIDE.md).
+
+override WG: u32 = 64;
+override TM: u32 = 1;
+
+struct Params {
+  M: u32,
+  N: u32,
+  K: u32,
+  groups_x: u32,
+}
+
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+#if W_F32
+@group(0) @binding(1) var<storage, read> w: array<f32>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+#endif
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> p: Params;
+
+fn gelu(v: f32) -> f32 {
+  let inner = 0.7978845608028654 * (v + 0.044715 * v * v * v);
+  let t = clamp(inner, -15.0, 15.0);
+  let e = exp(2.0 * t);
+  return 0.5 * v * (1.0 + (e - 1.0) / (e + 1.0));
+}
+
+fn sext8(word: u32) -> vec4<f32> {
+  let v = bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u);
+  return vec4<f32>(v);
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n = (wid.y * p.groups_x + wid.x) * WG + lid;
+  let m0 = wid.z * TM;
+  if (n >= p.N || m0 >= p.M) {
+    return;
+  }
+  let rows = min(TM, p.M - m0);
+  var acc: array<f32, 4>; // TM <= 4
+  for (var r = 0u; r < TM; r++) {
+    acc[r] = 0.0;
+  }
+  let K = p.K;
+#if W_F32
+  let wbase = n * K;
+  for (var k = 0u; k < K; k++) {
+    let wv = w[wbase + k];
+    for (var r = 0u; r < rows; r++) {
+      acc[r] += x[(m0 + r) * K + k] * wv;
+    }
+  }
+#elif W_F16
+  let wbase = n * K;
+  for (var k = 0u; k < K; k++) {
+    let i = wbase + k;
+    let pair = unpack2x16float(w[i >> 1u]);
+    let wv = select(pair.x, pair.y, (i & 1u) == 1u);
+    for (var r = 0u; r < rows; r++) {
+      acc[r] += x[(m0 + r) * K + k] * wv;
+    }
+  }
+#elif W_Q8_0
+  let blocks = K / 32u;
+  for (var b = 0u; b < blocks; b++) {
+    let base = (n * blocks + b) * 9u;
+    let d = bitcast<f32>(w[base]);
+    for (var j = 0u; j < 8u; j++) {
+      let q = sext8(w[base + 1u + j]) * d;
+      let k = b * 32u + j * 4u;
+      for (var r = 0u; r < rows; r++) {
+        let xo = (m0 + r) * K + k;
+        acc[r] += dot(q, vec4<f32>(x[xo], x[xo + 1u], x[xo + 2u], x[xo + 3u]));
+      }
+    }
+  }
+#else
+  let blocks = K / 32u;
+  for (var b = 0u; b < blocks; b++) {
+    let base = (n * blocks + b) * 5u;
+    let d = bitcast<f32>(w[base]);
+    for (var j = 0u; j < 4u; j++) {
+      let word = w[base + 1u + j];
+      let lo = (vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - 8.0) * d;
+      let hi = (vec4<f32>(vec4<u32>(word >> 4u, word >> 12u, word >> 20u, word >> 28u) & vec4<u32>(15u)) - 8.0) * d;
+      let k = b * 32u + j * 4u;
+      for (var r = 0u; r < rows; r++) {
+        let xo = (m0 + r) * K + k;
+        acc[r] += dot(lo, vec4<f32>(x[xo], x[xo + 1u], x[xo + 2u], x[xo + 3u]));
+        acc[r] += dot(hi, vec4<f32>(x[xo + 16u], x[xo + 17u], x[xo + 18u], x[xo + 19u]));
+      }
+    }
+  }
+#endif
+  for (var r = 0u; r < rows; r++) {
+    var v = acc[r];
+#if HAS_BIAS
+    v += bias[n];
+#endif
+#if GELU
+    v = gelu(v);
+#endif
+#if HAS_RESIDUAL
+    v += residual[(m0 + r) * p.N + n];
+#endif
+    out[(m0 + r) * p.N + n] = v;
+  }
+  // Keeps bias and residual statically used in every variant so that all variants share
+  // one binding layout (unused ones get a small placeholder buffer). Never taken: N >= 1.
+  if (p.N == 0u) {
+    out[0] = bias[0] + residual[0];
+  }
+}

@@ -1,0 +1,80 @@
+import { MnemoError } from "../errors.js";
+import type { Gpu } from "../gpu/device.js";
+import { makeDispatch, paramWords, type KernelDispatch } from "../gpu/dispatch.js";
+import type { GpuTensor } from "../gpu/tensor.js";
+import { grid1d, requireBytes, requireDims } from "./common.js";
+
+const WG = 64;
+/** Rows per invocation on the many-rows path (the weight row is read once per TM rows). */
+const TILE_ROWS = 4;
+
+/** Arguments of {@link matmul}. */
+export interface MatmulArgs {
+  /** f32 activations [M, K]. */
+  x: GPUBuffer;
+  /** Weights [N, K] in any GPU layout of src/kernels/weights.ts. */
+  w: GpuTensor;
+  /** f32 [N], added to every row. */
+  bias?: GPUBuffer;
+  /** f32 [M, N] added after the epilogue (a residual connection); must not be `out`. */
+  residual?: GPUBuffer;
+  /** f32 [M, N]. */
+  out: GPUBuffer;
+  M: number;
+  /** "gelu": GPT-2's tanh GELU applied to (x·wᵀ + bias). */
+  epilogue?: "none" | "gelu";
+  layer?: number;
+}
+
+const placeholders = new WeakMap<Gpu, GPUBuffer>();
+
+/** A tiny buffer bound where an optional input is absent (one layout for all variants). */
+function placeholder(gpu: Gpu): GPUBuffer {
+  let b = placeholders.get(gpu);
+  if (!b) placeholders.set(gpu, (b = gpu.device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: "matmul.placeholder" })));
+  return b;
+}
+
+/**
+ * out[M, N] = epilogue(x[M, K] · w[N, K]ᵀ + bias) + residual. One invocation per output
+ * column and 1 (GEMV, M = 1) or 4 (tiled, M > 1) rows, dequantizing q8_0 / q4_0 / f16
+ * weights in registers.
+ */
+export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
+  const { x, w, out, M } = args;
+  if (w.shape.length !== 2) throw new MnemoError("SHAPE_MISMATCH", `matmul: ${w.label} is not a matrix.`);
+  const [N, K] = w.shape;
+  requireDims("matmul", { M, N, K });
+  requireBytes("matmul", "x", x, M * K * 4);
+  requireBytes("matmul", "out", out, M * N * 4);
+  if (args.bias) requireBytes("matmul", "bias", args.bias, N * 4);
+  if (args.residual) {
+    requireBytes("matmul", "residual", args.residual, M * N * 4);
+    if (args.residual === out) throw new MnemoError("BAD_INPUT", "matmul: residual and out must be different buffers.");
+  }
+  if (x === out) throw new MnemoError("BAD_INPUT", "matmul: x and out must be different buffers.");
+  const tm = M === 1 ? 1 : TILE_ROWS;
+  const { workgroups, groupsX } = grid1d(gpu, N, WG);
+  const rowGroups = Math.ceil(M / tm);
+  return makeDispatch(gpu, {
+    kernel: `matmul_${M === 1 ? "gemv" : "tiled"}_${w.dtype}`,
+    layer: args.layer,
+    pipeline: {
+      file: "matmul",
+      defines: {
+        W_F32: w.dtype === "f32",
+        W_F16: w.dtype === "f16",
+        W_Q8_0: w.dtype === "q8_0",
+        HAS_BIAS: !!args.bias,
+        GELU: args.epilogue === "gelu",
+        HAS_RESIDUAL: !!args.residual,
+      },
+      constants: { WG, TM: tm },
+    },
+    bindings: [x, w.buffer, args.bias ?? placeholder(gpu), args.residual ?? placeholder(gpu), out],
+    params: paramWords([M, N, K, groupsX]),
+    workgroups: [workgroups[0], workgroups[1], rowGroups],
+    flops: 2 * M * N * K,
+    bytes: w.byteSize + 4 * (M * K + M * N * (args.residual ? 2 : 1)),
+  });
+}

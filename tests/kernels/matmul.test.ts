@@ -1,0 +1,128 @@
+import { describe, it, expect, beforeAll } from "vitest";
+import type { Gpu } from "../../src/gpu/device.js";
+import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
+import { matmul } from "../../src/kernels/matmul.js";
+import { uploadMatrix, releaseTensor, type HostMatrix } from "../../src/kernels/weights.js";
+import { matmulRef } from "../../src/kernels/reference/matmul.js";
+import { f16BitsToF32Array, f32ToF16Array } from "../../src/formats/f16.js";
+import { quantizeQ8_0, quantizeQ4_0, dequantizeQ8_0, dequantizeQ4_0 } from "../../src/formats/quant.js";
+import { isMnemoError } from "../../src/errors.js";
+import { testGpu } from "../helpers/gpu.js";
+import { expectClose } from "../helpers/compare.js";
+import { randomF32 } from "../helpers/random.js";
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+type WType = "f32" | "f16" | "q8_0" | "q4_0";
+
+/** The matrix in `type` and the exact f32 values the GPU should see (dequantized). */
+function hostMatrix(type: WType, values: Float32Array): { host: HostMatrix; exact: Float32Array } {
+  switch (type) {
+    case "f32":
+      return { host: { dtype: "f32", data: values }, exact: values };
+    case "f16": {
+      const bits = f32ToF16Array(values);
+      return { host: { dtype: "f16", data: bits }, exact: f16BitsToF32Array(bits) };
+    }
+    case "q8_0": {
+      const q = quantizeQ8_0(values);
+      return { host: { dtype: "q8_0", data: q }, exact: dequantizeQ8_0(q, values.length) };
+    }
+    case "q4_0": {
+      const q = quantizeQ4_0(values);
+      return { host: { dtype: "q4_0", data: q }, exact: dequantizeQ4_0(q, values.length) };
+    }
+  }
+}
+
+async function check(type: WType, M: number, N: number, K: number, opts: { bias?: boolean; gelu?: boolean; residual?: boolean } = {}) {
+  const x = randomF32(M * K, 11 + M, 1);
+  const { host, exact } = hostMatrix(type, randomF32(N * K, 7 + N, 0.5));
+  const bias = opts.bias ? randomF32(N, 5, 0.5) : undefined;
+  const residual = opts.residual ? randomF32(M * N, 6, 1) : undefined;
+  const w = uploadMatrix(gpu, "w", host, [N, K]);
+  const gx = gpu.upload(x, "x");
+  const gb = bias ? gpu.upload(bias, "b") : undefined;
+  const gr = residual ? gpu.upload(residual, "r") : undefined;
+  const out = gpu.createStorage(M * N * 4, "out");
+  const d = matmul(gpu, { x: gx, w, bias: gb, residual: gr, out, M, epilogue: opts.gelu ? "gelu" : "none" });
+  runDispatches(gpu, [d]);
+  const got = await gpu.readF32(out, M * N);
+  const want = matmulRef(x, exact, M, N, K, { bias, residual, gelu: opts.gelu });
+  // Float32 accumulation in a different order: error grows like sqrt(K) * eps * |terms|.
+  expectClose(`matmul ${type} M=${M} N=${N} K=${K}${opts.gelu ? " gelu" : ""}${opts.residual ? " +res" : ""}`, got, want, { atol: 2e-6 * Math.sqrt(K) + 1e-6, rtol: 1e-5 });
+  releaseDispatches(gpu, [d]);
+  releaseTensor(gpu, w);
+  for (const b of [gx, gb, gr, out]) if (b) gpu.pool.release(b);
+  return { got, want };
+}
+
+describe("matmul f32/f16 on awkward shapes", () => {
+  for (const type of ["f32", "f16"] as const) {
+    for (const [M, N, K] of [
+      [1, 1, 1],
+      [1, 7, 257],
+      [3, 257, 7],
+      [7, 1000, 64],
+      [65, 7, 257],
+    ]) {
+      it(`${type} M=${M} N=${N} K=${K}`, () => check(type, M, N, K, { bias: true }));
+    }
+  }
+});
+
+describe("matmul q8_0/q4_0 (K multiple of 32)", () => {
+  for (const type of ["q8_0", "q4_0"] as const) {
+    for (const [M, N, K] of [
+      [1, 1, 32],
+      [1, 7, 96],
+      [3, 257, 64],
+      [65, 1000, 256],
+    ]) {
+      it(`${type} M=${M} N=${N} K=${K}`, () => check(type, M, N, K, { bias: true }));
+    }
+  }
+});
+
+describe("matmul GPT-2 shapes", () => {
+  it("768 x 3072 GEMV, f16, gelu epilogue", () => check("f16", 1, 3072, 768, { bias: true, gelu: true }));
+  it("3072 -> 768 GEMV, q8_0, residual", () => check("q8_0", 1, 768, 3072, { bias: true, residual: true }));
+  it("LM head 768 x 50257, f16", () => check("f16", 1, 50257, 768));
+  it("LM head 768 x 50257, q8_0", () => check("q8_0", 1, 50257, 768));
+  it("prefill 24 rows x 768 -> 2304, f32", () => check("f32", 24, 2304, 768, { bias: true }));
+});
+
+describe("matmul checks its inputs", () => {
+  it("detects a deliberately shifted bias (the comparison can fail)", async () => {
+    const M = 2, N = 9, K = 5;
+    const x = randomF32(M * K, 1);
+    const wv = randomF32(N * K, 2);
+    const bias = randomF32(N, 3);
+    const w = uploadMatrix(gpu, "w", { dtype: "f32", data: wv }, [N, K]);
+    const [gx, gb, out] = [gpu.upload(x, "x"), gpu.upload(bias, "b"), gpu.createStorage(M * N * 4, "o")];
+    runDispatches(gpu, [matmul(gpu, { x: gx, w, bias: gb, out, M })]);
+    const got = await gpu.readF32(out, M * N);
+    const shifted = bias.map((_, i) => bias[(i + 1) % N]);
+    expect(() => expectClose("shifted bias", got, matmulRef(x, wv, M, N, K, { bias: shifted }), { atol: 1e-5 })).toThrow();
+  });
+
+  it("refuses mismatched shapes with SHAPE_MISMATCH", () => {
+    const w = uploadMatrix(gpu, "w", { dtype: "f32", data: new Float32Array(12) }, [3, 4]);
+    const small = gpu.createStorage(8, "small"); // the pool rounds it up to 256 bytes
+    const out = gpu.createStorage(4096, "out");
+    let err: unknown;
+    try {
+      matmul(gpu, { x: small, w, out, M: 100 });
+    } catch (e) {
+      err = e;
+    }
+    expect(isMnemoError(err, "SHAPE_MISMATCH")).toBe(true);
+    expect(String(err)).toMatch(/x has 256 bytes but the shape needs 1600/);
+    expect(() => matmul(gpu, { x: out, w, out, M: 1 })).toThrow(/different buffers/);
+    expect(() => uploadMatrix(gpu, "bad", { dtype: "f32", data: new Float32Array(5) }, [2, 3])).toThrow(/needs 6/);
+    expect(() => uploadMatrix(gpu, "badq", { dtype: "q8_0", data: new Uint8Array(34) }, [1, 33])).toThrow(/multiple of 32/);
+  });
+});
