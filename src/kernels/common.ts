@@ -32,3 +32,15 @@ export function requireDims(kernel: string, dims: Readonly<Record<string, number
 export function requireEqual(kernel: string, what: string, a: number, b: number): void {
   if (a !== b) throw new MnemoError("SHAPE_MISMATCH", `${kernel}: ${what} differ (${a} vs ${b}).`);
 }
+
+const placeholders = new WeakMap<Gpu, GPUBuffer>();
+
+/**
+ * A tiny read-only storage buffer bound where an optional input is absent, so that every
+ * variant of a kernel shares one binding layout.
+ */
+export function placeholderBuffer(gpu: Gpu): GPUBuffer {
+  let b = placeholders.get(gpu);
+  if (!b) placeholders.set(gpu, (b = gpu.device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: "placeholder" })));
+  return b;
+}

@@ -2,7 +2,7 @@ import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { makeDispatch, paramWords, type KernelDispatch } from "../gpu/dispatch.js";
 import type { GpuTensor } from "../gpu/tensor.js";
-import { grid1d, requireBytes, requireDims } from "./common.js";
+import { grid1d, placeholderBuffer, requireBytes, requireDims } from "./common.js";
 
 const WG = 64;
 /** Rows per invocation on the many-rows path (the weight row is read once per TM rows). */
@@ -24,15 +24,6 @@ export interface MatmulArgs {
   /** "gelu": GPT-2's tanh GELU applied to (x·wᵀ + bias). */
   epilogue?: "none" | "gelu";
   layer?: number;
-}
-
-const placeholders = new WeakMap<Gpu, GPUBuffer>();
-
-/** A tiny buffer bound where an optional input is absent (one layout for all variants). */
-function placeholder(gpu: Gpu): GPUBuffer {
-  let b = placeholders.get(gpu);
-  if (!b) placeholders.set(gpu, (b = gpu.device.createBuffer({ size: 16, usage: 0x80 /* STORAGE */, label: "matmul.placeholder" })));
-  return b;
 }
 
 /**
@@ -71,7 +62,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
       },
       constants: { WG, TM: tm },
     },
-    bindings: [x, w.buffer, args.bias ?? placeholder(gpu), args.residual ?? placeholder(gpu), out],
+    bindings: [x, w.buffer, args.bias ?? placeholderBuffer(gpu), args.residual ?? placeholderBuffer(gpu), out],
     params: paramWords([M, N, K, groupsX]),
     workgroups: [workgroups[0], workgroups[1], rowGroups],
     flops: 2 * M * N * K,
