@@ -1,0 +1,19 @@
+/** Turns text into token ids and back. Implementations know nothing of the GPU. */
+export interface Tokenizer {
+  /** Number of ids the model's embedding has. */
+  readonly vocabSize: number;
+  /** End-of-sequence id, when the vocabulary has one. */
+  readonly eosId?: number;
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+  /** A decoder for streaming: each id's text once it forms complete characters. */
+  createStreamDecoder(): StreamDecoder;
+}
+
+/** Incremental decoding that never emits half of a multi-byte character. */
+export interface StreamDecoder {
+  /** Adds one id; returns the text that became complete (possibly ""). */
+  push(id: number): string;
+  /** Returns whatever is still held back (invalid leftovers become U+FFFD). */
+  flush(): string;
+}
