@@ -17,6 +17,11 @@ struct Params {
   N: u32,
   K: u32,
   groups_x: u32,
+  // First element of x to read (row offset * K): lets the LM head read only the last row.
+  x_offset: u32,
+  _pad0: u32,
+  _pad1: u32,
+  _pad2: u32,
 }
 
 @group(0) @binding(0) var<storage, read> x: array<f32>;
@@ -60,7 +65,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var k = 0u; k < K; k++) {
     let wv = w[wbase + k];
     for (var r = 0u; r < rows; r++) {
-      acc[r] += x[(m0 + r) * K + k] * wv;
+      acc[r] += x[p.x_offset + (m0 + r) * K + k] * wv;
     }
   }
 #elif W_F16
@@ -70,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let pair = unpack2x16float(w[i >> 1u]);
     let wv = select(pair.x, pair.y, (i & 1u) == 1u);
     for (var r = 0u; r < rows; r++) {
-      acc[r] += x[(m0 + r) * K + k] * wv;
+      acc[r] += x[p.x_offset + (m0 + r) * K + k] * wv;
     }
   }
 #elif W_Q8_0
@@ -82,7 +87,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let q = sext8(w[base + 1u + j]) * d;
       let k = b * 32u + j * 4u;
       for (var r = 0u; r < rows; r++) {
-        let xo = (m0 + r) * K + k;
+        let xo = p.x_offset + (m0 + r) * K + k;
         acc[r] += dot(q, vec4<f32>(x[xo], x[xo + 1u], x[xo + 2u], x[xo + 3u]));
       }
     }
@@ -98,7 +103,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       let hi = (vec4<f32>(vec4<u32>(word >> 4u, word >> 12u, word >> 20u, word >> 28u) & vec4<u32>(15u)) - 8.0) * d;
       let k = b * 32u + j * 4u;
       for (var r = 0u; r < rows; r++) {
-        let xo = (m0 + r) * K + k;
+        let xo = p.x_offset + (m0 + r) * K + k;
         acc[r] += dot(lo, vec4<f32>(x[xo], x[xo + 1u], x[xo + 2u], x[xo + 3u]));
         acc[r] += dot(hi, vec4<f32>(x[xo + 16u], x[xo + 17u], x[xo + 18u], x[xo + 19u]));
       }

@@ -10,8 +10,10 @@ const TILE_ROWS = 4;
 
 /** Arguments of {@link matmul}. */
 export interface MatmulArgs {
-  /** f32 activations [M, K]. */
+  /** f32 activations [M, K] (starting at row `xRowOffset`). */
   x: GPUBuffer;
+  /** Rows of `x` to skip (the LM head of a prefill reads only the last row). */
+  xRowOffset?: number;
   /** Weights [N, K] in any GPU layout of src/kernels/weights.ts. */
   w: GpuTensor;
   /** f32 [N], added to every row. */
@@ -36,7 +38,8 @@ export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
   if (w.shape.length !== 2) throw new MnemoError("SHAPE_MISMATCH", `matmul: ${w.label} is not a matrix.`);
   const [N, K] = w.shape;
   requireDims("matmul", { M, N, K });
-  requireBytes("matmul", "x", x, M * K * 4);
+  const xRowOffset = args.xRowOffset ?? 0;
+  requireBytes("matmul", "x", x, (xRowOffset + M) * K * 4);
   requireBytes("matmul", "out", out, M * N * 4);
   if (args.bias) requireBytes("matmul", "bias", args.bias, N * 4);
   if (args.residual) {
@@ -63,7 +66,7 @@ export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
       constants: { WG, TM: tm },
     },
     bindings: [x, w.buffer, args.bias ?? placeholderBuffer(gpu), args.residual ?? placeholderBuffer(gpu), out],
-    params: paramWords([M, N, K, groupsX]),
+    params: paramWords([M, N, K, groupsX, xRowOffset * K]),
     workgroups: [workgroups[0], workgroups[1], rowGroups],
     flops: 2 * M * N * K,
     bytes: w.byteSize + 4 * (M * K + M * N * (args.residual ? 2 : 1)),

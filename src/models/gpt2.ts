@@ -1,0 +1,224 @@
+// GPT-2 as a composition of kernels: embedding → n_layer × (ln_1, c_attn, kv write,
+// attention, c_proj + residual, ln_2, c_fc + GELU, c_proj + residual) → ln_f → tied LM head.
+// The model records forward plans; it never submits or reads back (sessions do).
+import { MnemoError } from "../errors.js";
+import type { Gpu } from "../gpu/device.js";
+import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
+import type { DType, GpuTensor } from "../gpu/tensor.js";
+import { attention, kvCacheBytes, kvWrite, type KvCacheType } from "../kernels/attention.js";
+import { embedding } from "../kernels/embedding.js";
+import { layerNorm } from "../kernels/layernorm.js";
+import { matmul } from "../kernels/matmul.js";
+import { releaseTensor } from "../kernels/weights.js";
+import type { Tokenizer } from "../tokenizers/types.js";
+import type { SnapshotTensor } from "../runtime/snapshot.js";
+import type { Gpt2Config } from "./gpt2-config.js";
+import type { ForwardPlan, LanguageModel, ModelInfo, ModelState } from "./types.js";
+
+/** One transformer block's weights on the GPU. */
+export interface Gpt2Layer {
+  ln1: { g: GpuTensor; b: GpuTensor };
+  attnQkv: { w: GpuTensor; b: GpuTensor };
+  attnProj: { w: GpuTensor; b: GpuTensor };
+  ln2: { g: GpuTensor; b: GpuTensor };
+  mlpUp: { w: GpuTensor; b: GpuTensor };
+  mlpDown: { w: GpuTensor; b: GpuTensor };
+}
+
+/** All GPT-2 weights on the GPU; the LM head is `wte` (tied) unless `lmHead` is set. */
+export interface Gpt2Weights {
+  wte: GpuTensor;
+  wpe: GpuTensor;
+  layers: Gpt2Layer[];
+  lnF: { g: GpuTensor; b: GpuTensor };
+  lmHead?: GpuTensor;
+}
+
+/** A GPT-2 KV cache: per layer a K and a V buffer [n_head, n_ctx, head_dim]. */
+export class Gpt2KvCache implements ModelState {
+  position = 0;
+  readonly k: GPUBuffer[] = [];
+  readonly v: GPUBuffer[] = [];
+  readonly bytes: number;
+  private readonly layerBytes: number;
+
+  constructor(
+    private readonly gpu: Gpu,
+    readonly config: Gpt2Config,
+    readonly cacheType: KvCacheType,
+  ) {
+    const { nHead, nPositions, nEmbd, nLayer } = config;
+    this.layerBytes = kvCacheBytes(nHead, nPositions, nEmbd / nHead, cacheType);
+    for (let l = 0; l < nLayer; l++) {
+      this.k.push(gpu.createStorage(this.layerBytes, `kv.k${l}`));
+      this.v.push(gpu.createStorage(this.layerBytes, `kv.v${l}`));
+    }
+    this.bytes = 2 * nLayer * this.layerBytes;
+  }
+
+  /** Bytes of K and V for one token across all layers. */
+  get bytesPerToken(): number {
+    return this.bytes / this.config.nPositions;
+  }
+
+  async read(): Promise<Record<string, SnapshotTensor>> {
+    const { nHead, nEmbd } = this.config;
+    const hd = nEmbd / nHead;
+    const out: Record<string, SnapshotTensor> = {};
+    // Only the used positions travel: [n_head, position, head_dim] per buffer.
+    const n = this.position;
+    const elem = this.cacheType === "f16" ? 2 : 4;
+    for (const [name, bufs] of [["k", this.k], ["v", this.v]] as const) {
+      for (let l = 0; l < bufs.length; l++) {
+        const full = await this.gpu.readback(bufs[l], this.layerBytes);
+        const src = new Uint8Array(full);
+        const used = new Uint8Array(nHead * n * hd * elem);
+        for (let h = 0; h < nHead; h++) used.set(src.subarray(h * this.config.nPositions * hd * elem, (h * this.config.nPositions + n) * hd * elem), h * n * hd * elem);
+        const shape = [nHead, n, hd];
+        out[`${name}${l}`] =
+          this.cacheType === "f16"
+            ? { dtype: "f16", shape, data: new Uint16Array(used.buffer) }
+            : { dtype: "f32", shape, data: new Float32Array(used.buffer) };
+      }
+    }
+    return out;
+  }
+
+  write(tensors: Record<string, SnapshotTensor>, position: number): void {
+    const { nHead, nEmbd, nPositions } = this.config;
+    const hd = nEmbd / nHead;
+    if (!Number.isInteger(position) || position < 0 || position > nPositions) {
+      throw new MnemoError("BAD_INPUT", `Snapshot position ${position} does not fit a ${nPositions}-position cache.`);
+    }
+    const elem = this.cacheType === "f16" ? 2 : 4;
+    for (const [name, bufs] of [["k", this.k], ["v", this.v]] as const) {
+      for (let l = 0; l < bufs.length; l++) {
+        const t = tensors[`${name}${l}`];
+        if (!t) throw new MnemoError("BAD_INPUT", `Snapshot has no tensor ${name}${l} for this model.`);
+        if (t.dtype !== this.cacheType || t.shape.join() !== [nHead, position, hd].join()) {
+          throw new MnemoError("SHAPE_MISMATCH", `Snapshot tensor ${name}${l} is ${t.dtype} [${t.shape}], this cache needs ${this.cacheType} [${nHead}, ${position}, ${hd}].`);
+        }
+        const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+        for (let h = 0; h < nHead; h++) {
+          const row = bytes.subarray(h * position * hd * elem, (h + 1) * position * hd * elem);
+          if (row.byteLength) this.gpu.write(bufs[l], row, h * nPositions * hd * elem);
+        }
+      }
+    }
+    this.position = position;
+  }
+
+  copyTo(encoder: GPUCommandEncoder, other: ModelState): void {
+    const o = other as Gpt2KvCache;
+    for (let l = 0; l < this.k.length; l++) {
+      encoder.copyBufferToBuffer(this.k[l], 0, o.k[l], 0, this.layerBytes);
+      encoder.copyBufferToBuffer(this.v[l], 0, o.v[l], 0, this.layerBytes);
+    }
+    o.position = this.position;
+  }
+
+  dispose(): void {
+    for (const b of [...this.k, ...this.v]) this.gpu.pool.release(b);
+    this.k.length = 0;
+    this.v.length = 0;
+  }
+}
+
+export class Gpt2Model implements LanguageModel {
+  readonly info: ModelInfo;
+  readonly maxChunk: number;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly config: Gpt2Config,
+    readonly weights: Gpt2Weights,
+    readonly tokenizer: Tokenizer,
+    weightType: DType,
+    fingerprint: string,
+  ) {
+    const c = config;
+    this.maxChunk = c.nPositions;
+    this.info = {
+      type: "gpt2",
+      vocabSize: c.vocabSize,
+      contextLength: c.nPositions,
+      weightType,
+      gpuBytes: allTensors(weights).reduce((a, t) => a + t.byteSize, 0),
+      description: `GPT-2, ${c.nLayer} layers, ${c.nEmbd} wide, ${c.nHead} heads, ${c.nPositions} positions, ${weightType} weights`,
+      fingerprint,
+    };
+  }
+
+  createState(options: { cacheType?: KvCacheType } = {}): Gpt2KvCache {
+    return new Gpt2KvCache(this.gpu, this.config, options.cacheType ?? "f32");
+  }
+
+  /** The hidden state after ln_f of the last row stays in `plan.hidden` (external memory). */
+  planForward(state: ModelState, M: number, options: { allLogits?: boolean } = {}): ForwardPlan & { hidden: GPUBuffer } {
+    const cache = state as Gpt2KvCache;
+    const { gpu, config: c, weights: w } = this;
+    if (!Number.isInteger(M) || M < 1 || M > c.nPositions) {
+      throw new MnemoError("BAD_INPUT", `A forward pass takes 1..${c.nPositions} tokens, got ${M}.`);
+    }
+    const D = c.nEmbd;
+    const hd = D / c.nHead;
+    const rows = options.allLogits ? M : 1;
+    const buffers: GPUBuffer[] = [];
+    const buf = (bytes: number, label: string) => {
+      const b = gpu.createStorage(bytes, label);
+      buffers.push(b);
+      return b;
+    };
+    const ids = buf(M * 4, "ids");
+    const positions = buf(M * 4, "positions");
+    const x = buf(M * D * 4, "x");
+    const x2 = buf(M * D * 4, "x2");
+    const h = buf(M * D * 4, "h");
+    const qkv = buf(M * 3 * D * 4, "qkv");
+    const att = buf(M * D * 4, "att");
+    const up = buf(M * c.nInner * 4, "mlp");
+    const hidden = buf(M * D * 4, "hidden");
+    const logits = buf(rows * c.vocabSize * 4, "logits");
+    const shape = { positions, M, nHead: c.nHead, headDim: hd, nCtx: c.nPositions, cacheType: cache.cacheType };
+    const ds: KernelDispatch[] = [embedding(gpu, { ids, positions, tokenTable: w.wte, positionTable: w.wpe, out: x, M })];
+    w.layers.forEach((L, layer) => {
+      const kv = { ...shape, qkv, kCache: cache.k[layer], vCache: cache.v[layer], layer };
+      ds.push(
+        layerNorm(gpu, { x, gamma: L.ln1.g.buffer, beta: L.ln1.b.buffer, out: h, M, D, eps: c.layerNormEpsilon, layer }),
+        matmul(gpu, { x: h, w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: qkv, M, layer }),
+        kvWrite(gpu, kv),
+        attention(gpu, { ...kv, out: att }),
+        matmul(gpu, { x: att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: x, out: x2, M, layer }),
+        layerNorm(gpu, { x: x2, gamma: L.ln2.g.buffer, beta: L.ln2.b.buffer, out: h, M, D, eps: c.layerNormEpsilon, layer }),
+        matmul(gpu, { x: h, w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: up, M, epilogue: "gelu", layer }),
+        matmul(gpu, { x: up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: x2, out: x, M, layer }),
+      );
+    });
+    ds.push(layerNorm(gpu, { x, gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, out: hidden, M, D, eps: c.layerNormEpsilon }));
+    // The LM head reads only the rows it needs: the last one unless all logits are asked for.
+    ds.push(matmul(gpu, { x: hidden, xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: logits, M: rows }));
+    return {
+      M,
+      ids,
+      positions,
+      logits,
+      hidden,
+      dispatches: ds,
+      dispose: () => {
+        releaseDispatches(gpu, ds);
+        for (const b of buffers) gpu.pool.release(b);
+      },
+    };
+  }
+
+  dispose(): void {
+    for (const t of allTensors(this.weights)) releaseTensor(this.gpu, t);
+  }
+}
+
+function allTensors(w: Gpt2Weights): GpuTensor[] {
+  const out = [w.wte, w.wpe, w.lnF.g, w.lnF.b];
+  if (w.lmHead) out.push(w.lmHead);
+  for (const L of w.layers) for (const part of Object.values(L)) out.push(part.g ?? part.w, part.b);
+  return out;
+}

@@ -1,0 +1,39 @@
+// Detects what kind of model a set of files holds and loads it.
+import { MnemoError } from "../errors.js";
+import type { Gpu } from "../gpu/device.js";
+import { readJson, type ModelFiles } from "../loading/model-files.js";
+import { loadGpt2, type WeightQuant } from "./gpt2-load.js";
+import type { LanguageModel } from "./types.js";
+
+export interface LoadLanguageModelOptions {
+  /** Convert GPT-2 matrices on load. */
+  quant?: WeightQuant;
+  keepTokenTableF16?: boolean;
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** The weights file to use: the one named, a .gguf, or model.safetensors. */
+function weightsFile(files: ModelFiles): string {
+  if (files.primary) return files.primary;
+  const names = files.knownNames();
+  const gguf = names.filter((n) => n.endsWith(".gguf"));
+  if (gguf.length === 1) return gguf[0];
+  if (gguf.length > 1 && !names.includes("model.safetensors")) {
+    throw new MnemoError("BAD_INPUT", `${files.origin} holds several .gguf files (${gguf.join(", ")}); name the one to load.`);
+  }
+  return "model.safetensors";
+}
+
+/** Loads GPT-2 (safetensors or GGUF) or an LSTM LM from `files`. */
+export async function loadLanguageModel(gpu: Gpu, files: ModelFiles, opts: LoadLanguageModelOptions = {}): Promise<LanguageModel> {
+  const weights = weightsFile(files);
+  if (weights.endsWith(".gguf")) return loadGpt2(gpu, files, weights, opts);
+  const config = (await readJson(files, "config.json")) as Record<string, unknown> | null;
+  if (!config) throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: no config.json (and no .gguf file).`);
+  if (config.model_type === "lstm") {
+    const { loadLstm } = await import("./lstm-load.js");
+    return loadLstm(gpu, files, config);
+  }
+  if (config.model_type === "gpt2" || config.model_type === undefined) return loadGpt2(gpu, files, weights, opts);
+  throw new MnemoError("UNSUPPORTED_MODEL", `Model type ${JSON.stringify(config.model_type)} is not supported (GPT-2 and LSTM are).`);
+}

@@ -1,0 +1,67 @@
+import type { Gpu } from "../gpu/device.js";
+import type { KernelDispatch } from "../gpu/dispatch.js";
+import type { DType } from "../gpu/tensor.js";
+import type { Tokenizer } from "../tokenizers/types.js";
+import type { SnapshotTensor } from "../runtime/snapshot.js";
+
+/** What a loaded model is. */
+export interface ModelInfo {
+  type: "gpt2" | "lstm";
+  vocabSize: number;
+  /** Positions the model can attend to; Infinity for recurrent models. */
+  contextLength: number;
+  weightType: DType;
+  /** Bytes of weights on the GPU. */
+  gpuBytes: number;
+  /** A short human description ("8 layers, 256 wide, 4 heads"). */
+  description: string;
+  /** Identifies the weights, so a snapshot is never restored into another model. */
+  fingerprint: string;
+}
+
+/**
+ * A model's memory on the GPU (KV cache or recurrent state). The model records into it;
+ * sessions own it.
+ */
+export interface ModelState {
+  /** Tokens consumed so far (the next token's position). */
+  position: number;
+  /** Bytes the state holds on the GPU. */
+  readonly bytes: number;
+  /** Copies the state to the CPU (snapshot tensors). */
+  read(): Promise<Record<string, SnapshotTensor>>;
+  /** Loads snapshot tensors back; SHAPE_MISMATCH / BAD_INPUT when they do not fit. */
+  write(tensors: Record<string, SnapshotTensor>, position: number): void;
+  /** Copies this state into `other` on the GPU (fork). */
+  copyTo(encoder: GPUCommandEncoder, other: ModelState): void;
+  dispose(): void;
+}
+
+/**
+ * A recorded forward of M tokens: write ids/positions into its input buffers, encode its
+ * dispatches, and the logits of every row (or the last) are in `logits`.
+ */
+export interface ForwardPlan {
+  readonly M: number;
+  /** u32 [M] token ids (the sample kernel may write the next id straight into it). */
+  readonly ids: GPUBuffer;
+  /** u32 [M] positions. */
+  readonly positions: GPUBuffer;
+  /** f32 [rows, vocab]: rows = M with allLogits, else 1 (the last position). */
+  readonly logits: GPUBuffer;
+  readonly dispatches: readonly KernelDispatch[];
+  dispose(): void;
+}
+
+/** The interface generate() and sessions drive. */
+export interface LanguageModel {
+  readonly gpu: Gpu;
+  readonly info: ModelInfo;
+  readonly tokenizer: Tokenizer;
+  createState(options?: { cacheType?: "f32" | "f16" }): ModelState;
+  /** Records a forward of M tokens into `state` (ids at positions state.position..). */
+  planForward(state: ModelState, M: number, options?: { allLogits?: boolean }): ForwardPlan;
+  /** Largest M a single plan accepts (prompts are split into chunks of this). */
+  readonly maxChunk: number;
+  dispose(): void;
+}
