@@ -1,0 +1,174 @@
+// The `mnemo` command: generate, tokenize, eval. The library never imports this file.
+import { readFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { MnemoError } from "../errors.js";
+import { createGpu } from "../gpu/device.js";
+import { resolveModelFiles } from "../loading/model-files.js";
+import { loadLanguageModel } from "../models/load.js";
+import type { LanguageModel } from "../models/types.js";
+import type { WeightQuant } from "../models/gpt2-load.js";
+import { Session } from "../runtime/session.js";
+import { evaluatePerplexity } from "../runtime/eval.js";
+import { UsageError, num, parseFlags } from "./args.js";
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+const defaultIo: CliIo = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+};
+
+const USAGE = `Usage: mnemo <command> [flags]
+
+  generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
+            [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32] [--json]
+  tokenize  --model <dir|file> --text <text> [--json]
+  eval      --model <dir|file> --text-file <path> [--window 1024] [--max-tokens N] [--quant ...] [--json]
+
+--model defaults to the bundled weights/gpt2-gutenberg.
+`;
+
+/** The package root (two levels above src/cli or dist). */
+function packageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.endsWith(join("src", "cli")) ? resolve(here, "..", "..") : resolve(here, "..");
+}
+
+async function openModel(flags: Record<string, string | boolean>): Promise<LanguageModel> {
+  const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", "gpt2-gutenberg");
+  const quant = flags.quant as WeightQuant | undefined;
+  if (quant !== undefined && !["f32", "f16", "q8_0", "q4_0"].includes(quant)) throw new UsageError(`--quant must be f32, f16, q8_0 or q4_0.`);
+  const gpu = await createGpu();
+  return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true });
+}
+
+async function generateCommand(argv: string[], io: CliIo): Promise<number> {
+  const flags = parseFlags(argv, {
+    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant"],
+    booleans: ["greedy", "json", "keep-token-table-f16"],
+  });
+  if (typeof flags.prompt !== "string") throw new UsageError("generate needs --prompt <text>.");
+  const model = await openModel(flags);
+  const session = new Session(model);
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.once("SIGINT", onSigint);
+  const ids: number[] = [];
+  let text = "";
+  try {
+    const promptIds = model.tokenizer.encode(flags.prompt);
+    if (!flags.json) io.stdout(flags.prompt);
+    const stream = session.generate(promptIds, {
+      maxTokens: num(flags, "max-tokens", 64),
+      temperature: num(flags, "temperature", 0.8),
+      topK: num(flags, "top-k", 40),
+      topP: num(flags, "top-p", 0.95),
+      repetitionPenalty: num(flags, "repetition-penalty", 1),
+      seed: num(flags, "seed"),
+      greedy: flags.greedy === true,
+      signal: controller.signal,
+    });
+    for await (const t of stream) {
+      ids.push(t.id);
+      text += t.text;
+      if (!flags.json) io.stdout(t.text);
+    }
+    const tm = session.lastTimings!;
+    const usage = session.usage();
+    if (flags.json) {
+      io.stdout(
+        JSON.stringify({
+          prompt_ids: promptIds,
+          ids,
+          text,
+          timings: {
+            prefill_ms: tm.prefillMs,
+            ttft_ms: tm.ttftMs,
+            decode_ms_per_token: tm.decodeMsPerToken,
+            tokens_per_s: tm.tokensPerSecond,
+            kv_cache_bytes: usage.stateBytes,
+            kv_cache_bytes_per_token: usage.bytesPerToken,
+            context_tokens: usage.tokens,
+          },
+          model: model.info,
+          adapter: model.gpu.adapter,
+        }) + "\n",
+      );
+    } else {
+      io.stdout("\n");
+      io.stderr(`[${ids.length} tokens, ${tm.tokensPerSecond.toFixed(1)} tokens/s, first token ${tm.ttftMs.toFixed(0)} ms, ${model.gpu.adapter.vendor} ${model.gpu.adapter.architecture}]\n`);
+    }
+    return 0;
+  } finally {
+    process.off("SIGINT", onSigint);
+    session.dispose();
+    model.dispose();
+  }
+}
+
+async function tokenizeCommand(argv: string[], io: CliIo): Promise<number> {
+  const flags = parseFlags(argv, { values: ["model", "text"], booleans: ["json"] });
+  if (typeof flags.text !== "string") throw new UsageError("tokenize needs --text <text>.");
+  const model = await openModel(flags);
+  try {
+    const ids = model.tokenizer.encode(flags.text);
+    io.stdout(flags.json ? JSON.stringify({ ids }) + "\n" : ids.join(" ") + "\n");
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+async function evalCommand(argv: string[], io: CliIo): Promise<number> {
+  const flags = parseFlags(argv, { values: ["model", "text-file", "window", "max-tokens", "quant"], booleans: ["json", "keep-token-table-f16"] });
+  if (typeof flags["text-file"] !== "string") throw new UsageError("eval needs --text-file <path>.");
+  const text = await readFile(flags["text-file"], "utf8");
+  const model = await openModel(flags);
+  try {
+    const ids = model.tokenizer.encode(text);
+    const maxTokens = num(flags, "max-tokens");
+    const r = await evaluatePerplexity(model, maxTokens ? ids.slice(0, maxTokens) : ids, { window: num(flags, "window", 1024)! });
+    const out = { mean_nll: r.meanNll, ppl: r.perplexity, tokens: r.predicted, ms: r.ms, weight_type: model.info.weightType, gpu_weight_bytes: model.info.gpuBytes };
+    io.stdout(flags.json ? JSON.stringify(out) + "\n" : `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.meanNll.toFixed(5)}) over ${r.predicted} tokens\n`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
+  generate: generateCommand,
+  tokenize: tokenizeCommand,
+  eval: evalCommand,
+};
+
+/** Runs the CLI; returns the exit code (2 for usage errors, 1 for failures). */
+export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === "--help" || command === "help") {
+    io.stdout(USAGE);
+    return command ? 0 : 2;
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    io.stderr(`Unknown command "${command}".\n\n${USAGE}`);
+    return 2;
+  }
+  try {
+    return await run(rest, io);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      io.stderr(`${e.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (e instanceof MnemoError) {
+      io.stderr(`mnemo: ${e.code}: ${e.message}\n`);
+      return 1;
+    }
+    throw e;
+  }
+}
