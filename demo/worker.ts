@@ -90,7 +90,6 @@ async function generate(prompt: string, s: SamplingForm, conversation: boolean):
       topP: s.topP,
       seed: s.seed,
       signal: abort.signal,
-      profile: model.info.hasTimestamps,
     });
     for await (const token of stream) {
       count++;
@@ -98,7 +97,6 @@ async function generate(prompt: string, s: SamplingForm, conversation: boolean):
       post({ type: "token", text: token.text });
       const decodeMs = performance.now() - start - first;
       post({ type: "stats", ttftMs: first, tokensPerS: count > 1 ? ((count - 1) * 1000) / decodeMs : 0, tokens: count });
-      if (token.kernels) post({ type: "kernels", bars: token.kernels });
       if (count % 8 === 0) reportMemory();
     }
   } catch (e) {

@@ -4,10 +4,15 @@ import { createGpu } from "../../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../../src/gpu/dispatch.js";
 import { residualAdd } from "../../../src/kernels/elementwise.js";
 import { residualAddRef } from "../../../src/kernels/reference/elementwise.js";
+import { matmul } from "../../../src/kernels/matmul.js";
+import { uploadMatrix } from "../../../src/kernels/weights.js";
+import { matmulRef } from "../../../src/kernels/reference/matmul.js";
+import { quantizeQ8_0, dequantizeQ8_0 } from "../../../src/formats/quant.js";
 
 interface CheckResult {
   name: string;
   maxAbs: number;
+  tolerance?: number;
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -37,6 +42,21 @@ async function run(): Promise<{ adapter: string; checks: CheckResult[] }> {
   runDispatches(gpu, [d]);
   checks.push({ name: "residualAdd", maxAbs: maxAbsDiff(await gpu.readF32(go, n), residualAddRef(a, b)) });
   releaseDispatches(gpu, [d]);
+  // matmul on an awkward shape, f32 and q8_0 weights, GEMV and tiled paths.
+  for (const [M, N, K, q8] of [[1, 257, 96, false], [5, 257, 96, false], [3, 1000, 64, true]] as const) {
+    const x = random(M * K, 3);
+    const wv = random(N * K, 4);
+    const bias = random(N, 5);
+    const qb = q8 ? quantizeQ8_0(wv) : null;
+    const exact = qb ? dequantizeQ8_0(qb, N * K) : wv;
+    const w = uploadMatrix(gpu, "w", qb ? { dtype: "q8_0", data: qb } : { dtype: "f32", data: wv }, [N, K]);
+    const [gx, gb, out] = [gpu.upload(x, "x"), gpu.upload(bias, "b"), gpu.createStorage(M * N * 4, "out")];
+    const md = matmul(gpu, { x: gx, w, bias: gb, out, M });
+    runDispatches(gpu, [md]);
+    const got = await gpu.readF32(out, M * N);
+    checks.push({ name: `matmul ${q8 ? "q8_0" : "f32"} M=${M} N=${N} K=${K}`, maxAbs: maxAbsDiff(got, matmulRef(x, exact, M, N, K, { bias })), tolerance: 1e-4 });
+    releaseDispatches(gpu, [md]);
+  }
   return { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, checks };
 }
 
