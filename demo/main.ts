@@ -134,7 +134,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       ui.progress.hidden = true;
       ui.status.textContent = `${msg.description}${msg.fromCache ? " (from cache)" : ""}`;
       $("adapter").textContent = msg.adapter;
-      $("kernel-panel").hidden = !msg.timestamps;
+      // The kernel panel appears when per-kernel timings arrive (profiler not wired yet).
       ui.generate.disabled = false;
       for (const b of ui.memoryButtons) b.disabled = false;
       document.body.dataset.modelLoaded = "true";
@@ -160,6 +160,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       break;
     }
     case "kernels":
+      $("kernel-panel").hidden = false;
       drawKernels(msg.bars);
       break;
     case "notice":
