@@ -376,7 +376,7 @@ export class Session {
         droppedTokens: this.dropped,
         tensors: await this.state.read(),
         position: this.state.position,
-      } as StateSnapshot & { position: number };
+      };
     });
   }
 
@@ -386,7 +386,7 @@ export class Session {
       if (s.modelFingerprint !== this.model.info.fingerprint) {
         throw new MnemoError("BAD_INPUT", "This snapshot was taken from a different model (fingerprints differ); it cannot be restored here.");
       }
-      const position = (s as StateSnapshot & { position?: number }).position ?? s.tokens.length;
+      const position = s.position;
       this.state.write(s.tensors, position);
       this.context = [...s.tokens];
       this.dropped = s.droppedTokens;

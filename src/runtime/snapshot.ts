@@ -21,6 +21,8 @@ export interface StateSnapshot {
   tokens: number[];
   /** Tokens dropped so far by the context-overflow policy. */
   droppedTokens: number;
+  /** Tokens the state tensors hold (the last context token may not be in them yet). */
+  position: number;
   tensors: Record<string, SnapshotTensor>;
 }
 
@@ -42,6 +44,7 @@ export function encodeSnapshot(s: StateSnapshot): Uint8Array {
     kind: s.kind,
     tokens: JSON.stringify(s.tokens),
     dropped: String(s.droppedTokens),
+    position: String(s.position),
   });
 }
 
@@ -66,6 +69,8 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> 
   if (!Array.isArray(tokens) || !tokens.every((t) => Number.isInteger(t) && t >= 0 && t < 2 ** 32)) bad("the token list is not a list of token ids.");
   const dropped = Number(m.dropped);
   if (!Number.isSafeInteger(dropped) || dropped < 0) bad("the dropped-token count is invalid.");
+  const position = Number(m.position);
+  if (!Number.isSafeInteger(position) || position < 0 || position > (tokens as number[]).length) bad("the position is invalid.");
   const tensors: Record<string, SnapshotTensor> = {};
   for (const info of file.tensors.values()) {
     const raw = await file.readRaw(info.name);
@@ -73,7 +78,7 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> 
     else if (info.dtype === "F16") tensors[info.name] = { dtype: "f16", shape: info.shape, data: new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2) };
     else bad(`tensor ${info.name} has dtype ${info.dtype}; snapshots hold F32 or F16 only.`);
   }
-  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, tensors };
+  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, position, tensors };
 }
 
 /** Saves a snapshot to a file (Node only). */

@@ -8,6 +8,7 @@ const snap: StateSnapshot = {
   kind: "kv-cache",
   tokens: [1, 2, 50256],
   droppedTokens: 7,
+  position: 2,
   tensors: {
     "layer0.k": { dtype: "f16", shape: [2, 3], data: new Uint16Array([1, 2, 3, 4, 5, 0x3c00]) },
     "layer0.v": { dtype: "f32", shape: [3], data: new Float32Array([0.5, -1, 3.25]) },
@@ -30,6 +31,7 @@ describe("session snapshots", () => {
     expect(back.kind).toBe("kv-cache");
     expect(back.tokens).toEqual([1, 2, 50256]);
     expect(back.droppedTokens).toBe(7);
+    expect(back.position).toBe(2);
     expect([...(back.tensors["layer0.k"].data as Uint16Array)]).toEqual([1, 2, 3, 4, 5, 0x3c00]);
     expect([...(back.tensors["layer0.v"].data as Float32Array)]).toEqual([0.5, -1, 3.25]);
     expect(back.tensors["layer0.k"].shape).toEqual([2, 3]);
@@ -38,7 +40,7 @@ describe("session snapshots", () => {
   it("refuse safetensors that are not snapshots, and damaged metadata", async () => {
     const plain = writeSafetensors([{ name: "w", dtype: "F32", shape: [1], data: new Float32Array([1]) }]);
     expect(isMnemoError(await rejects(plain), "BAD_INPUT")).toBe(true);
-    const meta = { format: "mnemo-state", version: "1", model: "m", kind: "kv-cache", dropped: "0" };
+    const meta = { format: "mnemo-state", version: "1", model: "m", kind: "kv-cache", dropped: "0", position: "0" };
     const badTokens = writeSafetensors([], { ...meta, tokens: "[1, -2]" });
     expect(String(await rejects(badTokens))).toMatch(/token ids/);
     const badKind = writeSafetensors([], { ...meta, kind: "other", tokens: "[]" });
