@@ -26,6 +26,7 @@ export default defineConfig({
   },
   test: {
     include: ["tests/**/*.test.ts"],
+    globalSetup: ["tests/global-setup.ts"],
     // Each file gets its own process (and Dawn device); SwiftShader already uses every core.
     pool: "forks",
     maxWorkers: 2,
