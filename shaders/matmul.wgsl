@@ -24,11 +24,20 @@ struct Params {
   _pad2: u32,
 }
 
+#if VEC4
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+#if W_F32
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
+#endif
+#else
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 #if W_F32
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 #else
 @group(0) @binding(1) var<storage, read> w: array<u32>;
+#endif
 #endif
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
@@ -60,7 +69,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     acc[r] = 0.0;
   }
   let K = p.K;
+#if VEC4
+  // f32/f16 weights with K % 4 == 0: four k per iteration, four rows in registers. Rows past
+  // M read row M - 1 (in bounds) and are never written.
+  let K4 = K / 4u;
+  let xb = p.x_offset / 4u;
+  let x0 = xb + m0 * K4;
+  let x1 = xb + min(m0 + 1u, p.M - 1u) * K4;
+  let x2 = xb + min(m0 + 2u, p.M - 1u) * K4;
+  let x3 = xb + min(m0 + 3u, p.M - 1u) * K4;
+  var s0 = vec4<f32>(0.0);
+  var s1 = vec4<f32>(0.0);
+  var s2 = vec4<f32>(0.0);
+  var s3 = vec4<f32>(0.0);
+  for (var k4 = 0u; k4 < K4; k4++) {
 #if W_F32
+    let wv = w[n * K4 + k4];
+#else
+    let pair = w[n * K4 + k4];
+    let wv = vec4<f32>(unpack2x16float(pair.x), unpack2x16float(pair.y));
+#endif
+    s0 += wv * x[x0 + k4];
+    if (TM == 4u) {
+      s1 += wv * x[x1 + k4];
+      s2 += wv * x[x2 + k4];
+      s3 += wv * x[x3 + k4];
+    }
+  }
+  let ones = vec4<f32>(1.0);
+  acc[0] = dot(s0, ones);
+  acc[1] = dot(s1, ones);
+  acc[2] = dot(s2, ones);
+  acc[3] = dot(s3, ones);
+#elif W_F32
   let wbase = n * K;
   for (var k = 0u; k < K; k++) {
     let wv = w[wbase + k];

@@ -59,6 +59,8 @@ export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
         W_F32: w.dtype === "f32",
         W_F16: w.dtype === "f16",
         W_Q8_0: w.dtype === "q8_0",
+        // Vectorised path: f32/f16 weights, K a multiple of 4 (rows then start 16-byte aligned).
+        VEC4: (w.dtype === "f32" || w.dtype === "f16") && K % 4 === 0,
         HAS_BIAS: !!args.bias,
         GELU: args.epilogue === "gelu",
         HAS_RESIDUAL: !!args.residual,
