@@ -37,7 +37,8 @@ function cacheStorage(): CacheStorage | null {
   return typeof caches !== "undefined" ? caches : null;
 }
 
-async function sha256Hex(bytes: Uint8Array): Promise<string> {
+/** Hex SHA-256 of `bytes` (Web Crypto: browsers, workers and Node). */
+export async function sha256Hex(bytes: Uint8Array): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

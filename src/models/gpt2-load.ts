@@ -12,6 +12,7 @@ import { transposeToNK, uploadMatrix, uploadVector, type HostMatrix } from "../k
 import { BpeTokenizer } from "../tokenizers/bpe.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { readJson, readText, type ModelFiles } from "../loading/model-files.js";
+import { sha256Hex } from "../loading/cache.js";
 import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
 import { Gpt2Model, type Gpt2Layer, type Gpt2Weights } from "./gpt2.js";
 
@@ -143,7 +144,8 @@ function ggufConfig(file: GgufFile): Gpt2Config {
   });
 }
 
-async function sha256Hex(parts: readonly (Uint8Array | string)[]): Promise<string> {
+/** A fingerprint of the model: SHA-256 over its config, file size and first bytes. */
+function fingerprint(parts: readonly (Uint8Array | string)[]): Promise<string> {
   const enc = new TextEncoder();
   const chunks = parts.map((p) => (typeof p === "string" ? enc.encode(p) : p));
   const all = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0));
@@ -152,8 +154,7 @@ async function sha256Hex(parts: readonly (Uint8Array | string)[]): Promise<strin
     all.set(c, at);
     at += c.byteLength;
   }
-  const digest = await crypto.subtle.digest("SHA-256", all);
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(all);
 }
 
 async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorReader, opts: Gpt2LoadOptions): Promise<{ weights: Gpt2Weights; weightType: DType }> {
@@ -255,7 +256,7 @@ export async function loadGpt2(gpu: Gpu, files: ModelFiles, weightsName: string,
     const cfg = ggufConfig(gguf);
     const tokenizer = await tokenizerFrom(files, gguf);
     const { weights, weightType } = await uploadWeights(gpu, cfg, ggufReader(gguf), opts);
-    const fp = await sha256Hex([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
+    const fp = await fingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
     return new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp);
   }
   const configJson = await readJson(files, "config.json");
@@ -264,6 +265,6 @@ export async function loadGpt2(gpu: Gpu, files: ModelFiles, weightsName: string,
   const st = await openSafetensors(source);
   const tokenizer = await tokenizerFrom(files, null);
   const { weights, weightType } = await uploadWeights(gpu, cfg, safetensorsReader(st), opts);
-  const fp = await sha256Hex([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
+  const fp = await fingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
   return new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp);
 }

@@ -1,13 +1,9 @@
-/** Deterministic pseudo-random numbers (mulberry32) so failures reproduce. */
+import { SeededRandom } from "../../src/runtime/random.js";
+
+/** Deterministic pseudo-random numbers (the runtime's mulberry32) so failures reproduce. */
 export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new SeededRandom(seed);
+  return () => r.next();
 }
 
 /** Uniform values in [-scale, scale). */
