@@ -1,10 +1,24 @@
-// Causal scaled dot-product attention against a KV cache laid out [n_head, n_ctx, head_dim].
-// One invocation per (query row m, head h): it walks keys 0..positions[m] with an online
-// softmax (running max and sum), so no barriers and no score matrix. Query row m of head h
-// is qkv[m, h*head_dim ..] (the Q part of the fused c_attn output).
+// Causal scaled dot-product attention of GPT-2 over one layer's KV cache.
+// q comes from the fused QKV activation [M, 3D] (row = [q | k | v], D = n_head * head_dim);
+// keys and values come from the cache [n_head, n_ctx, head_dim], already holding this
+// step's rows (kv_cache.wgsl runs first). Query row m attends to cache positions
+// 0..positions[m] inclusive (clamped to n_ctx - 1).
+//
+// No workgroup barriers (they are very expensive on SwiftShader): one invocation owns one
+// (query, head) pair, or one (query, head, key chunk) triple, and walks its keys with an
+// online softmax (running max and sum, rescaling the accumulator when the max grows).
+//
+// Variants:
+//   REDUCE      second pass of the split path: combines the chunk partials into out.
+//   SPLIT       first pass of the split path (decode: few queries, many keys): each
+//               invocation handles one chunk of keys and writes a partial
+//               [max, sum, acc[head_dim]] instead of the normalised output.
+//   (neither)   one pass: each invocation handles all keys of one (query, head).
+//   HEAD_VEC4   head_dim % 4 == 0: vec4 loads; otherwise guarded scalar loads.
+//   HD_LE_64    head_dim <= 64: smaller private arrays (fewer registers on real GPUs).
+//   CACHE_F16   the cache holds halves packed two per u32 (element 2i in the low bits).
 
 override WG: u32 = 64;
-const MAX_HEAD_DIM: u32 = 128u;
 
 struct Params {
   m: u32,
@@ -12,80 +26,229 @@ struct Params {
   head_dim: u32,
   n_ctx: u32,
   scale: f32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
+  groups_x: u32,
+  n_chunks: u32,
+  chunk: u32,
 }
 
+// Most negative finite f32: an empty chunk's max. exp(NEG - x) is 0, never NaN.
+const NEG: f32 = -3.4028234e38;
+
+#if REDUCE
+@group(0) @binding(0) var<storage, read> partials: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;
+@group(0) @binding(2) var<uniform> p: Params;
+
+// One invocation per output element (query, head, d); out index = (m * n_head + h) * hd + d.
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * p.groups_x + wid.x) * WG + lid;
+  let hd = p.head_dim;
+  if (i >= p.m * p.n_head * hd) {
+    return;
+  }
+  let mh = i / hd;
+  let d = i % hd;
+  let stride = hd + 2u;
+  let first = mh * p.n_chunks * stride;
+  var gmax = NEG;
+  for (var c = 0u; c < p.n_chunks; c++) {
+    gmax = max(gmax, partials[first + c * stride]);
+  }
+  var sum = 0.0;
+  var acc = 0.0;
+  for (var c = 0u; c < p.n_chunks; c++) {
+    let base = first + c * stride;
+    let w = exp(partials[base] - gmax);
+    sum += partials[base + 1u] * w;
+    acc += partials[base + 2u + d] * w;
+  }
+  out[i] = acc / sum;
+}
+#else
+
+#if HD_LE_64
+const HD4_CAP: u32 = 16u;
+#else
+const HD4_CAP: u32 = 32u;
+#endif
+
+#if HEAD_VEC4
+@group(0) @binding(0) var<storage, read> qkv: array<vec4<f32>>;
+#else
 @group(0) @binding(0) var<storage, read> qkv: array<f32>;
+#endif
 @group(0) @binding(1) var<storage, read> positions: array<u32>;
 #if CACHE_F16
+#if HEAD_VEC4
+@group(0) @binding(2) var<storage, read> k_cache: array<vec2<u32>>;
+@group(0) @binding(3) var<storage, read> v_cache: array<vec2<u32>>;
+#else
 @group(0) @binding(2) var<storage, read> k_cache: array<u32>;
 @group(0) @binding(3) var<storage, read> v_cache: array<u32>;
+#endif
+#else
+#if HEAD_VEC4
+@group(0) @binding(2) var<storage, read> k_cache: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> v_cache: array<vec4<f32>>;
 #else
 @group(0) @binding(2) var<storage, read> k_cache: array<f32>;
 @group(0) @binding(3) var<storage, read> v_cache: array<f32>;
 #endif
+#endif
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-fn k_at(i: u32) -> f32 {
+// The scaled query and the unnormalised output of this invocation, 4 lanes per entry.
+var<private> q: array<vec4<f32>, HD4_CAP>;
+var<private> acc: array<vec4<f32>, HD4_CAP>;
+
+// Loaders: 4 elements starting at element e, of which the first n (1..4) exist; the rest
+// read as 0 so a tail never touches the next head's data (which may be NaN garbage).
+#if HEAD_VEC4
+fn q4(e: u32, n: u32) -> vec4<f32> {
+  return qkv[e / 4u];
+}
 #if CACHE_F16
-  let pair = unpack2x16float(k_cache[i >> 1u]);
-  return select(pair.x, pair.y, (i & 1u) == 1u);
+fn k4(e: u32, n: u32) -> vec4<f32> {
+  let w = k_cache[e / 4u];
+  return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
+fn v4(e: u32, n: u32) -> vec4<f32> {
+  let w = v_cache[e / 4u];
+  return vec4<f32>(unpack2x16float(w.x), unpack2x16float(w.y));
+}
 #else
-  return k_cache[i];
+fn k4(e: u32, n: u32) -> vec4<f32> {
+  return k_cache[e / 4u];
+}
+fn v4(e: u32, n: u32) -> vec4<f32> {
+  return v_cache[e / 4u];
+}
 #endif
+#else
+fn q4(e: u32, n: u32) -> vec4<f32> {
+  var r = vec4<f32>(qkv[e], 0.0, 0.0, 0.0);
+  if (n > 1u) { r.y = qkv[e + 1u]; }
+  if (n > 2u) { r.z = qkv[e + 2u]; }
+  if (n > 3u) { r.w = qkv[e + 3u]; }
+  return r;
+}
+#if CACHE_F16
+fn k1(e: u32) -> f32 {
+  return unpack2x16float(k_cache[e / 2u])[e & 1u];
+}
+fn v1(e: u32) -> f32 {
+  return unpack2x16float(v_cache[e / 2u])[e & 1u];
+}
+#else
+fn k1(e: u32) -> f32 {
+  return k_cache[e];
+}
+fn v1(e: u32) -> f32 {
+  return v_cache[e];
+}
+#endif
+fn k4(e: u32, n: u32) -> vec4<f32> {
+  var r = vec4<f32>(k1(e), 0.0, 0.0, 0.0);
+  if (n > 1u) { r.y = k1(e + 1u); }
+  if (n > 2u) { r.z = k1(e + 2u); }
+  if (n > 3u) { r.w = k1(e + 3u); }
+  return r;
+}
+fn v4(e: u32, n: u32) -> vec4<f32> {
+  var r = vec4<f32>(v1(e), 0.0, 0.0, 0.0);
+  if (n > 1u) { r.y = v1(e + 1u); }
+  if (n > 2u) { r.z = v1(e + 2u); }
+  if (n > 3u) { r.w = v1(e + 3u); }
+  return r;
+}
+#endif
+
+// Writes the first n lanes of `val` to out[e..e+n).
+fn store4(e: u32, n: u32, val: vec4<f32>) {
+  out[e] = val.x;
+  if (n > 1u) { out[e + 1u] = val.y; }
+  if (n > 2u) { out[e + 2u] = val.z; }
+  if (n > 3u) { out[e + 3u] = val.w; }
 }
 
-fn v_at(i: u32) -> f32 {
-#if CACHE_F16
-  let pair = unpack2x16float(v_cache[i >> 1u]);
-  return select(pair.x, pair.y, (i & 1u) == 1u);
-#else
-  return v_cache[i];
-#endif
+// Online softmax over keys j0..j1-1 of one head (cache rows start at `head_base`): fills
+// `acc` with sum_j exp(s_j - max) v_j and returns (max, sum_j exp(s_j - max)).
+fn attend(head_base: u32, j0: u32, j1: u32) -> vec2<f32> {
+  let hd = p.head_dim;
+  let hd4 = (hd + 3u) / 4u;
+  for (var i = 0u; i < hd4; i++) {
+    acc[i] = vec4<f32>(0.0);
+  }
+  var mx = NEG;
+  var sum = 0.0;
+  for (var j = j0; j < j1; j++) {
+    let row = head_base + j * hd;
+    var s = 0.0;
+    for (var i = 0u; i < hd4; i++) {
+      s += dot(q[i], k4(row + 4u * i, hd - 4u * i));
+    }
+    let new_max = max(mx, s);
+    let rescale = exp(mx - new_max);
+    let w = exp(s - new_max);
+    sum = sum * rescale + w;
+    for (var i = 0u; i < hd4; i++) {
+      acc[i] = acc[i] * rescale + w * v4(row + 4u * i, hd - 4u * i);
+    }
+    mx = new_max;
+  }
+  return vec2<f32>(mx, sum);
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let idx = gid.x;
-  if (idx >= p.m * p.n_head) {
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let i = (wid.y * p.groups_x + wid.x) * WG + lid;
+#if SPLIT
+  if (i >= p.m * p.n_head * p.n_chunks) {
     return;
   }
-  let m = idx / p.n_head;
-  let h = idx % p.n_head;
+  let mh = i / p.n_chunks;
+  let c = i % p.n_chunks;
+#else
+  if (i >= p.m * p.n_head) {
+    return;
+  }
+  let mh = i;
+#endif
+  let m = mh / p.n_head;
+  let h = mh % p.n_head;
   let hd = p.head_dim;
-  let d_model = p.n_head * hd;
-  let last = min(positions[m], p.n_ctx - 1u);
-  var q: array<f32, MAX_HEAD_DIM>;
-  var acc: array<f32, MAX_HEAD_DIM>;
-  let q_base = m * 3u * d_model + h * hd;
-  for (var d = 0u; d < hd; d++) {
-    q[d] = qkv[q_base + d] * p.scale;
-    acc[d] = 0.0;
+  let hd4 = (hd + 3u) / 4u;
+  let n_keys = min(positions[m], p.n_ctx - 1u) + 1u;
+#if SPLIT
+  let j0 = min(c * p.chunk, n_keys);
+  let j1 = min(j0 + p.chunk, n_keys);
+#else
+  let j0 = 0u;
+  let j1 = n_keys;
+#endif
+
+  // Pre-scaling q by 1/sqrt(head_dim) saves one multiply per key.
+  let q_base = m * 3u * p.n_head * hd + h * hd;
+  for (var k = 0u; k < hd4; k++) {
+    q[k] = q4(q_base + 4u * k, hd - 4u * k) * p.scale;
   }
-  var running_max = -3.0e38;
-  var running_sum = 0.0;
-  let head_base = h * p.n_ctx * hd;
-  for (var t = 0u; t <= last; t++) {
-    let kb = head_base + t * hd;
-    var s = 0.0;
-    for (var d = 0u; d < hd; d++) {
-      s += q[d] * k_at(kb + d);
-    }
-    let new_max = max(running_max, s);
-    let correction = exp(running_max - new_max);
-    let w = exp(s - new_max);
-    running_sum = running_sum * correction + w;
-    for (var d = 0u; d < hd; d++) {
-      acc[d] = acc[d] * correction + w * v_at(kb + d);
-    }
-    running_max = new_max;
+  let r = attend(h * p.n_ctx * hd, j0, j1);
+
+#if SPLIT
+  let base = i * (hd + 2u);
+  out[base] = r.x;
+  out[base + 1u] = r.y;
+  for (var k = 0u; k < hd4; k++) {
+    store4(base + 2u + 4u * k, hd - 4u * k, acc[k]);
   }
-  let inv = 1.0 / running_sum;
-  let o_base = m * d_model + h * hd;
-  for (var d = 0u; d < hd; d++) {
-    out[o_base + d] = acc[d] * inv;
+#else
+  // Key 0 is always attended, so sum >= 1 (the max term contributes exp(0)).
+  let inv = 1.0 / r.y;
+  for (var k = 0u; k < hd4; k++) {
+    store4(mh * hd + 4u * k, hd - 4u * k, acc[k] * inv);
   }
+#endif
 }
+#endif
