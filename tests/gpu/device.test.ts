@@ -5,20 +5,12 @@ import { residualAdd, gelu } from "../../src/kernels/elementwise.js";
 import { MnemoError, isMnemoError } from "../../src/errors.js";
 import { shaderSource } from "../../src/gpu/shader-source.js";
 import { freshGpu, testGpu } from "../helpers/gpu.js";
+import { caughtAsync } from "../helpers/errors.js";
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
-
-async function caught(fn: () => unknown): Promise<unknown> {
-  try {
-    await fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 describe("device", () => {
   it("exposes adapter, limits and features", () => {
@@ -28,7 +20,7 @@ describe("device", () => {
   });
 
   it("refuses a binding larger than maxStorageBufferBindingSize with TOO_LARGE", async () => {
-    const err = await caught(() => gpu.createStorage(gpu.limits.maxStorageBufferBindingSize + 4, "huge"));
+    const err = await caughtAsync(() => gpu.createStorage(gpu.limits.maxStorageBufferBindingSize + 4, "huge"));
     expect(isMnemoError(err, "TOO_LARGE")).toBe(true);
     expect(String(err)).toMatch(/maxStorageBufferBindingSize/);
   });
@@ -93,14 +85,14 @@ describe("device loss", () => {
     runDispatches(g, [gelu(g, { x, out, n })]);
     const pending = g.readF32(out);
     g.destroy();
-    const err = await caught(() => pending);
+    const err = await caughtAsync(() => pending);
     // The readback either finished before the loss or rejects with DEVICE_LOST; never hangs.
     if (err !== undefined) expect(isMnemoError(err, "DEVICE_LOST")).toBe(true);
-    const later = await caught(() => g.readF32(out));
+    const later = await caughtAsync(() => g.readF32(out));
     expect(later).toBeInstanceOf(MnemoError);
     expect((later as MnemoError).code).toBe("DEVICE_LOST");
     expect(String(later)).toMatch(/Load the model again/);
-    const dispatchErr = await caught(() => gelu(g, { x, out, n }));
+    const dispatchErr = await caughtAsync(() => gelu(g, { x, out, n }));
     expect(isMnemoError(dispatchErr, "DEVICE_LOST")).toBe(true);
   });
 });

@@ -5,21 +5,13 @@ import { argmax } from "../../src/kernels/argmax.js";
 import { argmaxRef } from "../../src/kernels/reference/argmax.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
+import { caught } from "../helpers/errors.js";
 import { randomF32, rng } from "../helpers/random.js";
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 async function runArgmax(x: Float32Array, M: number, N: number, outOffset = 0): Promise<Uint32Array> {
   const gx = gpu.upload(x, "x");

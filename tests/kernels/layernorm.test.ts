@@ -5,6 +5,7 @@ import { layerNorm } from "../../src/kernels/layernorm.js";
 import { layerNormRef } from "../../src/kernels/reference/layernorm.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
+import { caught } from "../helpers/errors.js";
 import { expectClose } from "../helpers/compare.js";
 import { randomF32 } from "../helpers/random.js";
 
@@ -12,15 +13,6 @@ let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 /** Runs the GPU kernel on host data and returns its output. */
 async function runLayerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, M: number, D: number) {

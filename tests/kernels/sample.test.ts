@@ -13,21 +13,13 @@ import { sampleRef, sampleRefTrace } from "../../src/kernels/reference/sample.js
 import { argmaxRef } from "../../src/kernels/reference/argmax.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
+import { caught } from "../helpers/errors.js";
 import { randomF32 } from "../helpers/random.js";
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 const PLAIN: SamplingParams = { temperature: 1, topK: 0, topP: 1, repetitionPenalty: 1, historyLength: 0, random: 0.5 };
 

@@ -5,6 +5,7 @@ import { softmax } from "../../src/kernels/softmax.js";
 import { softmaxRef } from "../../src/kernels/reference/softmax.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
+import { caught } from "../helpers/errors.js";
 import { expectClose } from "../helpers/compare.js";
 import { randomF32 } from "../helpers/random.js";
 
@@ -12,15 +13,6 @@ let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
-
-function caught(fn: () => unknown): unknown {
-  try {
-    fn();
-  } catch (e) {
-    return e;
-  }
-  return undefined;
-}
 
 async function runSoftmax(x: Float32Array, M: number, N: number): Promise<Float32Array> {
   const gx = gpu.upload(x, "x");
