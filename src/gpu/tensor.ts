@@ -14,7 +14,3 @@ export interface GpuTensor {
   byteSize: number;
   label: string;
 }
-
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}

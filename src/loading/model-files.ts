@@ -56,10 +56,6 @@ export async function readJson(files: ModelFiles, name: string): Promise<unknown
   }
 }
 
-function isUrlLike(s: string): boolean {
-  return /^(https?:|blob:|data:)/i.test(s) || (typeof window !== "undefined" && !/^([a-z]:)?[\\/]/i.test(s) && typeof process === "undefined");
-}
-
 const WEIGHT_FILE = /\.(gguf|safetensors)$/i;
 
 function fromUrl(url: string, opts: ModelFilesOptions): ModelFiles {
@@ -110,8 +106,8 @@ export async function resolveModelFiles(source: ModelSource, opts: ModelFilesOpt
   if (typeof source === "string") {
     if (source.length === 0) throw new MnemoError("BAD_INPUT", "The model source is an empty string.");
     const isNode = typeof process !== "undefined" && !!process.versions?.node && typeof window === "undefined";
-    if (/^(https?:|blob:)/i.test(source) || (!isNode && isUrlLike(source))) return fromUrl(source, opts);
-    if (!isNode) return fromUrl(new URL(source, globalThis.location?.href).href, opts);
+    // Outside Node every string is a URL (relative ones resolve against the page).
+    if (!isNode || /^(https?:|blob:)/i.test(source)) return fromUrl(new URL(source, globalThis.location?.href).href, opts);
     return fromPath(source);
   }
   const entries = new Map<string, ByteSource>();
