@@ -154,8 +154,10 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const m = msg.memory;
       const frac = Number.isFinite(m.contextLength) && m.contextLength > 0 ? m.tokens / m.contextLength : 0;
       $("context-fill").style.width = `${Math.min(100, 100 * frac)}%`;
-      const cap = Number.isFinite(m.contextLength) ? ` of ${m.contextLength}` : " (recurrent state, no limit)";
-      $("context-text").textContent = `Context: ${m.tokens}${cap} tokens · ${(m.kvBytes / 1024).toFixed(0)} KiB${m.dropped ? ` · ${m.dropped} dropped` : ""}`;
+      const held = Number.isFinite(m.contextLength)
+        ? `Context: ${m.tokens} of ${m.contextLength} tokens · KV cache`
+        : `Read ${m.tokens} tokens · recurrent (h, c) state, no context limit ·`;
+      $("context-text").textContent = `${held} ${(m.kvBytes / 1024).toFixed(0)} KiB${m.dropped ? ` · ${m.dropped} dropped` : ""}`;
       $("snapshots").textContent = `${msg.snapshots} snapshot(s) · ${msg.forks} fork(s)`;
       break;
     }

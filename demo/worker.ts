@@ -66,7 +66,7 @@ async function load(choice: ModelChoice): Promise<void> {
   const info = model.info;
   post({
     type: "loaded",
-    description: `${info.type.toUpperCase()} · ${info.description} · ${(info.gpuBytes / 1e6).toFixed(1)} MB on the GPU`,
+    description: `${info.description} · ${(info.gpuBytes / 1e6).toFixed(1)} MB on the GPU`,
     adapter: info.adapter,
     timestamps: info.hasTimestamps,
     fromCache,

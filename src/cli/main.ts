@@ -27,7 +27,9 @@ const USAGE = `Usage: mnemo <command> [flags]
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
             [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32] [--json]
   tokenize  --model <dir|file> --text <text> [--json]
-  eval      --model <dir|file> --text-file <path> [--window 1024] [--max-tokens N] [--quant ...] [--json]
+  eval      --model <dir|file> --text-file <path> [--start-char C] [--max-tokens N] [--window W]
+            [--quant ...] [--json]
+            GPT-2: fresh windows of W tokens (default 1024); LSTM: one continuous stateful pass.
 
 --model defaults to the bundled weights/gpt2-gutenberg.
 `;
@@ -90,6 +92,7 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
             ttft_ms: tm.ttftMs,
             decode_ms_per_token: tm.decodeMsPerToken,
             tokens_per_s: tm.tokensPerSecond,
+            state_bytes: usage.stateBytes,
             kv_cache_bytes: usage.stateBytes,
             kv_cache_bytes_per_token: usage.bytesPerToken,
             context_tokens: usage.tokens,
@@ -124,14 +127,14 @@ async function tokenizeCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function evalCommand(argv: string[], io: CliIo): Promise<number> {
-  const flags = parseFlags(argv, { values: ["model", "text-file", "window", "max-tokens", "quant"], booleans: ["json", "keep-token-table-f16"] });
+  const flags = parseFlags(argv, { values: ["model", "text-file", "window", "max-tokens", "start-char", "quant"], booleans: ["json", "keep-token-table-f16"] });
   if (typeof flags["text-file"] !== "string") throw new UsageError("eval needs --text-file <path>.");
-  const text = await readFile(flags["text-file"], "utf8");
+  const text = (await readFile(flags["text-file"], "utf8")).slice(num(flags, "start-char", 0));
   const model = await openModel(flags);
   try {
     const ids = model.tokenizer.encode(text);
     const maxTokens = num(flags, "max-tokens");
-    const r = await evaluatePerplexity(model, maxTokens ? ids.slice(0, maxTokens) : ids, { window: num(flags, "window", 1024)! });
+    const r = await evaluatePerplexity(model, maxTokens ? ids.slice(0, maxTokens) : ids, { window: num(flags, "window") });
     const out = { mean_nll: r.meanNll, ppl: r.perplexity, tokens: r.predicted, ms: r.ms, weight_type: model.info.weightType, gpu_weight_bytes: model.info.gpuBytes };
     io.stdout(flags.json ? JSON.stringify(out) + "\n" : `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.meanNll.toFixed(5)}) over ${r.predicted} tokens\n`);
     return 0;

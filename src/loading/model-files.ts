@@ -23,6 +23,8 @@ export interface ModelFiles {
   tryGet(name: string): Promise<ByteSource | null>;
   /** Names known without a network probe (all of them for local sources). */
   knownNames(): readonly string[];
+  /** Releases open file handles (Node folders); the loader calls it when done. */
+  close?(): Promise<void>;
 }
 
 export interface ModelFilesOptions {

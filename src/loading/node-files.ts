@@ -29,5 +29,10 @@ export async function nodeModelFiles(path: string): Promise<ModelFiles> {
       if (!p) opened.set(name, (p = fileSource(join(folder, name))));
       return p;
     },
+    async close() {
+      const sources = [...opened.values()];
+      opened.clear();
+      for (const s of await Promise.allSettled(sources)) if (s.status === "fulfilled") await s.value.close?.();
+    },
   };
 }

@@ -12,7 +12,8 @@ import { transposeToNK, uploadMatrix, uploadVector, type HostMatrix } from "../k
 import { BpeTokenizer } from "../tokenizers/bpe.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { readJson, readText, type ModelFiles } from "../loading/model-files.js";
-import { sha256Hex } from "../loading/cache.js";
+import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
+import { modelFingerprint } from "./fingerprint.js";
 import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
 import { Gpt2Model, type Gpt2Layer, type Gpt2Weights } from "./gpt2.js";
 
@@ -144,19 +145,6 @@ function ggufConfig(file: GgufFile): Gpt2Config {
   });
 }
 
-/** A fingerprint of the model: SHA-256 over its config, file size and first bytes. */
-function fingerprint(parts: readonly (Uint8Array | string)[]): Promise<string> {
-  const enc = new TextEncoder();
-  const chunks = parts.map((p) => (typeof p === "string" ? enc.encode(p) : p));
-  const all = new Uint8Array(chunks.reduce((a, c) => a + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.byteLength;
-  }
-  return sha256Hex(all);
-}
-
 async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorReader, opts: Gpt2LoadOptions): Promise<{ weights: Gpt2Weights; weightType: DType }> {
   const need = (n: string) => {
     if (!r.has(n)) throw new MnemoError("BAD_MODEL_FILE", `The GPT-2 weights have no tensor "${n}".`);
@@ -225,27 +213,6 @@ async function tokenizerFrom(files: ModelFiles, gguf: GgufFile | null): Promise<
   return new IdsOnlyTokenizer(files.origin);
 }
 
-/**
- * Stands in when a checkpoint ships no tokenizer files (test models): token ids work,
- * text does not, with a message that says what is missing.
- */
-class IdsOnlyTokenizer implements Tokenizer {
-  readonly vocabSize = 0;
-  constructor(private readonly origin: string) {}
-  private fail(): never {
-    throw new MnemoError("BAD_MODEL_FILE", `${this.origin} has no tokenizer (tokenizer.json, or vocab.json + merges.txt): pass token ids instead of text.`);
-  }
-  encode(): number[] {
-    return this.fail();
-  }
-  decode(ids: readonly number[]): string {
-    return ids.map((id) => `<${id}>`).join("");
-  }
-  createStreamDecoder() {
-    return { push: (id: number) => `<${id}>`, flush: () => "" };
-  }
-}
-
 /** Loads GPT-2 from safetensors or GGUF files. */
 export async function loadGpt2(gpu: Gpu, files: ModelFiles, weightsName: string, opts: Gpt2LoadOptions = {}): Promise<Gpt2Model> {
   const source = await files.tryGet(weightsName);
@@ -256,7 +223,7 @@ export async function loadGpt2(gpu: Gpu, files: ModelFiles, weightsName: string,
     const cfg = ggufConfig(gguf);
     const tokenizer = await tokenizerFrom(files, gguf);
     const { weights, weightType } = await uploadWeights(gpu, cfg, ggufReader(gguf), opts);
-    const fp = await fingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
+    const fp = await modelFingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
     return new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp);
   }
   const configJson = await readJson(files, "config.json");
@@ -265,6 +232,6 @@ export async function loadGpt2(gpu: Gpu, files: ModelFiles, weightsName: string,
   const st = await openSafetensors(source);
   const tokenizer = await tokenizerFrom(files, null);
   const { weights, weightType } = await uploadWeights(gpu, cfg, safetensorsReader(st), opts);
-  const fp = await fingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
+  const fp = await modelFingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
   return new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp);
 }

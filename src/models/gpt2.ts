@@ -108,6 +108,11 @@ export class Gpt2KvCache implements ModelState {
     this.position = position;
   }
 
+  /** Positions are overwritten as they are refilled, so forgetting is free. */
+  clear(): void {
+    this.position = 0;
+  }
+
   copyTo(encoder: GPUCommandEncoder, other: ModelState): void {
     const o = other as Gpt2KvCache;
     for (let l = 0; l < this.k.length; l++) {

@@ -32,6 +32,8 @@ export interface ModelState {
   read(): Promise<Record<string, SnapshotTensor>>;
   /** Loads snapshot tensors back; SHAPE_MISMATCH / BAD_INPUT when they do not fit. */
   write(tensors: Record<string, SnapshotTensor>, position: number): void;
+  /** Forgets everything: position 0 and, for recurrent models, a zero state. */
+  clear(): void;
   /** Copies this state into `other` on the GPU (fork). */
   copyTo(encoder: GPUCommandEncoder, other: ModelState): void;
   dispose(): void;

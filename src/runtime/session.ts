@@ -83,8 +83,13 @@ export class Session {
   private readonly staging: GPUBuffer[];
   private busy = false;
   private disposed = false;
-  /** Logits of the last appended position live in this plan until the next call. */
-  private pendingPlan: ForwardPlan | null = null;
+  /**
+   * f32 [vocab]: the logits after the last token the state has consumed, valid while
+   * `logitsValid` (every token of the context is in the state). Kept apart from any plan, so
+   * snapshots and forks carry them and a recurrent state never has to be rewound.
+   */
+  private readonly nextLogits: GPUBuffer;
+  private logitsValid = false;
   lastTimings: GenerationTimings | null = null;
   overflowPolicy: OverflowPolicy;
 
@@ -95,6 +100,7 @@ export class Session {
     const gpu = model.gpu;
     this.state = model.createState({ cacheType: options.cacheType });
     this.params = createSamplingParamsBuffer(gpu);
+    this.nextLogits = gpu.createStorage(model.info.vocabSize * 4, "session.next-logits");
     const historyLen = Number.isFinite(model.info.contextLength) ? model.info.contextLength : 4096;
     this.history = gpu.createStorage(historyLen * 4, "sampling.history");
     this.staging = [0, 1].map(() => gpu.pool.acquire(4, READBACK_USAGE, "sampled-id"));
@@ -162,20 +168,26 @@ export class Session {
       ids = this.shrinkContext(ids);
     }
     const gpu = this.model.gpu;
+    const logitsBytes = this.model.info.vocabSize * 4;
     for (let at = 0; at < ids.length; at += this.model.maxChunk) {
       throwIfAborted(opts.signal);
       const chunk = ids.slice(at, at + this.model.maxChunk);
       const plan = this.model.planForward(this.state, chunk.length);
-      gpu.write(plan.ids, Uint32Array.from(chunk));
-      gpu.write(plan.positions, Uint32Array.from(chunk, (_, i) => this.state.position + i));
-      const encoder = gpu.device.createCommandEncoder({ label: "prefill" });
-      encodeDispatches(encoder, plan.dispatches);
-      gpu.device.queue.submit([encoder.finish()]);
+      try {
+        gpu.write(plan.ids, Uint32Array.from(chunk));
+        gpu.write(plan.positions, Uint32Array.from(chunk, (_, i) => this.state.position + i));
+        const encoder = gpu.device.createCommandEncoder({ label: "prefill" });
+        encodeDispatches(encoder, plan.dispatches);
+        encoder.copyBufferToBuffer(plan.logits, 0, this.nextLogits, 0, logitsBytes);
+        gpu.device.queue.submit([encoder.finish()]);
+      } finally {
+        // Safe at once: later writes to these pooled buffers queue behind this submit.
+        plan.dispose();
+      }
       this.state.position += chunk.length;
       this.context.push(...chunk);
-      this.pendingPlan?.dispose();
-      this.pendingPlan = plan;
     }
+    this.logitsValid = true;
     // Wait here so that an abort or a device loss surfaces from append(), not later.
     await gpu.sync();
   }
@@ -187,13 +199,15 @@ export class Session {
   private shrinkContext(incoming: number[]): number[] {
     const ctx = this.model.info.contextLength;
     const all = [...this.context, ...incoming];
+    if (!Number.isFinite(ctx)) throw new MnemoError("INTERNAL", "A recurrent state has no context to shrink.");
     const keepFirst = Math.min(this.overflowPolicy.keepFirst, Math.floor(ctx / 4));
     const keepTotal = Math.max(1, Math.floor(ctx / 2));
     const recent = all.slice(all.length - (keepTotal - keepFirst));
     const kept = [...all.slice(0, keepFirst), ...recent];
     this.dropped += all.length - kept.length;
-    this.state.position = 0;
+    this.state.clear();
     this.context = [];
+    this.logitsValid = false;
     this.releaseDecodePlan();
     return kept;
   }
@@ -288,18 +302,13 @@ export class Session {
         throw new MnemoError("BAD_INPUT", "Nothing to continue from: give a prompt (the session is empty).");
       }
       await this.prefill(ids, { signal, overflow: opts.overflow });
-      if (!this.pendingPlan) {
-        // Everything was consumed by an earlier call: feed the last token again for its logits.
-        this.state.position -= 1;
-        await this.prefill([], { signal });
-      }
+      if (!this.logitsValid) await this.recomputeNextLogits(signal);
       prefillMs = performance.now() - t0;
-      const last = this.pendingPlan!;
       const decode = this.getDecodePlan();
       // History for the repetition penalty: the context so far.
       gpu.write(this.history, Uint32Array.from(this.context.slice(-(this.history.size / 4))));
       let forward: readonly KernelDispatch[] = [];
-      logitsSample = sample(gpu, { logits: last.logits, N: this.model.info.vocabSize, params: this.params, history: this.history, out: decode.ids });
+      logitsSample = sample(gpu, { logits: this.nextLogits, N: this.model.info.vocabSize, params: this.params, history: this.history, out: decode.ids });
       for (let step = 0; step < maxTokens; step++) {
         if (signal?.aborted) throw abortError(signal);
         if (step > 0) {
@@ -309,7 +318,7 @@ export class Session {
             await this.prefill(this.shrinkContext([]), { signal });
             const again = this.getDecodePlan();
             releaseDispatches(gpu, [logitsSample!]);
-            logitsSample = sample(gpu, { logits: this.pendingPlan!.logits, N: this.model.info.vocabSize, params: this.params, history: this.history, out: again.ids });
+            logitsSample = sample(gpu, { logits: this.nextLogits, N: this.model.info.vocabSize, params: this.params, history: this.history, out: again.ids });
             forward = [];
             gpu.write(this.history, Uint32Array.from(this.context.slice(-(this.history.size / 4))));
           } else {
@@ -323,8 +332,7 @@ export class Session {
           this.state.position += 1;
         }
         forward = plan.dispatches;
-        this.pendingPlan?.dispose();
-        this.pendingPlan = null;
+        this.logitsValid = false;
         // The sampled token is now the last of the context; the decode plan consumes it next.
         this.context.push(id);
         gpu.write(this.history, Uint32Array.of(id), Math.min(this.context.length - 1, this.history.size / 4 - 1) * 4);
@@ -354,21 +362,47 @@ export class Session {
     }
   }
 
-  /** Forgets everything (the state is zeroed by position; no GPU work). */
+  /**
+   * The logits for the token after the context: what the next generate() samples from.
+   * After a generate() call, the last sampled token is fed first.
+   */
+  async nextTokenLogits(): Promise<Float32Array> {
+    return this.exclusive(async () => {
+      if (this.context.length === 0) throw new MnemoError("BAD_INPUT", "The session is empty: append something first.");
+      await this.prefill([], {});
+      if (!this.logitsValid) await this.recomputeNextLogits();
+      return this.model.gpu.readF32(this.nextLogits, this.model.info.vocabSize);
+    });
+  }
+
+  /**
+   * Recomputes the next-token logits when the state holds every token but the logits were
+   * not kept (a snapshot written without them): a KV cache re-feeds its last token; a
+   * recurrent state cannot be rewound, so that is refused.
+   */
+  private async recomputeNextLogits(signal?: AbortSignal): Promise<void> {
+    if (!Number.isFinite(this.model.info.contextLength)) {
+      throw new MnemoError("BAD_INPUT", "This recurrent session has no next-token logits (a snapshot saved without them); append text to continue.");
+    }
+    this.state.position -= 1;
+    await this.prefill([], { signal });
+  }
+
+  /** Forgets everything. */
   reset(): void {
     this.guard();
     if (this.busy) throw new MnemoError("BUSY", "Cannot reset while generating.");
-    this.state.position = 0;
+    this.state.clear();
     this.context = [];
     this.dropped = 0;
-    this.pendingPlan?.dispose();
-    this.pendingPlan = null;
+    this.logitsValid = false;
   }
 
   /** A serialisable copy of the session's memory (GPU → CPU). */
   async snapshot(): Promise<StateSnapshot> {
     return this.exclusive(async () => {
       // Tokens beyond the cache (the last sampled one) travel as context and are re-fed.
+      const V = this.model.info.vocabSize;
       return {
         modelFingerprint: this.model.info.fingerprint,
         kind: this.model.info.type === "lstm" ? "recurrent" : "kv-cache",
@@ -376,6 +410,7 @@ export class Session {
         droppedTokens: this.dropped,
         tensors: await this.state.read(),
         position: this.state.position,
+        nextLogits: this.logitsValid ? await this.model.gpu.readF32(this.nextLogits, V) : undefined,
       };
     });
   }
@@ -386,12 +421,15 @@ export class Session {
       if (s.modelFingerprint !== this.model.info.fingerprint) {
         throw new MnemoError("BAD_INPUT", "This snapshot was taken from a different model (fingerprints differ); it cannot be restored here.");
       }
-      const position = s.position;
-      this.state.write(s.tensors, position);
+      const V = this.model.info.vocabSize;
+      if (s.nextLogits && s.nextLogits.length !== V) {
+        throw new MnemoError("SHAPE_MISMATCH", `The snapshot's next-token logits have ${s.nextLogits.length} entries, this model's vocabulary ${V}.`);
+      }
+      this.state.write(s.tensors, s.position);
       this.context = [...s.tokens];
       this.dropped = s.droppedTokens;
-      this.pendingPlan?.dispose();
-      this.pendingPlan = null;
+      this.logitsValid = !!s.nextLogits && s.position === s.tokens.length;
+      if (this.logitsValid) this.model.gpu.write(this.nextLogits, s.nextLogits!);
       this.releaseDecodePlan();
     });
   }
@@ -403,9 +441,11 @@ export class Session {
       const gpu = this.model.gpu;
       const encoder = gpu.device.createCommandEncoder({ label: "fork" });
       this.state.copyTo(encoder, other.state);
+      encoder.copyBufferToBuffer(this.nextLogits, 0, other.nextLogits, 0, this.model.info.vocabSize * 4);
       gpu.device.queue.submit([encoder.finish()]);
       other.context = [...this.context];
       other.dropped = this.dropped;
+      other.logitsValid = this.logitsValid;
       await gpu.sync();
       return other;
     });
@@ -415,10 +455,10 @@ export class Session {
     if (this.disposed) return;
     this.disposed = true;
     const gpu = this.model.gpu;
-    this.pendingPlan?.dispose();
     this.releaseDecodePlan();
     this.state.dispose();
     if (!gpu.isLost) {
+      gpu.pool.release(this.nextLogits);
       gpu.pool.release(this.params);
       gpu.pool.release(this.history);
       for (const s of this.staging) gpu.pool.release(s);

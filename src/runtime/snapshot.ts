@@ -24,7 +24,12 @@ export interface StateSnapshot {
   /** Tokens the state tensors hold (the last context token may not be in them yet). */
   position: number;
   tensors: Record<string, SnapshotTensor>;
+  /** Logits for the token after `tokens`, when the state holds all of them. */
+  nextLogits?: Float32Array;
 }
+
+/** The tensor name next-token logits travel under (never a state tensor's name). */
+const NEXT_LOGITS = "session.next_logits";
 
 const FORMAT = "mnemo-state";
 const VERSION = "1";
@@ -37,6 +42,7 @@ export function encodeSnapshot(s: StateSnapshot): Uint8Array {
     shape: t.shape,
     data: t.data,
   }));
+  if (s.nextLogits) tensors.push({ name: NEXT_LOGITS, dtype: "F32", shape: [s.nextLogits.length], data: s.nextLogits });
   return writeSafetensors(tensors, {
     format: FORMAT,
     version: VERSION,
@@ -78,7 +84,11 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> 
     else if (info.dtype === "F16") tensors[info.name] = { dtype: "f16", shape: info.shape, data: new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2) };
     else bad(`tensor ${info.name} has dtype ${info.dtype}; snapshots hold F32 or F16 only.`);
   }
-  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, position, tensors };
+  const next = tensors[NEXT_LOGITS];
+  delete tensors[NEXT_LOGITS];
+  if (next && (next.dtype !== "f32" || next.shape.length !== 1)) bad("the next-token logits are not an f32 vector.");
+  const nextLogits = next ? (next.data as Float32Array) : undefined;
+  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, position, tensors, nextLogits };
 }
 
 /** Saves a snapshot to a file (Node only). */

@@ -53,7 +53,7 @@ describe("tiny-gpt2 against the PyTorch fixture", () => {
     await session.append(ids.slice(0, 6));
     for (const id of ids.slice(6)) await session.append([id]);
     // The last appended position's logits, read from the session's pending plan.
-    const cached = await gpu.readF32((session as unknown as { pendingPlan: { logits: GPUBuffer } }).pendingPlan.logits, 1000);
+    const cached = await session.nextTokenLogits();
     const full = await fullForwardLogits(model, ids);
     const lastRow = full.subarray(9 * 1000, 10 * 1000);
     expectClose("cache vs full forward", cached, lastRow, { atol: 1e-5, rtol: 1e-4 });

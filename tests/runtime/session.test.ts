@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 afterAll(() => model?.dispose());
 
-const lastLogits = (s: Session) => gpu.readF32((s as unknown as { pendingPlan: { logits: GPUBuffer } }).pendingPlan.logits, 1000);
+const lastLogits = (s: Session) => s.nextTokenLogits();
 
 async function greedy(s: Session, n: number, promptIds: number[] | null = null): Promise<number[]> {
   const ids: number[] = [];

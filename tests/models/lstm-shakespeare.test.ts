@@ -1,0 +1,113 @@
+// The bundled character LSTM against PyTorch: prompt logits, (h, c) after each prompt, 200
+// greedy characters, and the mean NLL of one stateful pass over the first 10000 val chars.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { readFile } from "node:fs/promises";
+import type { Gpu } from "../../src/gpu/device.js";
+import type { LanguageModel } from "../../src/models/types.js";
+import type { LstmState } from "../../src/models/lstm.js";
+import { Session } from "../../src/runtime/session.js";
+import { evaluatePerplexity } from "../../src/runtime/eval.js";
+import { main } from "../../src/cli/main.js";
+import { isMnemoError } from "../../src/errors.js";
+import { testGpu } from "../helpers/gpu.js";
+import { expectClose } from "../helpers/compare.js";
+import { caught } from "../helpers/errors.js";
+import { fixture, forwardOnState, loadModelAt, readFixtureTensor, readJsonFile } from "../helpers/models.js";
+
+interface Case {
+  prompt: string;
+  prompt_ids: number[];
+  greedy_ids: number[];
+  greedy_text: string;
+  greedy_top1_margin: number[];
+}
+interface Fixture {
+  cases: Case[];
+  text_start_char: number;
+  val10000_mean_nll: number;
+}
+
+let gpu: Gpu;
+let model: LanguageModel;
+let fx: Fixture;
+const tensor = (name: string) => readFixtureTensor("lstm-shakespeare-tensors.safetensors", name);
+
+beforeAll(async () => {
+  gpu = await testGpu();
+  model = await loadModelAt(gpu, "weights/lstm-shakespeare");
+  fx = await readJsonFile<Fixture>(fixture("reference/lstm-shakespeare.json"));
+});
+afterAll(() => model?.dispose());
+
+describe("lstm-shakespeare against PyTorch", () => {
+  it("tokenizes the prompts like the fixture", () => {
+    for (const c of fx.cases) expect(model.tokenizer.encode(c.prompt)).toEqual(c.prompt_ids);
+  });
+
+  it("prompt logits within 1e-3 and (h, c) after each prompt within 1e-4", async () => {
+    for (const [i, c] of fx.cases.entries()) {
+      const state = model.createState() as LstmState;
+      const logits = await forwardOnState(model, state, c.prompt_ids);
+      expectClose(`prompt${i} logits`, logits, await tensor(`prompt${i}.logits`), { atol: 1e-3 });
+      const t = await state.read();
+      const h = new Float32Array([...(t.h0.data as Float32Array), ...(t.h1.data as Float32Array)]);
+      const cc = new Float32Array([...(t.c0.data as Float32Array), ...(t.c1.data as Float32Array)]);
+      expectClose(`prompt${i} h`, h, await tensor(`prompt${i}.h`), { atol: 1e-4 });
+      expectClose(`prompt${i} c`, cc, await tensor(`prompt${i}.c`), { atol: 1e-4 });
+      state.dispose();
+    }
+  });
+
+  it("200 greedy characters equal the fixture up to the first near-tie", async () => {
+    for (const c of fx.cases) {
+      const s = new Session(model);
+      const ids: number[] = [];
+      let text = "";
+      for await (const t of s.generate(c.prompt, { greedy: true, maxTokens: 200 })) {
+        ids.push(t.id);
+        text += t.text;
+      }
+      const tie = c.greedy_top1_margin.findIndex((m) => m < 1e-3);
+      const n = tie < 0 ? 200 : tie + 1;
+      console.log(`greedy "${c.prompt.slice(0, 12)}…": ${n} of 200 compared (first near-tie ${tie})`);
+      expect(ids.slice(0, n)).toEqual(c.greedy_ids.slice(0, n));
+      if (tie < 0) expect(text).toBe(c.greedy_text);
+      s.dispose();
+    }
+  });
+
+  it("mean NLL over the first 10000 val characters within 0.2% of the fixture", async () => {
+    const corpus = await readFile(fixture("data/tinyshakespeare.txt"), "utf8");
+    const ids = model.tokenizer.encode(corpus.slice(fx.text_start_char, fx.text_start_char + 10000));
+    const r = await evaluatePerplexity(model, ids);
+    console.log(`lstm-shakespeare val10000 mean NLL ${r.meanNll.toFixed(5)} vs ${fx.val10000_mean_nll.toFixed(5)} (${r.ms.toFixed(0)} ms)`);
+    expect(r.predicted).toBe(9999);
+    expect(Math.abs(r.meanNll / fx.val10000_mean_nll - 1)).toBeLessThan(0.002);
+  }, 600_000);
+
+  it("mnemo eval runs the same stateful pass (first 700 val characters; the state is carried across windows)", async () => {
+    const corpus = await readFile(fixture("data/tinyshakespeare.txt"), "utf8");
+    const ids = model.tokenizer.encode(corpus.slice(fx.text_start_char, fx.text_start_char + 700));
+    const lib = await evaluatePerplexity(model, ids);
+    const small = await evaluatePerplexity(model, ids, { window: 100 });
+    expect(Math.abs(small.meanNll - lib.meanNll)).toBeLessThan(1e-5); // windows carry the state
+    const out: string[] = [];
+    const io = { stdout: (s: string) => out.push(s), stderr: () => {} };
+    const args = ["eval", "--model", "weights/lstm-shakespeare", "--text-file", fixture("data/tinyshakespeare.txt")];
+    expect(await main([...args, "--start-char", String(fx.text_start_char), "--max-tokens", "700", "--json"], io)).toBe(0);
+    const cli = JSON.parse(out.join(""));
+    expect(cli.tokens).toBe(699);
+    expect(Math.abs(cli.mean_nll - lib.meanNll)).toBeLessThan(1e-6);
+  });
+
+  it("a character outside the vocabulary is refused, naming it (documented behaviour)", () => {
+    const err = caught(() => model.tokenizer.encode("ROMEO: é"));
+    expect(isMnemoError(err, "BAD_INPUT")).toBe(true);
+    expect(String(err)).toMatch(/"é" \(U\+00E9\) at position 7 is not in this model's vocabulary of 65 characters/);
+  });
+
+  it("quantizing an LSTM is refused clearly", async () => {
+    const err = await loadModelAt(gpu, "weights/lstm-shakespeare", { quant: "q8_0" }).catch((e) => e);
+    expect(isMnemoError(err, "UNSUPPORTED_MODEL")).toBe(true);
+  });
+});
