@@ -28,10 +28,13 @@ struct Params {
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 #if W_F32
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-#else
+#elif W_F16
 @group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<u32>;
 #endif
 #else
+// Scalar path: f32/f16 weights with K % 4 != 0.
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 #if W_F32
 @group(0) @binding(1) var<storage, read> w: array<f32>;
@@ -70,8 +73,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let K = p.K;
 #if VEC4
-  // f32/f16 weights with K % 4 == 0: four k per iteration, four rows in registers. Rows past
-  // M read row M - 1 (in bounds) and are never written.
+  // K % 4 == 0 (always for q8_0/q4_0: K is whole blocks of 32): x is read as vec4, four rows
+  // in registers. Rows past M read row M - 1 (in bounds) and are never written.
   let K4 = K / 4u;
   let xb = p.x_offset / 4u;
   let x0 = xb + m0 * K4;
@@ -82,6 +85,42 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   var s1 = vec4<f32>(0.0);
   var s2 = vec4<f32>(0.0);
   var s3 = vec4<f32>(0.0);
+#if W_Q8_0
+  let blocks = K / 32u;
+  for (var b = 0u; b < blocks; b++) {
+    let base = (n * blocks + b) * 9u;
+    let d = bitcast<f32>(w[base]);
+    for (var j = 0u; j < 8u; j++) {
+      let wv = sext8(w[base + 1u + j]) * d;
+      let k4 = b * 8u + j;
+      s0 += wv * x[x0 + k4];
+      if (TM == 4u) {
+        s1 += wv * x[x1 + k4];
+        s2 += wv * x[x2 + k4];
+        s3 += wv * x[x3 + k4];
+      }
+    }
+  }
+#elif W_Q4_0
+  let blocks = K / 32u;
+  for (var b = 0u; b < blocks; b++) {
+    let base = (n * blocks + b) * 5u;
+    let d = bitcast<f32>(w[base]);
+    for (var j = 0u; j < 4u; j++) {
+      let word = w[base + 1u + j];
+      let lo = (vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - 8.0) * d;
+      let hi = (vec4<f32>(vec4<u32>(word >> 4u, word >> 12u, word >> 20u, word >> 28u) & vec4<u32>(15u)) - 8.0) * d;
+      let klo = b * 8u + j;
+      let khi = klo + 4u;
+      s0 += lo * x[x0 + klo] + hi * x[x0 + khi];
+      if (TM == 4u) {
+        s1 += lo * x[x1 + klo] + hi * x[x1 + khi];
+        s2 += lo * x[x2 + klo] + hi * x[x2 + khi];
+        s3 += lo * x[x3 + klo] + hi * x[x3 + khi];
+      }
+    }
+  }
+#else
   for (var k4 = 0u; k4 < K4; k4++) {
 #if W_F32
     let wv = w[n * K4 + k4];
@@ -96,12 +135,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       s3 += wv * x[x3 + k4];
     }
   }
+#endif
   let ones = vec4<f32>(1.0);
   acc[0] = dot(s0, ones);
   acc[1] = dot(s1, ones);
   acc[2] = dot(s2, ones);
   acc[3] = dot(s3, ones);
 #elif W_F32
+  // Scalar paths (K % 4 != 0).
   let wbase = n * K;
   for (var k = 0u; k < K; k++) {
     let wv = w[wbase + k];
@@ -117,37 +158,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let wv = select(pair.x, pair.y, (i & 1u) == 1u);
     for (var r = 0u; r < rows; r++) {
       acc[r] += x[p.x_offset + (m0 + r) * K + k] * wv;
-    }
-  }
-#elif W_Q8_0
-  let blocks = K / 32u;
-  for (var b = 0u; b < blocks; b++) {
-    let base = (n * blocks + b) * 9u;
-    let d = bitcast<f32>(w[base]);
-    for (var j = 0u; j < 8u; j++) {
-      let q = sext8(w[base + 1u + j]) * d;
-      let k = b * 32u + j * 4u;
-      for (var r = 0u; r < rows; r++) {
-        let xo = p.x_offset + (m0 + r) * K + k;
-        acc[r] += dot(q, vec4<f32>(x[xo], x[xo + 1u], x[xo + 2u], x[xo + 3u]));
-      }
-    }
-  }
-#else
-  let blocks = K / 32u;
-  for (var b = 0u; b < blocks; b++) {
-    let base = (n * blocks + b) * 5u;
-    let d = bitcast<f32>(w[base]);
-    for (var j = 0u; j < 4u; j++) {
-      let word = w[base + 1u + j];
-      let lo = (vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - 8.0) * d;
-      let hi = (vec4<f32>(vec4<u32>(word >> 4u, word >> 12u, word >> 20u, word >> 28u) & vec4<u32>(15u)) - 8.0) * d;
-      let k = b * 32u + j * 4u;
-      for (var r = 0u; r < rows; r++) {
-        let xo = p.x_offset + (m0 + r) * K + k;
-        acc[r] += dot(lo, vec4<f32>(x[xo], x[xo + 1u], x[xo + 2u], x[xo + 3u]));
-        acc[r] += dot(hi, vec4<f32>(x[xo + 16u], x[xo + 17u], x[xo + 18u], x[xo + 19u]));
-      }
     }
   }
 #endif

@@ -1,11 +1,12 @@
-// The `mnemo` command: generate, tokenize, eval. The library never imports this file.
-import { readFile } from "node:fs/promises";
+// The `mnemo` command: generate, tokenize, eval, convert. The library never imports this file.
+import { open, readFile, rename } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MnemoError } from "../errors.js";
 import { createGpu } from "../gpu/device.js";
 import { resolveModelFiles } from "../loading/model-files.js";
 import { loadLanguageModel } from "../models/load.js";
+import { gpt2ToGguf, type GgufWeightType } from "../models/gpt2-convert.js";
 import type { LanguageModel } from "../models/types.js";
 import type { WeightQuant } from "../models/gpt2-load.js";
 import { Session } from "../runtime/session.js";
@@ -30,6 +31,8 @@ const USAGE = `Usage: mnemo <command> [flags]
   eval      --model <dir|file> --text-file <path> [--start-char C] [--max-tokens N] [--window W]
             [--quant ...] [--json]
             GPT-2: fresh windows of W tokens (default 1024); LSTM: one continuous stateful pass.
+  convert   --in <hf gpt2 dir> --out <file.gguf> --type f16|q8_0|q4_0 [--keep-token-table-f16]
+            writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open.
 
 --model defaults to the bundled weights/gpt2-gutenberg.
 `;
@@ -143,10 +146,42 @@ async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+async function convertCommand(argv: string[], io: CliIo): Promise<number> {
+  const flags = parseFlags(argv, { values: ["in", "out", "type"], booleans: ["keep-token-table-f16", "json"] });
+  if (typeof flags.in !== "string" || typeof flags.out !== "string") throw new UsageError("convert needs --in <dir> and --out <file.gguf>.");
+  const type = flags.type as GgufWeightType;
+  if (!["f16", "q8_0", "q4_0"].includes(type)) throw new UsageError("--type must be f16, q8_0 or q4_0.");
+  const t0 = performance.now();
+  const files = await resolveModelFiles(resolve(flags.in));
+  let chunks: Uint8Array[];
+  try {
+    chunks = await gpt2ToGguf(files, { type, keepTokenTableF16: flags["keep-token-table-f16"] === true });
+  } finally {
+    await files.close?.();
+  }
+  // Write to a temporary name first, so a failed run never leaves a half file under --out.
+  const tmp = `${flags.out}.partial`;
+  const handle = await open(tmp, "w");
+  let bytes = 0;
+  try {
+    for (const c of chunks) {
+      await handle.write(c);
+      bytes += c.byteLength;
+    }
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, flags.out);
+  const summary = { out: flags.out, type, bytes, ms: performance.now() - t0 };
+  io.stdout(flags.json ? JSON.stringify(summary) + "\n" : `wrote ${flags.out} (${type}, ${(bytes / 1e6).toFixed(1)} MB)\n`);
+  return 0;
+}
+
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
   generate: generateCommand,
   tokenize: tokenizeCommand,
   eval: evalCommand,
+  convert: convertCommand,
 };
 
 /** Runs the CLI; returns the exit code (2 for usage errors, 1 for failures). */

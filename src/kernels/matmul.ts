@@ -59,8 +59,10 @@ export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
         W_F32: w.dtype === "f32",
         W_F16: w.dtype === "f16",
         W_Q8_0: w.dtype === "q8_0",
-        // Vectorised path: f32/f16 weights, K a multiple of 4 (rows then start 16-byte aligned).
-        VEC4: (w.dtype === "f32" || w.dtype === "f16") && K % 4 === 0,
+        W_Q4_0: w.dtype === "q4_0",
+        // Vectorised path whenever K is a multiple of 4 (rows then start 16-byte aligned);
+        // always for q8_0/q4_0, whose rows are whole blocks of 32.
+        VEC4: K % 4 === 0,
         HAS_BIAS: !!args.bias,
         GELU: args.epilogue === "gelu",
         HAS_RESIDUAL: !!args.residual,

@@ -5,7 +5,7 @@ import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import type { DType, GpuTensor } from "../gpu/tensor.js";
 import { f16BitsToF32Array, f32ToF16Array } from "../formats/f16.js";
-import { quantizeQ4_0, quantizeQ8_0 } from "../formats/quant.js";
+import { dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0 } from "../formats/quant.js";
 import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.js";
 import { openGguf, type GgufFile } from "../formats/gguf.js";
 import { transposeToNK, uploadMatrix, uploadVector, type HostMatrix } from "../kernels/weights.js";
@@ -29,16 +29,16 @@ export interface Gpt2LoadOptions {
 }
 
 /** Where a matrix comes from: values and the layout they are stored in. */
-type RawMatrix = { host: HostMatrix; layout: "NK" | "KN" };
+export type RawMatrix = { host: HostMatrix; layout: "NK" | "KN" };
 
 /** Reads named tensors from one file format in the layouts GPT-2 needs. */
-interface Gpt2TensorReader {
+export interface Gpt2TensorReader {
   has(name: string): boolean;
   vector(name: string): Promise<Float32Array>;
   matrix(name: string): Promise<RawMatrix>;
 }
 
-function convert(raw: RawMatrix, N: number, K: number, quant: WeightQuant | undefined): HostMatrix {
+export function convert(raw: RawMatrix, N: number, K: number, quant: WeightQuant | undefined): HostMatrix {
   let m = raw.host;
   if (raw.layout === "KN") {
     if (m.dtype === "f32") m = { dtype: "f32", data: transposeToNK(m.data, K, N) };
@@ -46,8 +46,11 @@ function convert(raw: RawMatrix, N: number, K: number, quant: WeightQuant | unde
     else throw new MnemoError("UNSUPPORTED_MODEL", "Quantized [in, out] matrices are not supported.");
   }
   if (!quant || quant === m.dtype) return m;
-  const values = m.dtype === "f32" ? m.data : m.dtype === "f16" ? f16BitsToF32Array(m.data) : null;
-  if (!values) throw new MnemoError("UNSUPPORTED_MODEL", `Cannot convert ${m.dtype} weights to ${quant}; load them as they are.`);
+  // Quantized sources are dequantized exactly first (a GGUF may store even the position
+  // table in Q8_0, while the embedding kernel adds it in f32).
+  const n = N * K;
+  const values =
+    m.dtype === "f32" ? m.data : m.dtype === "f16" ? f16BitsToF32Array(m.data) : m.dtype === "q8_0" ? dequantizeQ8_0(m.data, n) : dequantizeQ4_0(m.data, n);
   switch (quant) {
     case "f32":
       return { dtype: "f32", data: values };
@@ -60,7 +63,7 @@ function convert(raw: RawMatrix, N: number, K: number, quant: WeightQuant | unde
   }
 }
 
-function safetensorsReader(file: SafetensorsFile): Gpt2TensorReader {
+export function safetensorsReader(file: SafetensorsFile): Gpt2TensorReader {
   const names = new Set(file.tensors.keys());
   const prefix = names.has("transformer.wte.weight") ? "transformer." : "";
   const full = (n: string) => (n === "lm_head.weight" ? n : prefix + n);
@@ -79,7 +82,7 @@ function safetensorsReader(file: SafetensorsFile): Gpt2TensorReader {
 }
 
 /** HF GPT-2 names → llama.cpp GGUF names. */
-function ggufName(n: string): string {
+export function ggufName(n: string): string {
   const fixed: Record<string, string> = {
     "wte.weight": "token_embd.weight",
     "wpe.weight": "position_embd.weight",
@@ -199,7 +202,7 @@ async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorReader, opt
   }
 }
 
-async function tokenizerFrom(files: ModelFiles, gguf: GgufFile | null): Promise<Tokenizer> {
+export async function tokenizerFrom(files: ModelFiles, gguf: GgufFile | null): Promise<Tokenizer> {
   const json = await readJson(files, "tokenizer.json");
   if (json) return BpeTokenizer.fromTokenizerJson(json);
   const vocab = await readJson(files, "vocab.json");

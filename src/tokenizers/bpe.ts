@@ -154,6 +154,19 @@ export class BpeTokenizer implements Tokenizer {
     return new BpeTokenizer(map, ranks, specials);
   }
 
+  /**
+   * The vocabulary as GGUF stores it (`tokenizer.ggml.tokens` in id order, merges as
+   * "a b" strings by rank, special ids), so a converter can write it without the JSON files.
+   */
+  toGgufVocab(): { tokens: string[]; merges: string[]; specialIds: number[] } {
+    const tokens = Array.from(this.idToToken, (t, id) => {
+      if (t === undefined) throw new MnemoError("BAD_MODEL_FILE", `Tokenizer: id ${id} has no token, so the vocabulary cannot be written densely.`);
+      return t;
+    });
+    const merges = [...this.ranks.entries()].sort((a, b) => a[1] - b[1]).map(([m]) => m);
+    return { tokens, merges, specialIds: [...this.specials.values()] };
+  }
+
   encode(text: string): number[] {
     const ids: number[] = [];
     const parts = this.specialPattern ? text.split(this.specialPattern) : [text];

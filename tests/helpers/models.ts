@@ -52,3 +52,32 @@ export function argmaxOf(v: ArrayLike<number>, offset = 0, n = v.length): number
   for (let i = offset; i < offset + n; i++) if (v[i] > v[best]) best = i;
   return best - offset;
 }
+
+/** Ids of the k largest values, largest first (ties: lower id first). */
+export function topK(row: ArrayLike<number>, k: number): number[] {
+  const best: number[] = [];
+  for (let v = 0; v < row.length; v++) {
+    if (best.length < k || row[v] > row[best[k - 1]]) {
+      best.push(v);
+      best.sort((a, b) => row[b] - row[a] || a - b);
+      if (best.length > k) best.pop();
+    }
+  }
+  return best;
+}
+
+/** Greedy ids through a session (KV cache or recurrent state), `n` steps. */
+export async function greedyIds(m: LanguageModel, prompt: readonly number[], n: number): Promise<number[]> {
+  const { Session } = await import("../../src/runtime/session.js");
+  const s = new Session(m);
+  const ids: number[] = [];
+  for await (const t of s.generate(prompt, { greedy: true, maxTokens: n, stopOnEos: false })) ids.push(t.id);
+  s.dispose();
+  return ids;
+}
+
+/** How many leading tokens to compare: up to and including the first near-tie (margin < 1e-3). */
+export function untilNearTie(margins: readonly number[], n: number): number {
+  const tie = margins.findIndex((x) => x < 1e-3);
+  return Math.min(n, tie < 0 ? n : tie + 1);
+}

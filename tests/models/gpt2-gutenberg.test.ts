@@ -4,7 +4,7 @@ import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
 import { Session } from "../../src/runtime/session.js";
 import { testGpu } from "../helpers/gpu.js";
-import { fixture, fullForwardLogits, loadModelAt, readFixtureTensor, readJsonFile } from "../helpers/models.js";
+import { fixture, fullForwardLogits, loadModelAt, readFixtureTensor, readJsonFile, topK } from "../helpers/models.js";
 import { evaluatePerplexity } from "../../src/runtime/eval.js";
 
 interface Case {
@@ -57,7 +57,7 @@ describe("gpt2-gutenberg (F16) against the PyTorch fixture", () => {
       expect(worst).toBeLessThan(2e-3);
       for (let t = 0; t < T; t++) {
         const row = all.subarray(t * V, (t + 1) * V);
-        const ours = top10(row);
+        const ours = topK(row, 10);
         c.top10_ids[t].forEach((id, k) => {
           if (ours[k] !== id) expect(Math.abs(row[ours[k]] - c.top10_logits[t][k]), `prompt ${i} position ${t} rank ${k}`).toBeLessThan(1e-3);
         });
@@ -78,15 +78,3 @@ describe("gpt2-gutenberg (F16) against the PyTorch fixture", () => {
     expect(Math.abs(r.perplexity / Number(fx.val4096_ppl) - 1)).toBeLessThan(0.002);
   }, 900_000); // four 1024-token windows: about 5 minutes on SwiftShader
 });
-
-function top10(row: Float32Array): number[] {
-  const best: number[] = [];
-  for (let v = 0; v < row.length; v++) {
-    if (best.length < 10 || row[v] > row[best[9]]) {
-      best.push(v);
-      best.sort((a, b) => row[b] - row[a] || a - b);
-      if (best.length > 10) best.pop();
-    }
-  }
-  return best;
-}
