@@ -13,6 +13,8 @@ export type MnemoErrorCode =
   | "DEVICE_LOST"
   | "ABORTED"
   | "OUT_OF_MEMORY"
+  /** The adapter lacks a feature the call needs (e.g. timestamp-query for profiling). */
+  | "UNSUPPORTED_FEATURE"
   | "BUSY"
   | "DISPOSED"
   | "INTERNAL";

@@ -1,5 +1,5 @@
-// The `mnemo` command: generate, tokenize, eval, convert. The library never imports this file.
-import { open, readFile, rename } from "node:fs/promises";
+// The `mnemo` command: generate, tokenize, eval, convert, bench, profile. The library never imports this file.
+import { open, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MnemoError } from "../errors.js";
@@ -7,6 +7,10 @@ import { createGpu } from "../gpu/device.js";
 import { resolveModelFiles } from "../loading/model-files.js";
 import { loadLanguageModel } from "../models/load.js";
 import { gpt2ToGguf, type GgufWeightType } from "../models/gpt2-convert.js";
+import { SYNTHETIC_MODELS, isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
+import { benchmark, type BenchResult } from "../runtime/bench.js";
+import { chromeTrace } from "../runtime/trace.js";
+import type { KernelSummary } from "../gpu/profiler.js";
 import type { LanguageModel } from "../models/types.js";
 import type { WeightQuant } from "../models/gpt2-load.js";
 import { Session } from "../runtime/session.js";
@@ -34,7 +38,12 @@ const USAGE = `Usage: mnemo <command> [flags]
   convert   --in <hf gpt2 dir> --out <file.gguf> --type f16|q8_0|q4_0 [--keep-token-table-f16]
             writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open.
 
---model defaults to the bundled weights/gpt2-gutenberg.
+  bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--prompt-tokens 128]
+            [--gen-tokens 32] [--profile-steps 8] [--json]
+  profile   (bench's flags) --trace <file.json>: also writes a Chrome trace (Perfetto, chrome://tracing)
+
+--model defaults to the bundled weights/gpt2-gutenberg. Synthetic models (random weights,
+exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 `;
 
 /** The package root (two levels above src/cli or dist). */
@@ -44,10 +53,11 @@ function packageRoot(): string {
 }
 
 async function openModel(flags: Record<string, string | boolean>): Promise<LanguageModel> {
-  const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", "gpt2-gutenberg");
   const quant = flags.quant as WeightQuant | undefined;
   if (quant !== undefined && !["f32", "f16", "q8_0", "q4_0"].includes(quant)) throw new UsageError(`--quant must be f32, f16, q8_0 or q4_0.`);
   const gpu = await createGpu();
+  if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant });
+  const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", "gpt2-gutenberg");
   return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true });
 }
 
@@ -177,7 +187,80 @@ async function convertCommand(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
+const BENCH_FLAGS = { values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace"], booleans: ["json", "keep-token-table-f16"] };
+
+/** The bench result as printed: snake_case JSON, per-step records left out. */
+function benchJson(r: BenchResult): Record<string, unknown> {
+  const k = (list: KernelSummary[]) =>
+    list.map((x) => ({ kernel: x.kernel, calls_per_step: x.callsPerStep, ms_per_step: x.msPerStep, share: x.share, gb_per_s: x.gbPerS, gflop_per_s: x.gflopPerS }));
+  return {
+    model: r.model,
+    adapter: r.adapter,
+    limits: r.limits,
+    prompt_tokens: r.promptTokens,
+    gen_tokens: r.genTokens,
+    prefill_ms: r.prefillMs,
+    ttft_ms: r.ttftMs,
+    decode_tokens_per_s: r.decode.tokensPerSecond,
+    decode_ms_per_step: r.decode.msPerStep,
+    gpu: r.gpu && {
+      steps: r.gpu.steps,
+      step_ms: r.gpu.stepMs,
+      kernel_ms_per_step: r.gpu.kernelMsPerStep,
+      cpu_phases_ms: { record: r.gpu.cpu.recordMs, submit: r.gpu.cpu.submitMs, wait: r.gpu.cpu.waitMs },
+      kernels: k(r.gpu.kernels),
+      layers: r.gpu.layers,
+      prefill_kernels: k(r.gpu.prefillKernels),
+    },
+    profile_skipped: r.profileSkipped,
+  };
+}
+
+function benchTable(r: BenchResult): string {
+  const lines = [
+    `${r.model.description} on ${r.adapter.vendor} ${r.adapter.architecture}${r.adapter.isSoftware ? " (CPU emulation: compare ratios only)" : ""}`,
+    `prefill ${r.promptTokens} tokens: ${r.prefillMs.toFixed(1)} ms · first token ${r.ttftMs.toFixed(1)} ms`,
+    `decode: ${r.decode.tokensPerSecond.toFixed(2)} tokens/s (median ${r.decode.msPerStep.median.toFixed(2)} ms/step, p10 ${r.decode.msPerStep.p10.toFixed(2)}, p90 ${r.decode.msPerStep.p90.toFixed(2)})`,
+  ];
+  if (r.gpu) {
+    lines.push(`GPU step ${r.gpu.stepMs.toFixed(2)} ms (kernels ${r.gpu.kernelMsPerStep.toFixed(2)} ms) over ${r.gpu.steps} profiled steps`, "");
+    lines.push("kernel                          calls     ms/step   share     GB/s   GFLOP/s");
+    for (const x of r.gpu.kernels) {
+      lines.push(`${x.kernel.padEnd(30)} ${x.callsPerStep.toFixed(0).padStart(6)} ${x.msPerStep.toFixed(3).padStart(11)} ${(100 * x.share).toFixed(1).padStart(6)}% ${x.gbPerS.toFixed(2).padStart(8)} ${x.gflopPerS.toFixed(2).padStart(9)}`);
+    }
+  } else if (r.profileSkipped) {
+    lines.push(r.profileSkipped);
+  }
+  return lines.join("\n") + "\n";
+}
+
+async function runBench(argv: string[], io: CliIo, trace: boolean): Promise<number> {
+  const flags = parseFlags(argv, BENCH_FLAGS);
+  if (trace && typeof flags.trace !== "string") throw new UsageError("profile needs --trace <file.json>.");
+  const model = await openModel(flags);
+  try {
+    const genTokens = num(flags, "gen-tokens", trace ? 8 : 32)!;
+    const r = await benchmark(model, {
+      promptTokens: num(flags, "prompt-tokens", 128),
+      genTokens,
+      profileSteps: num(flags, "profile-steps", trace ? genTokens : undefined),
+      onProgress: (phase) => io.stderr(`mnemo bench: ${phase}…\n`),
+    });
+    if (trace) {
+      if (!r.gpu) throw new MnemoError("UNSUPPORTED_FEATURE", r.profileSkipped ?? "No GPU timings were recorded.");
+      await writeFile(flags.trace as string, JSON.stringify(chromeTrace(r.records, { model: r.model.description, adapter: r.adapter })));
+    }
+    io.stdout(flags.json ? JSON.stringify(benchJson(r)) + "\n" : benchTable(r));
+    if (trace && !flags.json) io.stdout(`trace written to ${flags.trace} (open it in https://ui.perfetto.dev or chrome://tracing)\n`);
+    return 0;
+  } finally {
+    model.dispose();
+  }
+}
+
 const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> = {
+  bench: (argv, io) => runBench(argv, io, false),
+  profile: (argv, io) => runBench(argv, io, true),
   generate: generateCommand,
   tokenize: tokenizeCommand,
   eval: evalCommand,

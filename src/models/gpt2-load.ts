@@ -148,7 +148,7 @@ function ggufConfig(file: GgufFile): Gpt2Config {
   });
 }
 
-async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorReader, opts: Gpt2LoadOptions): Promise<{ weights: Gpt2Weights; weightType: DType }> {
+export async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorReader, opts: Gpt2LoadOptions): Promise<{ weights: Gpt2Weights; weightType: DType }> {
   const need = (n: string) => {
     if (!r.has(n)) throw new MnemoError("BAD_MODEL_FILE", `The GPT-2 weights have no tensor "${n}".`);
   };

@@ -22,7 +22,7 @@ import { parseLstmConfig, type LstmConfig } from "./lstm-config.js";
 import { LstmModel, type LstmLayer, type LstmWeights } from "./lstm.js";
 
 /** Host-side weights in the PyTorch layout (what the GPU gets). */
-interface HostLstm {
+export interface HostLstm {
   embedding: Float32Array;
   layers: { wIh: Float32Array; wHh: Float32Array; bias: Float32Array }[];
   headW: Float32Array;
@@ -109,7 +109,7 @@ async function readKeras(file: SafetensorsFile, c: LstmConfig): Promise<HostLstm
   };
 }
 
-function upload(gpu: Gpu, c: LstmConfig, host: HostLstm): LstmWeights {
+export function uploadLstmWeights(gpu: Gpu, c: LstmConfig, host: HostLstm): LstmWeights {
   const uploaded: GpuTensor[] = [];
   const keep = (t: GpuTensor) => (uploaded.push(t), t);
   const H = c.hiddenSize;
@@ -155,5 +155,5 @@ export async function loadLstm(gpu: Gpu, files: ModelFiles, configJson: unknown,
   const host = keras ? await readKeras(file, config) : await readPytorch(file, config);
   // The fingerprint covers the values (PyTorch and Keras files of one model share it).
   const fp = await modelFingerprint([JSON.stringify(config), new Uint8Array(host.headW.buffer, 0, Math.min(host.headW.byteLength, 1 << 16))]);
-  return new LstmModel(gpu, config, upload(gpu, config, host), tokenizer, fp);
+  return new LstmModel(gpu, config, uploadLstmWeights(gpu, config, host), tokenizer, fp);
 }

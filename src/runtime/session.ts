@@ -7,6 +7,7 @@ import { encodeDispatches, releaseDispatches, type KernelDispatch } from "../gpu
 import { READBACK_USAGE } from "../gpu/device.js";
 import { createSamplingParamsBuffer, sample, writeSamplingParams, type SamplingParams } from "../kernels/sample.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
+import type { DispatchTiming, GpuProfiler } from "../gpu/profiler.js";
 import { SeededRandom } from "./random.js";
 import type { StateSnapshot } from "./snapshot.js";
 
@@ -72,6 +73,30 @@ export interface OverflowPolicy {
 
 const DEFAULT_POLICY: OverflowPolicy = { keepFirst: 0 };
 
+/** One submitted step as the profiler sees it (CPU phases in ms, GPU timings when timed). */
+export interface StepRecord {
+  kind: "prefill" | "decode";
+  /** Tokens the step fed. */
+  tokens: number;
+  /** performance.now() when recording began. */
+  startMs: number;
+  recordMs: number;
+  submitMs: number;
+  /** From submit until the result was readable on the CPU. */
+  waitMs: number;
+  gpu?: DispatchTiming[];
+}
+
+/**
+ * Watches every step a session submits (bench, profile, the demo's kernel panel). With a
+ * `profiler`, each dispatch gets GPU timestamps; each step then waits for its result. Without
+ * an observer the session's hot path is unchanged.
+ */
+export interface StepObserver {
+  profiler?: GpuProfiler;
+  onStep(step: StepRecord): void;
+}
+
 export class Session {
   private state: ModelState;
   /** Token ids the state holds, oldest first. */
@@ -95,7 +120,7 @@ export class Session {
 
   constructor(
     readonly model: LanguageModel,
-    readonly options: { cacheType?: "f32" | "f16"; overflowPolicy?: OverflowPolicy } = {},
+    readonly options: { cacheType?: "f32" | "f16"; overflowPolicy?: OverflowPolicy; observer?: StepObserver } = {},
   ) {
     const gpu = model.gpu;
     this.state = model.createState({ cacheType: options.cacheType });
@@ -176,10 +201,21 @@ export class Session {
       try {
         gpu.write(plan.ids, Uint32Array.from(chunk));
         gpu.write(plan.positions, Uint32Array.from(chunk, (_, i) => this.state.position + i));
+        const observer = this.options.observer;
+        const t0 = performance.now();
         const encoder = gpu.device.createCommandEncoder({ label: "prefill" });
-        encodeDispatches(encoder, plan.dispatches);
+        encodeDispatches(encoder, plan.dispatches, observer?.profiler);
         encoder.copyBufferToBuffer(plan.logits, 0, this.nextLogits, 0, logitsBytes);
+        observer?.profiler?.resolve(encoder);
+        const t1 = performance.now();
         gpu.device.queue.submit([encoder.finish()]);
+        if (observer) {
+          const t2 = performance.now();
+          await gpu.sync();
+          const t3 = performance.now();
+          const gpuTimes = observer.profiler ? await observer.profiler.collect() : undefined;
+          observer.onStep({ kind: "prefill", tokens: chunk.length, startMs: t0, recordMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, gpu: gpuTimes });
+        }
       } finally {
         // Safe at once: later writes to these pooled buffers queue behind this submit.
         plan.dispose();
@@ -256,14 +292,24 @@ export class Session {
   ): Promise<number> {
     const gpu = this.model.gpu;
     writeSamplingParams(gpu, this.params, params);
+    const observer = this.options.observer;
+    const t0 = observer ? performance.now() : 0;
     const encoder = gpu.device.createCommandEncoder({ label: "decode-step" });
-    encodeDispatches(encoder, [...forward, sampleDispatch]);
+    encodeDispatches(encoder, [...forward, sampleDispatch], observer?.profiler);
     const staging = this.staging[slot % this.staging.length];
     encoder.copyBufferToBuffer(decodeIds, 0, staging, 0, 4);
+    observer?.profiler?.resolve(encoder);
+    const t1 = observer ? performance.now() : 0;
     gpu.device.queue.submit([encoder.finish()]);
+    const t2 = observer ? performance.now() : 0;
     await gpu.track(staging.mapAsync(0x0001 /* GPUMapMode.READ */));
     const id = new Uint32Array(staging.getMappedRange(0, 4))[0];
     staging.unmap();
+    if (observer) {
+      const t3 = performance.now();
+      const gpuTimes = observer.profiler ? await observer.profiler.collect() : undefined;
+      observer.onStep({ kind: "decode", tokens: forward.length ? 1 : 0, startMs: t0, recordMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, gpu: gpuTimes });
+    }
     return id;
   }
 

@@ -1,0 +1,109 @@
+// Synthetic models: exact GPT-2 / LSTM shapes with deterministic pseudo-random weights made
+// on the spot, so speed can be measured at real scale with no download. Their text is
+// meaningless; their cost is real.
+import { MnemoError } from "../errors.js";
+import type { Gpu } from "../gpu/device.js";
+import { SeededRandom } from "../runtime/random.js";
+import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
+import { parseGpt2Config } from "./gpt2-config.js";
+import { Gpt2Model } from "./gpt2.js";
+import { uploadWeights, type Gpt2TensorReader, type WeightQuant } from "./gpt2-load.js";
+import type { LstmConfig } from "./lstm-config.js";
+import { LstmModel } from "./lstm.js";
+import { uploadLstmWeights } from "./lstm-load.js";
+import type { LanguageModel } from "./types.js";
+
+const GPT2_SHAPES = {
+  "gpt2-124m": { n_layer: 12, n_embd: 768, n_head: 12 },
+  "gpt2-355m": { n_layer: 24, n_embd: 1024, n_head: 16 },
+} as const;
+
+const LSTM_SHAPES: Record<string, LstmConfig> = {
+  "lstm-2x512": { vocabSize: 65, embeddingDim: 128, hiddenSize: 512, numLayers: 2, tokenizer: "none" },
+};
+
+/** Names accepted after `synthetic:`. */
+export const SYNTHETIC_MODELS = [...Object.keys(GPT2_SHAPES), ...Object.keys(LSTM_SHAPES)];
+
+export function isSyntheticName(source: unknown): source is string {
+  return typeof source === "string" && source.startsWith("synthetic:");
+}
+
+/** Deterministic values in [-scale, scale), seeded by the tensor's name. */
+function randomValues(name: string, n: number, scale: number): Float32Array {
+  let seed = 2166136261;
+  for (let i = 0; i < name.length; i++) seed = Math.imul(seed ^ name.charCodeAt(i), 16777619) >>> 0;
+  const r = new SeededRandom(seed);
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r.next() * 2 - 1) * scale;
+  return out;
+}
+
+/** A GPT-2 tensor source that invents each tensor when asked (uniform with std 0.02, unit norms). */
+function syntheticGpt2Reader(shapes: Map<string, number>): Gpt2TensorReader {
+  const std = 0.02 * Math.sqrt(3);
+  return {
+    has: (n) => shapes.has(n),
+    async vector(n) {
+      const len = shapes.get(n) ?? 0;
+      return /ln_\d|ln_f/.test(n) && n.endsWith(".weight") ? new Float32Array(len).fill(1) : randomValues(n, len, std);
+    },
+    async matrix(n) {
+      const len = shapes.get(n);
+      if (len === undefined) throw new MnemoError("INTERNAL", `No synthetic shape for ${n}.`);
+      return { host: { dtype: "f32", data: randomValues(n, len, std) }, layout: "NK" };
+    },
+  };
+}
+
+async function syntheticGpt2(gpu: Gpu, name: keyof typeof GPT2_SHAPES, quant: WeightQuant): Promise<LanguageModel> {
+  const s = GPT2_SHAPES[name];
+  const cfg = parseGpt2Config({ model_type: "gpt2", ...s, n_positions: 1024, vocab_size: 50257 });
+  const D = cfg.nEmbd;
+  const shapes = new Map<string, number>([
+    ["wte.weight", cfg.vocabSize * D],
+    ["wpe.weight", cfg.nPositions * D],
+    ["ln_f.weight", D],
+    ["ln_f.bias", D],
+  ]);
+  for (let l = 0; l < cfg.nLayer; l++) {
+    const p = `h.${l}.`;
+    for (const [k, v] of Object.entries({
+      "ln_1.weight": D, "ln_1.bias": D, "ln_2.weight": D, "ln_2.bias": D,
+      "attn.c_attn.weight": 3 * D * D, "attn.c_attn.bias": 3 * D,
+      "attn.c_proj.weight": D * D, "attn.c_proj.bias": D,
+      "mlp.c_fc.weight": cfg.nInner * D, "mlp.c_fc.bias": cfg.nInner,
+      "mlp.c_proj.weight": D * cfg.nInner, "mlp.c_proj.bias": D,
+    })) shapes.set(p + k, v);
+  }
+  const { weights, weightType } = await uploadWeights(gpu, cfg, syntheticGpt2Reader(shapes), { quant });
+  return new Gpt2Model(gpu, cfg, weights, new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), weightType, `synthetic:${name}:${quant}`);
+}
+
+function syntheticLstm(gpu: Gpu, name: string): LanguageModel {
+  const c = LSTM_SHAPES[name];
+  const H = c.hiddenSize;
+  const scale = 1 / Math.sqrt(H);
+  const host = {
+    embedding: randomValues("embedding", c.vocabSize * c.embeddingDim, 1),
+    layers: Array.from({ length: c.numLayers }, (_, l) => ({
+      wIh: randomValues(`w_ih${l}`, 4 * H * (l === 0 ? c.embeddingDim : H), scale),
+      wHh: randomValues(`w_hh${l}`, 4 * H * H, scale),
+      bias: randomValues(`bias${l}`, 4 * H, scale),
+    })),
+    headW: randomValues("head.weight", c.vocabSize * H, scale),
+    headB: randomValues("head.bias", c.vocabSize, scale),
+  };
+  return new LstmModel(gpu, c, uploadLstmWeights(gpu, c, host), new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), `synthetic:${name}`);
+}
+
+/** Builds `synthetic:<name>` with weights of type `quant` (GPT-2 default f16; LSTMs are f32). */
+export async function loadSyntheticModel(gpu: Gpu, source: string, opts: { quant?: WeightQuant } = {}): Promise<LanguageModel> {
+  const name = source.slice("synthetic:".length);
+  if (name in GPT2_SHAPES) return syntheticGpt2(gpu, name as keyof typeof GPT2_SHAPES, opts.quant ?? "f16");
+  if (name in LSTM_SHAPES) {
+    if (opts.quant && opts.quant !== "f32") throw new MnemoError("UNSUPPORTED_MODEL", `LSTM models run in f32; --quant ${opts.quant} applies to GPT-2 only.`);
+    return syntheticLstm(gpu, name);
+  }
+  throw new MnemoError("BAD_INPUT", `Unknown synthetic model "${name}"; choose one of ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.`);
+}

@@ -1,0 +1,158 @@
+// Benchmark of one model on one adapter: prefill, time to first token, decode speed, and a
+// per-kernel GPU profile of decode steps. Two passes, so timestamps never slow the timed one:
+// first plain (wall-clock), then with a GPU profiler (one timed pass per dispatch).
+import { MnemoError } from "../errors.js";
+import { GpuProfiler, MAX_TIMED_DISPATCHES, summarizeKernels, summarizeLayers, type DispatchTiming, type KernelSummary } from "../gpu/profiler.js";
+import type { LanguageModel, ModelInfo } from "../models/types.js";
+import type { AdapterSummary } from "../gpu/device.js";
+import { SeededRandom } from "./random.js";
+import { Session, type StepRecord } from "./session.js";
+
+export interface BenchOptions {
+  promptTokens?: number;
+  genTokens?: number;
+  /** Decode steps to profile with GPU timestamps (0: skip; default min(genTokens, 8)). */
+  profileSteps?: number;
+  onProgress?: (phase: string) => void;
+}
+
+export interface Spread {
+  median: number;
+  p10: number;
+  p90: number;
+  min: number;
+  max: number;
+}
+
+export interface BenchResult {
+  model: ModelInfo;
+  adapter: AdapterSummary;
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number; maxComputeWorkgroupStorageSize: number; maxComputeInvocationsPerWorkgroup: number };
+  promptTokens: number;
+  genTokens: number;
+  prefillMs: number;
+  ttftMs: number;
+  decode: { tokensPerSecond: number; msPerStep: Spread };
+  /** Absent when the adapter has no timestamp-query (see `profileSkipped`). */
+  gpu?: {
+    steps: number;
+    /** Sum of the kernels' own times in one step (median over steps). */
+    kernelMsPerStep: number;
+    /** First kernel begin to last kernel end in one step (median): the GPU step time. */
+    stepMs: number;
+    /** CPU phases of a profiled decode step (median ms). */
+    cpu: { recordMs: number; submitMs: number; waitMs: number };
+    kernels: KernelSummary[];
+    layers: { layer: number; msPerStep: number }[];
+    prefillKernels: KernelSummary[];
+  };
+  profileSkipped?: string;
+  /** Every profiled step (for trace export). */
+  records: StepRecord[];
+}
+
+export function spread(values: readonly number[]): Spread {
+  if (values.length === 0) return { median: 0, p10: 0, p90: 0, min: 0, max: 0 };
+  const v = [...values].sort((a, b) => a - b);
+  const at = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.round(q * (v.length - 1))))];
+  return { median: at(0.5), p10: at(0.1), p90: at(0.9), min: v[0], max: v[v.length - 1] };
+}
+
+function promptIds(model: LanguageModel, n: number): number[] {
+  const r = new SeededRandom(1234);
+  const V = Math.min(model.info.vocabSize, 50000);
+  return Array.from({ length: n }, () => Math.floor(r.next() * V));
+}
+
+const stepMs = (s: StepRecord) => s.recordMs + s.submitMs + s.waitMs;
+
+/** Runs the benchmark; throws BAD_INPUT for sizes the model cannot take. */
+export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): Promise<BenchResult> {
+  const promptTokens = opts.promptTokens ?? 128;
+  const genTokens = opts.genTokens ?? 32;
+  const ctx = model.info.contextLength;
+  if (!Number.isInteger(promptTokens) || promptTokens < 1 || !Number.isInteger(genTokens) || genTokens < 1) {
+    throw new MnemoError("BAD_INPUT", "Prompt and generated token counts must be positive integers.");
+  }
+  if (promptTokens + genTokens > ctx) {
+    throw new MnemoError("BAD_INPUT", `${promptTokens} prompt + ${genTokens} generated tokens exceed the model's context of ${ctx}.`);
+  }
+  const ids = promptIds(model, promptTokens);
+  const gen = { greedy: true, maxTokens: genTokens, stopOnEos: false } as const;
+
+  // Warm-up: compiles every pipeline the passes use (first use costs far more than a step).
+  opts.onProgress?.("warm-up");
+  const warm = new Session(model);
+  try {
+    for await (const _ of warm.generate(ids.slice(0, Math.min(8, promptTokens)), { ...gen, maxTokens: 2 }));
+  } finally {
+    warm.dispose();
+  }
+
+  // Pass 1: wall clock, no timestamps.
+  opts.onProgress?.("timed pass");
+  const decodeSteps: StepRecord[] = [];
+  const timed = new Session(model, { observer: { onStep: (s) => s.kind === "decode" && s.tokens > 0 && decodeSteps.push(s) } });
+  try {
+    for await (const _ of timed.generate(ids, gen));
+  } finally {
+    timed.dispose();
+  }
+  const t = timed.lastTimings!;
+  const msPerStep = spread(decodeSteps.map(stepMs));
+  const result: BenchResult = {
+    model: model.info,
+    adapter: model.gpu.adapter,
+    limits: {
+      maxStorageBufferBindingSize: model.gpu.limits.maxStorageBufferBindingSize,
+      maxBufferSize: model.gpu.limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: model.gpu.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: model.gpu.limits.maxComputeInvocationsPerWorkgroup,
+    },
+    promptTokens,
+    genTokens,
+    prefillMs: t.prefillMs,
+    ttftMs: t.ttftMs,
+    decode: { tokensPerSecond: msPerStep.median > 0 ? 1000 / msPerStep.median : 0, msPerStep },
+    records: [],
+  };
+
+  // Pass 2: GPU timestamps per dispatch.
+  const profileSteps = Math.min(opts.profileSteps ?? Math.min(genTokens, 8), genTokens);
+  if (profileSteps === 0) return result;
+  if (!model.gpu.hasTimestamps) {
+    result.profileSkipped = `The adapter has no "timestamp-query" feature; per-kernel GPU times are unavailable.`;
+    return result;
+  }
+  opts.onProgress?.("profiled pass");
+  const profiler = new GpuProfiler(model.gpu, MAX_TIMED_DISPATCHES);
+  const records: StepRecord[] = [];
+  const profiled = new Session(model, { observer: { profiler, onStep: (s) => records.push(s) } });
+  try {
+    for await (const _ of profiled.generate(ids, { ...gen, maxTokens: profileSteps + 1 }));
+  } finally {
+    profiled.dispose();
+    profiler.dispose();
+  }
+  const decodeGpu = records.filter((s) => s.kind === "decode" && s.tokens > 0).map((s) => s.gpu!);
+  const prefillGpu = records.filter((s) => s.kind === "prefill").map((s) => s.gpu!);
+  const sumNs = (step: DispatchTiming[]) => step.reduce((a, d) => a + d.endNs - d.beginNs, 0);
+  const spanNs = (step: DispatchTiming[]) => Math.max(...step.map((d) => d.endNs)) - Math.min(...step.map((d) => d.beginNs));
+  const decodeRecords = records.filter((s) => s.kind === "decode" && s.tokens > 0);
+  result.gpu = {
+    steps: decodeGpu.length,
+    kernelMsPerStep: spread(decodeGpu.map(sumNs)).median / 1e6,
+    stepMs: spread(decodeGpu.map(spanNs)).median / 1e6,
+    cpu: {
+      recordMs: spread(decodeRecords.map((s) => s.recordMs)).median,
+      submitMs: spread(decodeRecords.map((s) => s.submitMs)).median,
+      waitMs: spread(decodeRecords.map((s) => s.waitMs)).median,
+    },
+    kernels: summarizeKernels(decodeGpu),
+    layers: summarizeLayers(decodeGpu),
+    // Prefill in chunks counts as one "step" per chunk.
+    prefillKernels: summarizeKernels(prefillGpu),
+  };
+  result.records = records;
+  return result;
+}

@@ -1,0 +1,123 @@
+// Profiler, bench and trace export: per-kernel GPU times add up to the step, the trace file
+// has the structure Perfetto expects, synthetic models build at real scale.
+import { describe, it, expect } from "vitest";
+import { mkdtemp, readFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { main } from "../../src/cli/main.js";
+import { summarizeKernels, GpuProfiler, type DispatchTiming } from "../../src/gpu/profiler.js";
+import { isMnemoError } from "../../src/errors.js";
+import { loadSyntheticModel } from "../../src/models/synthetic.js";
+import { testGpu } from "../helpers/gpu.js";
+import { caught, caughtAsync } from "../helpers/errors.js";
+
+async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const code = await main(args, { stdout: (s) => out.push(s), stderr: (s) => err.push(s) });
+  return { code, out: out.join(""), err: err.join("") };
+}
+
+describe("mnemo bench", () => {
+  it("synthetic:gpt2-124m --json: per-kernel GPU times add up to the GPU step time within 10%", async () => {
+    const r = await cli(["bench", "--model", "synthetic:gpt2-124m", "--prompt-tokens", "4", "--gen-tokens", "3", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.model.description).toMatch(/12 layers, 768 wide, 12 heads/);
+    expect(j.adapter.architecture).toBeTruthy();
+    expect(j.limits.maxStorageBufferBindingSize).toBeGreaterThan(0);
+    expect(j.prefill_ms).toBeGreaterThan(0);
+    expect(j.ttft_ms).toBeGreaterThanOrEqual(j.prefill_ms);
+    expect(j.decode_tokens_per_s).toBeGreaterThan(0);
+    expect(j.decode_ms_per_step.p90).toBeGreaterThanOrEqual(j.decode_ms_per_step.median);
+    const kernels: { kernel: string; calls_per_step: number; ms_per_step: number; share: number; gb_per_s: number }[] = j.gpu.kernels;
+    const sum = kernels.reduce((a, k) => a + k.ms_per_step, 0);
+    console.log(`gpt2-124m on SwiftShader: GPU step ${j.gpu.step_ms.toFixed(1)} ms, kernels sum ${sum.toFixed(1)} ms, ${j.decode_tokens_per_s.toFixed(2)} tokens/s`);
+    expect(Math.abs(sum / j.gpu.step_ms - 1)).toBeLessThan(0.1);
+    expect(kernels.reduce((a, k) => a + k.share, 0)).toBeCloseTo(1, 5);
+    // 12 layers × (4 matmuls) + the LM head: 49 GEMVs per decode step.
+    expect(kernels.find((k) => k.kernel === "matmul_gemv_f16")?.calls_per_step).toBe(49);
+    expect(kernels[0].ms_per_step).toBeGreaterThanOrEqual(kernels.at(-1)!.ms_per_step);
+  }, 300_000);
+
+  it("synthetic:lstm-2x512 prints a per-kernel table", async () => {
+    const r = await cli(["bench", "--model", "synthetic:lstm-2x512", "--prompt-tokens", "16", "--gen-tokens", "4"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/LSTM, 2 layers of 512/);
+    expect(r.out).toMatch(/lstm_step\s+2 /);
+    expect(r.out).toMatch(/tokens\/s/);
+  }, 120_000);
+
+  it("refuses an unknown synthetic model and prompts longer than the context", async () => {
+    const a = await cli(["bench", "--model", "synthetic:gpt5"]);
+    expect(a.code).toBe(1);
+    expect(a.err).toMatch(/BAD_INPUT: Unknown synthetic model "gpt5"; choose one of synthetic:gpt2-124m/);
+    const b = await cli(["bench", "--model", "tests/fixtures/models/tiny-gpt2", "--prompt-tokens", "60", "--gen-tokens", "10"]);
+    expect(b.code).toBe(1);
+    expect(b.err).toMatch(/exceed the model's context of 64/);
+  });
+});
+
+describe("mnemo profile --trace", () => {
+  it("writes Chrome trace JSON with a CPU and a GPU track, monotonic and well formed", async () => {
+    const path = join(await mkdtemp(join(tmpdir(), "mnemo-trace-")), "trace.json");
+    const r = await cli(["profile", "--model", "tests/fixtures/models/tiny-gpt2", "--prompt-tokens", "8", "--gen-tokens", "4", "--trace", path]);
+    expect(r.code, r.err).toBe(0);
+    const trace = JSON.parse(await readFile(path, "utf8"));
+    expect(Array.isArray(trace.traceEvents)).toBe(true);
+    const names = trace.traceEvents.filter((e: { ph: string; name: string }) => e.ph === "M" && e.name === "thread_name");
+    expect(names.map((e: { tid: number }) => e.tid).sort()).toEqual([1, 2]);
+    const complete = trace.traceEvents.filter((e: { ph: string }) => e.ph === "X");
+    for (const e of complete) {
+      expect(typeof e.name).toBe("string");
+      expect(e.name.length).toBeGreaterThan(0);
+      expect(Number.isFinite(e.ts) && e.ts >= 0).toBe(true);
+      expect(Number.isFinite(e.dur) && e.dur >= 0).toBe(true);
+      expect(e.pid).toBe(1);
+      expect([1, 2]).toContain(e.tid);
+    }
+    for (const tid of [1, 2]) {
+      const track = complete.filter((e: { tid: number }) => e.tid === tid);
+      expect(track.length, `track ${tid}`).toBeGreaterThan(0);
+      // In file order, each event starts no earlier than the previous one ended (no overlap).
+      for (let i = 1; i < track.length; i++) expect(track[i].ts).toBeGreaterThanOrEqual(track[i - 1].ts + track[i - 1].dur - 1e-6);
+    }
+    const gpuNames = new Set(complete.filter((e: { tid: number }) => e.tid === 2).map((e: { name: string }) => e.name));
+    expect(gpuNames).toContain("attention_f32");
+    expect(gpuNames).toContain("sample");
+    expect(complete.some((e: { name: string }) => e.name === "decode: wait for GPU")).toBe(true);
+  }, 120_000);
+});
+
+describe("GPU profiler", () => {
+  it("aggregates per kernel: calls, ms per step, shares, GB/s and GFLOP/s", () => {
+    const t = (kernel: string, beginNs: number, endNs: number): DispatchTiming => ({ kernel, layer: 0, beginNs, endNs, flops: 2e6, bytes: 4e6 });
+    const steps = [
+      [t("a", 0, 1e6), t("b", 1e6, 4e6), t("a", 4e6, 5e6)],
+      [t("a", 0, 1e6), t("b", 1e6, 4e6), t("a", 4e6, 5e6)],
+    ];
+    const s = summarizeKernels(steps);
+    expect(s.map((k) => k.kernel)).toEqual(["b", "a"]);
+    expect(s[0]).toMatchObject({ callsPerStep: 1, msPerStep: 3, share: 0.6 });
+    expect(s[1]).toMatchObject({ callsPerStep: 2, msPerStep: 2, share: 0.4 });
+    expect(s[1].gbPerS).toBeCloseTo(4); // 4 MB per 1 ms
+    expect(s[1].gflopPerS).toBeCloseTo(2);
+  });
+
+  it("refuses more dispatches than a query set holds", async () => {
+    const gpu = await testGpu();
+    expect(isMnemoError(caught(() => new GpuProfiler(gpu, 5000)), "BAD_INPUT")).toBe(true);
+  });
+
+  it("synthetic models are deterministic", async () => {
+    const gpu = await testGpu();
+    const a = await loadSyntheticModel(gpu, "synthetic:lstm-2x512");
+    const b = await loadSyntheticModel(gpu, "synthetic:lstm-2x512");
+    expect(a.info.fingerprint).toBe(b.info.fingerprint);
+    const { fullForwardLogits } = await import("../helpers/models.js");
+    expect(Array.from(await fullForwardLogits(a, [1, 2, 3]))).toEqual(Array.from(await fullForwardLogits(b, [1, 2, 3])));
+    expect(isMnemoError(await caughtAsync(() => loadSyntheticModel(gpu, "synthetic:lstm-2x512", { quant: "q8_0" })), "UNSUPPORTED_MODEL")).toBe(true);
+    a.dispose();
+    b.dispose();
+  });
+});
