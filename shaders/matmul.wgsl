@@ -5,9 +5,10 @@
 //   W_Q8_0 : 9 words per block of 32 along K: f32 scale, then 32 int8 (4 per word)
 //   W_Q4_0 : 5 words per block of 32 along K: f32 scale, then 16 bytes of nibbles
 //            (byte j: element j in the low nibble, element j + 16 in the high nibble), value q - 8
-// Each invocation owns one output column n and TM consecutive rows m: it reads its weight
-// row once for TM activation rows (TM = 1 is the GEMV path). No barriers: on SwiftShader they
-// cost far more than they save (shared GUIDE.md).
+// Three paths, no barriers (on SwiftShader they cost far more than they save, GUIDE.md):
+//   TILE  (M > 1, K % 4 == 0): an 8 x 4 tile of out per invocation (TM = 8 rows, 4 columns);
+//   VEC4  (M = 1, K % 4 == 0): GEMV, one column per invocation, four k per load;
+//   scalar (K % 4 != 0, f32/f16 only): one column and TM rows per invocation.
 
 override WG: u32 = 64;
 override TM: u32 = 1;
@@ -59,10 +60,153 @@ fn sext8(word: u32) -> vec4<f32> {
   return vec4<f32>(v);
 }
 
+#if VEC4
+// Four consecutive weights W[row, 4·k4 .. 4·k4 + 3] as f32, whatever the encoding.
+fn weight4(row: u32, k4: u32, K4: u32) -> vec4<f32> {
+#if W_F32
+  return w[row * K4 + k4];
+#elif W_F16
+  let pair = w[row * K4 + k4];
+  return vec4<f32>(unpack2x16float(pair.x), unpack2x16float(pair.y));
+#elif W_Q8_0
+  let base = (row * (K4 / 8u) + k4 / 8u) * 9u;
+  return sext8(w[base + 1u + k4 % 8u]) * bitcast<f32>(w[base]);
+#else
+  let base = (row * (K4 / 8u) + k4 / 8u) * 5u;
+  let j = k4 % 8u;
+  let word = w[base + 1u + j % 4u] >> select(0u, 4u, j >= 4u);
+  return (vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - 8.0) * bitcast<f32>(w[base]);
+#endif
+}
+#endif
+
+// Writes out[m, n] after the epilogue (bias, GELU, residual).
+fn store(m: u32, n: u32, acc: f32) {
+  var v = acc;
+#if HAS_BIAS
+  v += bias[n];
+#endif
+#if GELU
+  v = gelu(v);
+#endif
+#if HAS_RESIDUAL
+  v += residual[m * p.N + n];
+#endif
+  out[m * p.N + n] = v;
+}
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n = (wid.y * p.groups_x + wid.x) * WG + lid;
   let m0 = wid.z * TM;
+  let K = p.K;
+#if TILE
+  // Prefill path: a 8 x 4 tile (rows m0.., columns n0..) per invocation, so each weight
+  // vec4 serves 8 rows and each activation vec4 4 columns. Columns past N and rows past
+  // M read the last valid one and are never written.
+  let n0 = ((wid.y * p.groups_x + wid.x) * WG + lid) * 4u;
+  if (n0 >= p.N || m0 >= p.M) {
+    return;
+  }
+  let K4 = K / 4u;
+  let r0 = min(n0 + 0u, p.N - 1u);
+  let r1 = min(n0 + 1u, p.N - 1u);
+  let r2 = min(n0 + 2u, p.N - 1u);
+  let r3 = min(n0 + 3u, p.N - 1u);
+  let xb = p.x_offset / 4u;
+  let x0 = xb + min(m0 + 0u, p.M - 1u) * K4;
+  let x1 = xb + min(m0 + 1u, p.M - 1u) * K4;
+  let x2 = xb + min(m0 + 2u, p.M - 1u) * K4;
+  let x3 = xb + min(m0 + 3u, p.M - 1u) * K4;
+  let x4 = xb + min(m0 + 4u, p.M - 1u) * K4;
+  let x5 = xb + min(m0 + 5u, p.M - 1u) * K4;
+  let x6 = xb + min(m0 + 6u, p.M - 1u) * K4;
+  let x7 = xb + min(m0 + 7u, p.M - 1u) * K4;
+  var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0);
+  var s1_0 = vec4<f32>(0.0); var s1_1 = vec4<f32>(0.0); var s1_2 = vec4<f32>(0.0); var s1_3 = vec4<f32>(0.0);
+  var s2_0 = vec4<f32>(0.0); var s2_1 = vec4<f32>(0.0); var s2_2 = vec4<f32>(0.0); var s2_3 = vec4<f32>(0.0);
+  var s3_0 = vec4<f32>(0.0); var s3_1 = vec4<f32>(0.0); var s3_2 = vec4<f32>(0.0); var s3_3 = vec4<f32>(0.0);
+  var s4_0 = vec4<f32>(0.0); var s4_1 = vec4<f32>(0.0); var s4_2 = vec4<f32>(0.0); var s4_3 = vec4<f32>(0.0);
+  var s5_0 = vec4<f32>(0.0); var s5_1 = vec4<f32>(0.0); var s5_2 = vec4<f32>(0.0); var s5_3 = vec4<f32>(0.0);
+  var s6_0 = vec4<f32>(0.0); var s6_1 = vec4<f32>(0.0); var s6_2 = vec4<f32>(0.0); var s6_3 = vec4<f32>(0.0);
+  var s7_0 = vec4<f32>(0.0); var s7_1 = vec4<f32>(0.0); var s7_2 = vec4<f32>(0.0); var s7_3 = vec4<f32>(0.0);
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let w0 = weight4(r0, k4, K4);
+    let w1 = weight4(r1, k4, K4);
+    let w2 = weight4(r2, k4, K4);
+    let w3 = weight4(r3, k4, K4);
+    let a0 = x[x0 + k4];
+    let a1 = x[x1 + k4];
+    let a2 = x[x2 + k4];
+    let a3 = x[x3 + k4];
+    let a4 = x[x4 + k4];
+    let a5 = x[x5 + k4];
+    let a6 = x[x6 + k4];
+    let a7 = x[x7 + k4];
+    s0_0 += a0 * w0; s0_1 += a0 * w1; s0_2 += a0 * w2; s0_3 += a0 * w3;
+    s1_0 += a1 * w0; s1_1 += a1 * w1; s1_2 += a1 * w2; s1_3 += a1 * w3;
+    s2_0 += a2 * w0; s2_1 += a2 * w1; s2_2 += a2 * w2; s2_3 += a2 * w3;
+    s3_0 += a3 * w0; s3_1 += a3 * w1; s3_2 += a3 * w2; s3_3 += a3 * w3;
+    s4_0 += a4 * w0; s4_1 += a4 * w1; s4_2 += a4 * w2; s4_3 += a4 * w3;
+    s5_0 += a5 * w0; s5_1 += a5 * w1; s5_2 += a5 * w2; s5_3 += a5 * w3;
+    s6_0 += a6 * w0; s6_1 += a6 * w1; s6_2 += a6 * w2; s6_3 += a6 * w3;
+    s7_0 += a7 * w0; s7_1 += a7 * w1; s7_2 += a7 * w2; s7_3 += a7 * w3;
+  }
+  let ones = vec4<f32>(1.0);
+  let rows_here = min(8u, p.M - m0);
+  let cols = min(4u, p.N - n0);
+  if (0u < rows_here) {
+    if (0u < cols) { store(m0 + 0u, n0 + 0u, dot(s0_0, ones)); }
+    if (1u < cols) { store(m0 + 0u, n0 + 1u, dot(s0_1, ones)); }
+    if (2u < cols) { store(m0 + 0u, n0 + 2u, dot(s0_2, ones)); }
+    if (3u < cols) { store(m0 + 0u, n0 + 3u, dot(s0_3, ones)); }
+  }
+  if (1u < rows_here) {
+    if (0u < cols) { store(m0 + 1u, n0 + 0u, dot(s1_0, ones)); }
+    if (1u < cols) { store(m0 + 1u, n0 + 1u, dot(s1_1, ones)); }
+    if (2u < cols) { store(m0 + 1u, n0 + 2u, dot(s1_2, ones)); }
+    if (3u < cols) { store(m0 + 1u, n0 + 3u, dot(s1_3, ones)); }
+  }
+  if (2u < rows_here) {
+    if (0u < cols) { store(m0 + 2u, n0 + 0u, dot(s2_0, ones)); }
+    if (1u < cols) { store(m0 + 2u, n0 + 1u, dot(s2_1, ones)); }
+    if (2u < cols) { store(m0 + 2u, n0 + 2u, dot(s2_2, ones)); }
+    if (3u < cols) { store(m0 + 2u, n0 + 3u, dot(s2_3, ones)); }
+  }
+  if (3u < rows_here) {
+    if (0u < cols) { store(m0 + 3u, n0 + 0u, dot(s3_0, ones)); }
+    if (1u < cols) { store(m0 + 3u, n0 + 1u, dot(s3_1, ones)); }
+    if (2u < cols) { store(m0 + 3u, n0 + 2u, dot(s3_2, ones)); }
+    if (3u < cols) { store(m0 + 3u, n0 + 3u, dot(s3_3, ones)); }
+  }
+  if (4u < rows_here) {
+    if (0u < cols) { store(m0 + 4u, n0 + 0u, dot(s4_0, ones)); }
+    if (1u < cols) { store(m0 + 4u, n0 + 1u, dot(s4_1, ones)); }
+    if (2u < cols) { store(m0 + 4u, n0 + 2u, dot(s4_2, ones)); }
+    if (3u < cols) { store(m0 + 4u, n0 + 3u, dot(s4_3, ones)); }
+  }
+  if (5u < rows_here) {
+    if (0u < cols) { store(m0 + 5u, n0 + 0u, dot(s5_0, ones)); }
+    if (1u < cols) { store(m0 + 5u, n0 + 1u, dot(s5_1, ones)); }
+    if (2u < cols) { store(m0 + 5u, n0 + 2u, dot(s5_2, ones)); }
+    if (3u < cols) { store(m0 + 5u, n0 + 3u, dot(s5_3, ones)); }
+  }
+  if (6u < rows_here) {
+    if (0u < cols) { store(m0 + 6u, n0 + 0u, dot(s6_0, ones)); }
+    if (1u < cols) { store(m0 + 6u, n0 + 1u, dot(s6_1, ones)); }
+    if (2u < cols) { store(m0 + 6u, n0 + 2u, dot(s6_2, ones)); }
+    if (3u < cols) { store(m0 + 6u, n0 + 3u, dot(s6_3, ones)); }
+  }
+  if (7u < rows_here) {
+    if (0u < cols) { store(m0 + 7u, n0 + 0u, dot(s7_0, ones)); }
+    if (1u < cols) { store(m0 + 7u, n0 + 1u, dot(s7_1, ones)); }
+    if (2u < cols) { store(m0 + 7u, n0 + 2u, dot(s7_2, ones)); }
+    if (3u < cols) { store(m0 + 7u, n0 + 3u, dot(s7_3, ones)); }
+  }
+  if (p.N == 0u) {
+    out[0] = bias[0] + residual[0];
+  }
+#else
+  let n = (wid.y * p.groups_x + wid.x) * WG + lid;
   if (n >= p.N || m0 >= p.M) {
     return;
   }
@@ -71,76 +215,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var r = 0u; r < TM; r++) {
     acc[r] = 0.0;
   }
-  let K = p.K;
 #if VEC4
-  // K % 4 == 0 (always for q8_0/q4_0: K is whole blocks of 32): x is read as vec4, four rows
-  // in registers. Rows past M read row M - 1 (in bounds) and are never written.
+  // GEMV (M = 1) with K % 4 == 0: x and the weight row read four k at a time.
   let K4 = K / 4u;
-  let xb = p.x_offset / 4u;
-  let x0 = xb + m0 * K4;
-  let x1 = xb + min(m0 + 1u, p.M - 1u) * K4;
-  let x2 = xb + min(m0 + 2u, p.M - 1u) * K4;
-  let x3 = xb + min(m0 + 3u, p.M - 1u) * K4;
+  let x0 = p.x_offset / 4u;
   var s0 = vec4<f32>(0.0);
-  var s1 = vec4<f32>(0.0);
-  var s2 = vec4<f32>(0.0);
-  var s3 = vec4<f32>(0.0);
-#if W_Q8_0
-  let blocks = K / 32u;
-  for (var b = 0u; b < blocks; b++) {
-    let base = (n * blocks + b) * 9u;
-    let d = bitcast<f32>(w[base]);
-    for (var j = 0u; j < 8u; j++) {
-      let wv = sext8(w[base + 1u + j]) * d;
-      let k4 = b * 8u + j;
-      s0 += wv * x[x0 + k4];
-      if (TM == 4u) {
-        s1 += wv * x[x1 + k4];
-        s2 += wv * x[x2 + k4];
-        s3 += wv * x[x3 + k4];
-      }
-    }
-  }
-#elif W_Q4_0
-  let blocks = K / 32u;
-  for (var b = 0u; b < blocks; b++) {
-    let base = (n * blocks + b) * 5u;
-    let d = bitcast<f32>(w[base]);
-    for (var j = 0u; j < 4u; j++) {
-      let word = w[base + 1u + j];
-      let lo = (vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - 8.0) * d;
-      let hi = (vec4<f32>(vec4<u32>(word >> 4u, word >> 12u, word >> 20u, word >> 28u) & vec4<u32>(15u)) - 8.0) * d;
-      let klo = b * 8u + j;
-      let khi = klo + 4u;
-      s0 += lo * x[x0 + klo] + hi * x[x0 + khi];
-      if (TM == 4u) {
-        s1 += lo * x[x1 + klo] + hi * x[x1 + khi];
-        s2 += lo * x[x2 + klo] + hi * x[x2 + khi];
-        s3 += lo * x[x3 + klo] + hi * x[x3 + khi];
-      }
-    }
-  }
-#else
   for (var k4 = 0u; k4 < K4; k4++) {
-#if W_F32
-    let wv = w[n * K4 + k4];
-#else
-    let pair = w[n * K4 + k4];
-    let wv = vec4<f32>(unpack2x16float(pair.x), unpack2x16float(pair.y));
-#endif
-    s0 += wv * x[x0 + k4];
-    if (TM == 4u) {
-      s1 += wv * x[x1 + k4];
-      s2 += wv * x[x2 + k4];
-      s3 += wv * x[x3 + k4];
-    }
+    s0 += weight4(n, k4, K4) * x[x0 + k4];
   }
-#endif
-  let ones = vec4<f32>(1.0);
-  acc[0] = dot(s0, ones);
-  acc[1] = dot(s1, ones);
-  acc[2] = dot(s2, ones);
-  acc[3] = dot(s3, ones);
+  acc[0] = dot(s0, vec4<f32>(1.0));
 #elif W_F32
   // Scalar paths (K % 4 != 0).
   let wbase = n * K;
@@ -162,21 +245,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 #endif
   for (var r = 0u; r < rows; r++) {
-    var v = acc[r];
-#if HAS_BIAS
-    v += bias[n];
-#endif
-#if GELU
-    v = gelu(v);
-#endif
-#if HAS_RESIDUAL
-    v += residual[(m0 + r) * p.N + n];
-#endif
-    out[(m0 + r) * p.N + n] = v;
+    store(m0 + r, n, acc[r]);
   }
   // Keeps bias and residual statically used in every variant so that all variants share
   // one binding layout (unused ones get a small placeholder buffer). Never taken: N >= 1.
   if (p.N == 0u) {
     out[0] = bias[0] + residual[0];
   }
+#endif
 }

@@ -93,6 +93,9 @@ describe("matmul GPT-2 shapes", () => {
   it("LM head 768 x 50257, f16", () => check("f16", 1, 50257, 768));
   it("LM head 768 x 50257, q8_0", () => check("q8_0", 1, 50257, 768));
   it("prefill 24 rows x 768 -> 2304, f32", () => check("f32", 24, 2304, 768, { bias: true }));
+  // 4 x 4 tiles with partial tiles in both directions (N % 4 = 3, M % 4 = 1) and every epilogue.
+  it("prefill 9 rows x 768 -> 3071, f16, gelu + residual", () => check("f16", 9, 3071, 768, { bias: true, gelu: true, residual: true }));
+  it("prefill 5 rows x 96 -> 6, q4_0, residual", () => check("q4_0", 5, 6, 96, { bias: true, residual: true }));
 });
 
 describe("matmul checks its inputs", () => {

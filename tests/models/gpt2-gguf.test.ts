@@ -4,6 +4,7 @@ import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
 import { testGpu } from "../helpers/gpu.js";
+import { evaluatePerplexity } from "../../src/runtime/eval.js";
 import { fixture, fullForwardLogits, greedyIds, loadModelAt, readJsonFile, topK, untilNearTie } from "../helpers/models.js";
 
 interface RefCase {
@@ -48,6 +49,16 @@ for (const file of ["gpt2-gutenberg-q8_0.gguf", "gpt2-gutenberg-q4_0.gguf"]) {
         expect((await greedyIds(model, c.prompt_ids, 16)).slice(0, n)).toEqual(c.greedy_ids.slice(0, n));
       }
     }, 300_000);
+
+    it("perplexity of the first 4096 val ids against the F16 model's 95.421", async () => {
+      const fx = await readJsonFile<{ val4096_ppl: number }>(fixture("reference/gpt2-gutenberg.json"));
+      const val = await readJsonFile<{ ids: number[] }>(fixture("reference/gutenberg_val_ids.json"));
+      const r = await evaluatePerplexity(model, val.ids.slice(0, 4096), { window: 1024 });
+      const rel = r.perplexity / Number(fx.val4096_ppl) - 1;
+      console.log(`${file}: val4096 perplexity ${r.perplexity.toFixed(3)} (${(100 * rel).toFixed(2)}% vs F16) in ${(r.ms / 1000).toFixed(0)} s`);
+      // Issue bounds: Q8_0 within 0.2% of F16, Q4_0 within 3%.
+      expect(Math.abs(rel)).toBeLessThan(file.includes("q8_0") ? 0.002 : 0.03);
+    }, 900_000);
 
     if (file.includes("q8_0")) {
       it("Q8_0 greedy equals the F16 model's greedy (PyTorch fixture) for 16 tokens, or parts at a near-tie", async () => {
