@@ -7,8 +7,10 @@
 //            (byte j: element j in the low nibble, element j + 16 in the high nibble), value q - 8
 // Three paths, no barriers (on SwiftShader they cost far more than they save, GUIDE.md):
 //   TILE  (M > 1, K % 4 == 0): an 8 x 4 tile of out per invocation (TM = 8 rows, 4 columns);
-//   VEC4  (M = 1, K % 4 == 0): GEMV, one column per invocation, four k per load;
+//   GEMV4 (M = 1, K % 4 == 0): four columns per invocation, four k per load;
 //   scalar (K % 4 != 0, f32/f16 only): one column and TM rows per invocation.
+// The tiles are unrolled by hand into named registers: indexed arrays of accumulators
+// spill to memory on SwiftShader.
 
 override WG: u32 = 64;
 override TM: u32 = 1;
@@ -205,6 +207,39 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (p.N == 0u) {
     out[0] = bias[0] + residual[0];
   }
+#elif GEMV4
+  // Decode path (M = 1): four columns per invocation, so each activation vec4 serves four
+  // weight rows. Columns past N read the last valid row and are never written.
+  let n0 = ((wid.y * p.groups_x + wid.x) * WG + lid) * 4u;
+  if (n0 >= p.N) {
+    return;
+  }
+  let K4 = K / 4u;
+  let r0 = n0;
+  let r1 = min(n0 + 1u, p.N - 1u);
+  let r2 = min(n0 + 2u, p.N - 1u);
+  let r3 = min(n0 + 3u, p.N - 1u);
+  let xb = p.x_offset / 4u;
+  var s0 = vec4<f32>(0.0);
+  var s1 = vec4<f32>(0.0);
+  var s2 = vec4<f32>(0.0);
+  var s3 = vec4<f32>(0.0);
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let a = x[xb + k4];
+    s0 += a * weight4(r0, k4, K4);
+    s1 += a * weight4(r1, k4, K4);
+    s2 += a * weight4(r2, k4, K4);
+    s3 += a * weight4(r3, k4, K4);
+  }
+  let ones = vec4<f32>(1.0);
+  let cols = min(4u, p.N - n0);
+  store(0u, n0, dot(s0, ones));
+  if (1u < cols) { store(0u, n0 + 1u, dot(s1, ones)); }
+  if (2u < cols) { store(0u, n0 + 2u, dot(s2, ones)); }
+  if (3u < cols) { store(0u, n0 + 3u, dot(s3, ones)); }
+  if (p.N == 0u) {
+    out[0] = bias[0] + residual[0];
+  }
 #else
   let n = (wid.y * p.groups_x + wid.x) * WG + lid;
   if (n >= p.N || m0 >= p.M) {
@@ -215,16 +250,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var r = 0u; r < TM; r++) {
     acc[r] = 0.0;
   }
-#if VEC4
-  // GEMV (M = 1) with K % 4 == 0: x and the weight row read four k at a time.
-  let K4 = K / 4u;
-  let x0 = p.x_offset / 4u;
-  var s0 = vec4<f32>(0.0);
-  for (var k4 = 0u; k4 < K4; k4++) {
-    s0 += weight4(n, k4, K4) * x[x0 + k4];
-  }
-  acc[0] = dot(s0, vec4<f32>(1.0));
-#elif W_F32
+#if W_F32
   // Scalar paths (K % 4 != 0).
   let wbase = n * K;
   for (var k = 0u; k < K; k++) {

@@ -1,4 +1,4 @@
-// The `mnemo` command: generate, tokenize, eval, convert, bench, profile. The library never imports this file.
+// The `mnemo` command: generate, chat, tokenize, eval, convert, bench, profile. The library never imports this file.
 import { open, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,21 +16,16 @@ import type { WeightQuant } from "../models/gpt2-load.js";
 import { Session } from "../runtime/session.js";
 import { evaluatePerplexity } from "../runtime/eval.js";
 import { UsageError, num, parseFlags } from "./args.js";
-
-export interface CliIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-}
-
-const defaultIo: CliIo = {
-  stdout: (s) => process.stdout.write(s),
-  stderr: (s) => process.stderr.write(s),
-};
+import { defaultIo, openModel, type CliIo } from "./common.js";
+import { chatCommand } from "./chat.js";
+export type { CliIo } from "./common.js";
 
 const USAGE = `Usage: mnemo <command> [flags]
 
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
             [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32] [--json]
+  chat      --model <dir|file> [--system <text>] [--max-tokens N] [--cache f32|f16] (sampling flags as generate)
+            a conversation in the terminal: each line is a user turn; /reset, /usage, /exit.
   tokenize  --model <dir|file> --text <text> [--json]
   eval      --model <dir|file> --text-file <path> [--start-char C] [--max-tokens N] [--window W]
             [--quant ...] [--json]
@@ -45,21 +40,6 @@ const USAGE = `Usage: mnemo <command> [flags]
 --model defaults to the bundled weights/gpt2-gutenberg. Synthetic models (random weights,
 exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 `;
-
-/** The package root (two levels above src/cli or dist). */
-function packageRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  return here.endsWith(join("src", "cli")) ? resolve(here, "..", "..") : resolve(here, "..");
-}
-
-async function openModel(flags: Record<string, string | boolean>): Promise<LanguageModel> {
-  const quant = flags.quant as WeightQuant | undefined;
-  if (quant !== undefined && !["f32", "f16", "q8_0", "q4_0"].includes(quant)) throw new UsageError(`--quant must be f32, f16, q8_0 or q4_0.`);
-  const gpu = await createGpu();
-  if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant });
-  const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", "gpt2-gutenberg");
-  return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true });
-}
 
 async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
@@ -262,6 +242,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   bench: (argv, io) => runBench(argv, io, false),
   profile: (argv, io) => runBench(argv, io, true),
   generate: generateCommand,
+  chat: chatCommand,
   tokenize: tokenizeCommand,
   eval: evalCommand,
   convert: convertCommand,

@@ -12,6 +12,7 @@ import { transposeToNK, uploadMatrix, uploadVector, type HostMatrix } from "../k
 import { BpeTokenizer } from "../tokenizers/bpe.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { readJson, readText, type ModelFiles } from "../loading/model-files.js";
+import { chatTemplateFromConfig } from "../tokenizers/chat-config.js";
 import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
 import { modelFingerprint } from "./fingerprint.js";
 import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
@@ -202,7 +203,21 @@ export async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorRead
   }
 }
 
+/** The BPE tokenizer from tokenizer.json, vocab.json + merges.txt or GGUF metadata, with its chat template. */
 export async function tokenizerFrom(files: ModelFiles, gguf: GgufFile | null): Promise<Tokenizer> {
+  const tokenizer = await bpeFrom(files, gguf);
+  if (!tokenizer) return new IdsOnlyTokenizer(files.origin);
+  const config = await readJson(files, "tokenizer_config.json");
+  if (config) {
+    tokenizer.chat = chatTemplateFromConfig(config);
+  } else if (gguf?.metadata.has("tokenizer.chat_template")) {
+    const eos = tokenizer.eosId === undefined ? undefined : tokenizer.decode([tokenizer.eosId]);
+    tokenizer.chat = { template: gguf.getString("tokenizer.chat_template"), eosToken: eos };
+  }
+  return tokenizer;
+}
+
+async function bpeFrom(files: ModelFiles, gguf: GgufFile | null): Promise<BpeTokenizer | null> {
   const json = await readJson(files, "tokenizer.json");
   if (json) return BpeTokenizer.fromTokenizerJson(json);
   const vocab = await readJson(files, "vocab.json");
@@ -213,7 +228,7 @@ export async function tokenizerFrom(files: ModelFiles, gguf: GgufFile | null): P
       eosId: gguf.metadata.has("tokenizer.ggml.eos_token_id") ? gguf.getNumber("tokenizer.ggml.eos_token_id") : undefined,
     });
   }
-  return new IdsOnlyTokenizer(files.origin);
+  return null;
 }
 
 /** Loads GPT-2 from safetensors or GGUF files. */

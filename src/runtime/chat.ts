@@ -96,3 +96,46 @@ export function renderChat(messages: readonly ChatMessage[], opts: ChatTemplateO
   }
   return text;
 }
+
+/** Stop strings for the default template: a reply is one paragraph. */
+export const DEFAULT_CHAT_STOP: readonly string[] = ["\n\n"];
+
+/** A conversation as a session remembers it: the messages, and the text it has fed for them. */
+export interface ChatState {
+  messages: ChatMessage[];
+  /** Every character the session has consumed for this conversation (rendered turns and replies). */
+  fed: string;
+}
+
+/** One turn about to run: what to feed, and what the conversation becomes. */
+export interface ChatTurn {
+  messages: ChatMessage[];
+  /** Text to append to the session: only what follows the text already fed. */
+  feed: string;
+  rendered: string;
+  /**
+   * True when the template rendered earlier turns differently from what was fed (a template
+   * whose output depends on later messages): the session must forget and feed `feed` whole.
+   */
+  restart: boolean;
+  stop: readonly string[];
+}
+
+/**
+ * Plans a chat turn: renders the whole conversation with the new messages and a generation
+ * prompt, and keeps only the text after what the session already holds.
+ */
+export function planChatTurn(state: ChatState | null, added: readonly ChatMessage[], info: ChatTemplateOptions): ChatTurn {
+  const messages = [...(state?.messages ?? []), ...added];
+  const rendered = renderChat(messages, { ...info, addGenerationPrompt: true });
+  const stop = info.template ? [] : DEFAULT_CHAT_STOP;
+  if (state && !rendered.startsWith(state.fed)) return { messages, feed: rendered, rendered, restart: true, stop };
+  return { messages, feed: rendered.slice(state?.fed.length ?? 0), rendered, restart: false, stop };
+}
+
+/** The conversation after a turn whose reply text was `reply` (a stop string included). */
+export function finishChatTurn(turn: ChatTurn, reply: string, stop: readonly string[]): ChatState {
+  const hit = stop.find((s) => s.length > 0 && reply.endsWith(s));
+  const content = (hit ? reply.slice(0, -hit.length) : reply).trim();
+  return { messages: [...turn.messages, { role: "assistant", content }], fed: turn.rendered + reply };
+}

@@ -10,6 +10,7 @@ import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js"
 import type { DispatchTiming, GpuProfiler } from "../gpu/profiler.js";
 import { SeededRandom } from "./random.js";
 import type { StateSnapshot } from "./snapshot.js";
+import { finishChatTurn, planChatTurn, type ChatMessage, type ChatState } from "./chat.js";
 
 /** Options of {@link Session.generate}. */
 export interface GenerateOptions {
@@ -34,6 +35,9 @@ export interface GenerateOptions {
   /** "truncate" (default): drop the oldest tokens when the context is full; "error": CONTEXT_FULL. */
   overflow?: "truncate" | "error";
 }
+
+/** Options of {@link Session.chat}: those of generate(); `stop` defaults to the template's. */
+export type ChatOptions = GenerateOptions;
 
 /** One generated token. */
 export interface GeneratedToken {
@@ -115,6 +119,8 @@ export class Session {
    */
   private readonly nextLogits: GPUBuffer;
   private logitsValid = false;
+  /** The conversation chat() has held in this session (null: none yet). */
+  private conversation: ChatState | null = null;
   lastTimings: GenerationTimings | null = null;
   overflowPolicy: OverflowPolicy;
 
@@ -323,6 +329,42 @@ export class Session {
     return this.run(prompt, opts);
   }
 
+  /**
+   * One chat turn: `messages` (usually one user message) join the conversation the session
+   * remembers; the whole conversation is rendered with the model's chat template (or
+   * {@link DEFAULT_CHAT_TEMPLATE}) and only the text after what the session already holds is
+   * prefilled; the reply streams like generate() and is remembered as an assistant message.
+   * Text appended to the session before the first turn stays in its memory as a preamble.
+   */
+  chat(messages: readonly ChatMessage[], opts: ChatOptions = {}): AsyncGenerator<GeneratedToken> {
+    this.guard();
+    if (!Array.isArray(messages)) throw new MnemoError("BAD_INPUT", "chat() takes an array of { role, content } messages.");
+    return this.runChat(messages, opts);
+  }
+
+  /** The conversation so far (chat() turns and their replies), oldest first. */
+  get messages(): readonly ChatMessage[] {
+    return this.conversation?.messages ?? [];
+  }
+
+  private async *runChat(added: readonly ChatMessage[], opts: ChatOptions): AsyncGenerator<GeneratedToken> {
+    if (this.busy) throw new MnemoError("BUSY", "This session is already generating; wait for it (or abort it) first.");
+    const turn = planChatTurn(this.conversation, added, this.model.tokenizer.chat ?? {});
+    if (turn.restart) this.reset();
+    const stop = opts.stop ?? turn.stop;
+    const heldBefore = this.context.length + this.dropped;
+    let reply = "";
+    try {
+      for await (const t of this.run(turn.feed, { ...opts, stop })) {
+        reply += t.text;
+        yield t;
+      }
+    } finally {
+      // Whatever reached the session's memory (even a reply cut short) stays in the conversation.
+      if (this.context.length + this.dropped !== heldBefore) this.conversation = finishChatTurn(turn, reply, stop);
+    }
+  }
+
   private async *run(prompt: string | readonly number[] | null, opts: GenerateOptions): AsyncGenerator<GeneratedToken> {
     if (this.busy) throw new MnemoError("BUSY", "This session is already generating; wait for it (or abort it) first.");
     this.busy = true;
@@ -442,6 +484,7 @@ export class Session {
     this.context = [];
     this.dropped = 0;
     this.logitsValid = false;
+    this.conversation = null;
   }
 
   /** A serialisable copy of the session's memory (GPU → CPU). */
@@ -457,6 +500,7 @@ export class Session {
         tensors: await this.state.read(),
         position: this.state.position,
         nextLogits: this.logitsValid ? await this.model.gpu.readF32(this.nextLogits, V) : undefined,
+        chat: this.conversation ? structuredClone(this.conversation) : undefined,
       };
     });
   }
@@ -476,6 +520,7 @@ export class Session {
       this.dropped = s.droppedTokens;
       this.logitsValid = !!s.nextLogits && s.position === s.tokens.length;
       if (this.logitsValid) this.model.gpu.write(this.nextLogits, s.nextLogits!);
+      this.conversation = s.chat ? structuredClone(s.chat) : null;
       this.releaseDecodePlan();
     });
   }
@@ -492,6 +537,7 @@ export class Session {
       other.context = [...this.context];
       other.dropped = this.dropped;
       other.logitsValid = this.logitsValid;
+      other.conversation = this.conversation && structuredClone(this.conversation);
       await gpu.sync();
       return other;
     });

@@ -4,6 +4,7 @@
 // Reusing safetensors keeps one validated parser for every tensor file Mnemo reads.
 import { MnemoError } from "../errors.js";
 import { bufferSource } from "../formats/source.js";
+import type { ChatState } from "./chat.js";
 import { openSafetensors, writeSafetensors, type SafetensorsDtype } from "../formats/safetensors.js";
 
 /** One tensor of a snapshot. F16 data is raw half-precision bits. */
@@ -26,6 +27,8 @@ export interface StateSnapshot {
   tensors: Record<string, SnapshotTensor>;
   /** Logits for the token after `tokens`, when the state holds all of them. */
   nextLogits?: Float32Array;
+  /** The conversation held by chat() turns, when there is one. */
+  chat?: ChatState;
 }
 
 /** The tensor name next-token logits travel under (never a state tensor's name). */
@@ -51,6 +54,7 @@ export function encodeSnapshot(s: StateSnapshot): Uint8Array {
     tokens: JSON.stringify(s.tokens),
     dropped: String(s.droppedTokens),
     position: String(s.position),
+    ...(s.chat ? { chat: JSON.stringify(s.chat) } : {}),
   });
 }
 
@@ -77,6 +81,7 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> 
   if (!Number.isSafeInteger(dropped) || dropped < 0) bad("the dropped-token count is invalid.");
   const position = Number(m.position);
   if (!Number.isSafeInteger(position) || position < 0 || position > (tokens as number[]).length) bad("the position is invalid.");
+  const chat = m.chat === undefined ? undefined : parseChat(m.chat);
   const tensors: Record<string, SnapshotTensor> = {};
   for (const info of file.tensors.values()) {
     const raw = await file.readRaw(info.name);
@@ -88,7 +93,22 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> 
   delete tensors[NEXT_LOGITS];
   if (next && (next.dtype !== "f32" || next.shape.length !== 1)) bad("the next-token logits are not an f32 vector.");
   const nextLogits = next ? (next.data as Float32Array) : undefined;
-  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, position, tensors, nextLogits };
+  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, position, tensors, nextLogits, chat };
+}
+
+function parseChat(text: string): ChatState {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    bad("the conversation is not JSON.");
+  }
+  const c = v as ChatState;
+  const ok =
+    !!c && typeof c.fed === "string" && Array.isArray(c.messages) &&
+    c.messages.every((m) => !!m && typeof m.role === "string" && typeof m.content === "string");
+  if (!ok) bad("the conversation is not a list of { role, content } messages with its fed text.");
+  return { messages: c.messages.map((m) => ({ role: m.role, content: m.content })), fed: c.fed };
 }
 
 /** Saves a snapshot to a file (Node only). */

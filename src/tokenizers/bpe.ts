@@ -3,7 +3,7 @@
 // piece is merged by rank. Merging uses a linked list and a min-heap, so a 3000-character
 // piece costs O(n log n), not O(n²).
 import { MnemoError } from "../errors.js";
-import type { StreamDecoder, Tokenizer } from "./types.js";
+import type { ChatTemplateInfo, StreamDecoder, Tokenizer } from "./types.js";
 
 const PRETOKENIZE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
@@ -73,6 +73,7 @@ function less(a: number[], b: number[]): boolean {
 export class BpeTokenizer implements Tokenizer {
   readonly vocabSize: number;
   readonly eosId?: number;
+  chat?: ChatTemplateInfo;
   private readonly idToToken: string[];
   private readonly cache = new Map<string, number[]>();
   private readonly specialPattern: RegExp | null;

@@ -8,6 +8,16 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   /** A decoder for streaming: each id's text once it forms complete characters. */
   createStreamDecoder(): StreamDecoder;
+  /** The model's chat template and its special tokens, when its files name them. */
+  chat?: ChatTemplateInfo;
+}
+
+/** What `tokenizer_config.json` (or GGUF `tokenizer.chat_template`) says about chat. */
+export interface ChatTemplateInfo {
+  /** Jinja source of the chat template; absent for models that have none (GPT-2). */
+  template?: string;
+  bosToken?: string;
+  eosToken?: string;
 }
 
 /** Incremental decoding that never emits half of a multi-byte character. */

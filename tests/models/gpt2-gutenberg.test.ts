@@ -43,6 +43,29 @@ function expectGreedyEqual(got: number[], want: number[], margins: number[]): vo
 }
 
 describe("gpt2-gutenberg (F16) against the PyTorch fixture", () => {
+  it("F16 KV cache: last-position logits vs the F32 cache and the fixture (reported), greedy unchanged", async () => {
+    const V = model.info.vocabSize;
+    const maxDiff = (a: Float32Array, b: Float32Array) => a.reduce((m, x, v) => Math.max(m, Math.abs(x - b[v])), 0);
+    for (const [i, c] of cases.entries()) {
+      const [f32, f16] = [new Session(model), new Session(model, { cacheType: "f16" })];
+      await f32.append(c.prompt_ids);
+      await f16.append(c.prompt_ids);
+      const [a, b] = [await f32.nextTokenLogits(), await f16.nextTokenLogits()];
+      const want = await readFixtureTensor("gpt2-gutenberg-logits.safetensors", `prompt${i}.last_logits`);
+      const vsF32 = maxDiff(b, a);
+      const vsFixture = maxDiff(b, want);
+      console.log(`prompt ${i} (${c.prompt_ids.length} tokens), f16 KV cache: max |logit diff| ${vsF32.toExponential(2)} vs f32 cache, ${vsFixture.toExponential(2)} vs fixture (f32 cache: ${maxDiff(a, want).toExponential(2)}); cache ${f16.usage().stateBytes} vs ${f32.usage().stateBytes} bytes`);
+      expect(vsFixture).toBeLessThan(1e-2);
+      expect(f16.usage().stateBytes * 2).toBe(f32.usage().stateBytes);
+      expect(b.length).toBe(V);
+      const ids: number[] = [];
+      for await (const t of f16.generate(null, { greedy: true, maxTokens: 24, stopOnEos: false })) ids.push(t.id);
+      [f32, f16].forEach((x) => x.dispose());
+      // Steps whose reference margin is within the F16 cache's error count as near-ties.
+      expectGreedyEqual(ids, c.greedy_ids, c.greedy_top1_margin.map((m) => (m < 2e-2 ? 0 : m)));
+    }
+  });
+
   it("last-position logits within 2e-3 and top-10 ids at every prompt position (ties within 1e-3 excepted), all 4 prompts", async () => {
     expect(cases.length).toBe(4);
     const V = model.info.vocabSize;

@@ -1,5 +1,12 @@
-import { describe, it, expect } from "vitest";
-import { renderChat, DEFAULT_CHAT_TEMPLATE } from "../../src/runtime/chat.js";
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { renderChat, planChatTurn, finishChatTurn, DEFAULT_CHAT_TEMPLATE, type ChatMessage } from "../../src/runtime/chat.js";
+import { chatTemplateFromConfig } from "../../src/tokenizers/chat-config.js";
+import { Session } from "../../src/runtime/session.js";
+import { decodeSnapshot, encodeSnapshot } from "../../src/runtime/snapshot.js";
+import { main } from "../../src/cli/main.js";
+import type { LanguageModel } from "../../src/models/types.js";
+import { testGpu } from "../helpers/gpu.js";
+import { loadModelAt } from "../helpers/models.js";
 import { isMnemoError } from "../../src/errors.js";
 
 describe("renderChat", () => {
@@ -50,5 +57,113 @@ describe("renderChat", () => {
   it("refuses malformed messages and templates", () => {
     expect(() => renderChat([{ role: "user" } as never])).toThrow(/string "content"/);
     expect(() => renderChat([{ role: "user", content: "x" }], { template: "{% for %}" })).toThrow(/does not parse/);
+  });
+});
+
+describe("chat templates from model files", () => {
+  it("reads a string template, a list of named templates and AddedToken specials", () => {
+    expect(chatTemplateFromConfig({ chat_template: "{{ x }}", bos_token: "<s>", eos_token: { content: "</s>" } })).toEqual({ template: "{{ x }}", bosToken: "<s>", eosToken: "</s>" });
+    expect(chatTemplateFromConfig({ chat_template: [{ name: "tool_use", template: "T" }, { name: "default", template: "D" }] }).template).toBe("D");
+    expect(chatTemplateFromConfig({ eos_token: "<|endoftext|>" }).template).toBeUndefined();
+  });
+
+  it("refuses a chat_template of another type", () => {
+    expect(() => chatTemplateFromConfig({ chat_template: 3 })).toThrow(/chat_template must be/);
+    expect(() => chatTemplateFromConfig([])).toThrow(/JSON object/);
+  });
+});
+
+describe("chat turns", () => {
+  const user = (content: string): ChatMessage => ({ role: "user", content });
+
+  it("feed only what follows the text already fed", () => {
+    const t1 = planChatTurn(null, [user("Hi")], {});
+    expect(t1.feed).toBe("User: Hi\n\nAssistant:");
+    const s1 = finishChatTurn(t1, " Hello there.\n\n", t1.stop);
+    expect(s1.messages.at(-1)).toEqual({ role: "assistant", content: "Hello there." });
+    const t2 = planChatTurn(s1, [user("And you?")], {});
+    expect(t2.restart).toBe(false);
+    expect(t2.feed).toBe("User: And you?\n\nAssistant:");
+  });
+
+  it("restart when the template renders earlier turns differently", () => {
+    const counting = { template: "{{ messages | length }} turns{% for m in messages %}|{{ m.content }}{% endfor %}" };
+    const t1 = planChatTurn(null, [user("a")], counting);
+    const t2 = planChatTurn(finishChatTurn(t1, "b", t1.stop), [user("c")], counting);
+    expect(t2.restart).toBe(true);
+    expect(t2.feed).toBe("3 turns|a|b|c");
+  });
+});
+
+describe("session.chat on gpt2-gutenberg", () => {
+  let model: LanguageModel;
+  beforeAll(async () => {
+    model = await loadModelAt(await testGpu(), "weights/gpt2-gutenberg");
+  });
+  afterAll(() => model?.dispose());
+  const opts = { greedy: true, maxTokens: 6 };
+
+  async function reply(s: Session, messages: ChatMessage[]): Promise<string> {
+    let text = "";
+    for await (const t of s.chat(messages, opts)) text += t.text;
+    return text;
+  }
+
+  it("keeps the conversation and prefills only the new turn", async () => {
+    const tok = model.tokenizer;
+    expect(tok.chat).toEqual({ bosToken: "<|endoftext|>", eosToken: "<|endoftext|>", template: undefined });
+    const s = new Session(model);
+    const first: ChatMessage[] = [{ role: "system", content: "You are a storyteller." }, { role: "user", content: "Tell me about the sea." }];
+    await reply(s, first);
+    const render1 = renderChat(first);
+    expect(s.lastTimings!.promptTokens).toBe(tok.encode(render1).length);
+    expect(s.messages.length).toBe(3);
+    expect(s.messages[2].role).toBe("assistant");
+
+    await reply(s, [{ role: "user", content: "And the land?" }]);
+    const render2 = renderChat(s.messages.slice(0, 4));
+    const fed1 = (await s.snapshot()).chat!.fed;
+    expect(render2.startsWith(render1)).toBe(true);
+    // Only the new turn was prefilled: far fewer tokens than the whole conversation.
+    expect(s.lastTimings!.promptTokens).toBeLessThan(tok.encode(render2).length / 2);
+    expect(s.messages.length).toBe(5);
+    // What the session holds is exactly the conversation's text.
+    expect(tok.decode(s.tokens)).toBe(fed1);
+    s.dispose();
+  });
+
+  it("a snapshot carries the conversation; a restored session goes on with the new turn only", async () => {
+    const a = new Session(model);
+    await reply(a, [{ role: "user", content: "Where is the ship?" }]);
+    const snap = await decodeSnapshot(encodeSnapshot(await a.snapshot()));
+    const b = new Session(model);
+    await b.restore(snap);
+    expect(b.messages).toEqual(a.messages);
+    const next: ChatMessage[] = [{ role: "user", content: "Why?" }];
+    const ra = await reply(a, next);
+    const rb = await reply(b, next);
+    expect(rb).toBe(ra);
+    expect(b.lastTimings!.promptTokens).toBe(a.lastTimings!.promptTokens);
+    [a, b].forEach((x) => x.dispose());
+  });
+
+  it("mnemo chat: a conversation from typed lines", async () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    async function* lines() {
+      yield "Hello.";
+      yield "/usage";
+      yield "What happened next?";
+      yield "/exit";
+      yield "never read";
+    }
+    const io = { stdout: (x: string) => out.push(x), stderr: (x: string) => err.push(x), lines };
+    const code = await main(["chat", "--greedy", "--max-tokens", "4", "--system", "Be brief."], io);
+    expect(code).toBe(0);
+    expect(out.join("").match(/assistant: /g)?.length).toBe(2);
+    const prompts = [...err.join("").matchAll(/\[(\d+) new prompt tokens/g)].map((m) => Number(m[1]));
+    expect(prompts.length).toBe(2);
+    expect(prompts[1]).toBeLessThan(prompts[0]);
+    expect(err.join("")).toMatch(/tokens, [\d.]+ MB of KV cache/);
   });
 });

@@ -3,7 +3,10 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
 import { Session } from "../../src/runtime/session.js";
-import { decodeSnapshot, encodeSnapshot } from "../../src/runtime/snapshot.js";
+import { decodeSnapshot, encodeSnapshot, loadSnapshotFile, saveSnapshotFile } from "../../src/runtime/snapshot.js";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
@@ -101,5 +104,77 @@ describe("sessions", () => {
     expect(b.usage().stateBytes).toBe(a.usage().stateBytes / 2);
     a.dispose();
     b.dispose();
+  });
+
+  it("persists a snapshot in a file and continues from it in a new session", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mnemo-snap-"));
+    try {
+      const s = new Session(model, { cacheType: "f16" });
+      await greedy(s, 3, prompt);
+      await saveSnapshotFile(join(dir, "s.mnemo"), await s.snapshot());
+      const expected = await greedy(s, 6);
+      const t = new Session(model, { cacheType: "f16" });
+      await t.restore(await loadSnapshotFile(join(dir, "s.mnemo")));
+      expect(await greedy(t, 6)).toEqual(expected);
+      [s, t].forEach((x) => x.dispose());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("context overflow (n_positions 64)", () => {
+  // A conversation of token ids: turns of 37 "user" ids, each answered by 11 generated ids.
+  const turn = (i: number) => Array.from({ length: 37 }, (_, j) => (i * 131 + j * 7) % 1000);
+
+  it("a 3000-token conversation runs; the kept first part and the most recent tokens remain", async () => {
+    const keepFirst = 6;
+    const s = new Session(model, { overflowPolicy: { keepFirst } });
+    await s.append(prompt.slice(0, keepFirst)); // the "system" part the policy keeps
+    let total = keepFirst;
+    let lastTurn: number[] = [];
+    for (let i = 0; total < 3000; i++) {
+      lastTurn = turn(i);
+      await s.append(lastTurn);
+      const reply = await greedy(s, 11);
+      total += lastTurn.length + reply.length;
+      expect(s.tokens.length).toBeLessThanOrEqual(64);
+      expect(s.tokens.slice(0, keepFirst)).toEqual(prompt.slice(0, keepFirst));
+    }
+    const u = s.usage();
+    expect(u.droppedTokens).toBe(total - s.tokens.length);
+    expect(u.droppedTokens).toBeGreaterThan(2900);
+    // After the last overflow the state holds exactly the kept tokens: its next-token logits
+    // equal a fresh prefill of them.
+    const fresh = new Session(model);
+    await fresh.append(s.tokens);
+    expectClose("kept context vs fresh prefill", await lastLogits(s), await lastLogits(fresh), { atol: 1e-4, rtol: 1e-4 });
+    [s, fresh].forEach((x) => x.dispose());
+  });
+
+  it("overflow: 'error' refuses with CONTEXT_FULL and keeps the session usable", async () => {
+    const s = new Session(model);
+    await s.append(turn(0));
+    let err: unknown;
+    try {
+      await s.append(turn(1), { overflow: "error" });
+    } catch (e) {
+      err = e;
+    }
+    expect(isMnemoError(err, "CONTEXT_FULL")).toBe(true);
+    expect(s.tokens).toEqual(turn(0));
+    const fresh = new Session(model);
+    await fresh.append(turn(0));
+    expectClose("after refusal", await lastLogits(s), await lastLogits(fresh), { atol: 1e-6, rtol: 1e-6 });
+    [s, fresh].forEach((x) => x.dispose());
+  });
+
+  it("generation past the context shrinks to half the context and goes on", async () => {
+    const s = new Session(model);
+    const ids = await greedy(s, 80, turn(3));
+    expect(ids.length).toBe(80);
+    expect(s.usage().droppedTokens).toBeGreaterThan(0);
+    expect(s.tokens.length).toBeLessThanOrEqual(64);
+    s.dispose();
   });
 });

@@ -1,0 +1,40 @@
+// What every CLI command shares: its input and output, and opening --model.
+import { createInterface } from "node:readline";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createGpu } from "../gpu/device.js";
+import { resolveModelFiles } from "../loading/model-files.js";
+import { loadLanguageModel } from "../models/load.js";
+import { isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
+import type { LanguageModel } from "../models/types.js";
+import type { WeightQuant } from "../models/gpt2-load.js";
+import { UsageError } from "./args.js";
+
+export interface CliIo {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+  /** Lines typed by the user (interactive commands); standard input by default. */
+  lines?: () => AsyncIterable<string>;
+}
+
+export const defaultIo: CliIo = {
+  stdout: (s) => process.stdout.write(s),
+  stderr: (s) => process.stderr.write(s),
+  lines: () => createInterface({ input: process.stdin, terminal: false }),
+};
+
+/** The package root (two levels above src/cli or dist). */
+function packageRoot(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return here.endsWith(join("src", "cli")) ? resolve(here, "..", "..") : resolve(here, "..");
+}
+
+export async function openModel(flags: Record<string, string | boolean>): Promise<LanguageModel> {
+  const quant = flags.quant as WeightQuant | undefined;
+  if (quant !== undefined && !["f32", "f16", "q8_0", "q4_0"].includes(quant)) throw new UsageError(`--quant must be f32, f16, q8_0 or q4_0.`);
+  const gpu = await createGpu();
+  if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant });
+  const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", "gpt2-gutenberg");
+  return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true });
+}
+
