@@ -1,6 +1,6 @@
 // The demo page: UI only. The model lives in worker.ts, so the page never freezes and Stop
 // answers at once.
-import type { FromWorker, ModelChoice, ToWorker, SamplingForm } from "./protocol.js";
+import type { FromWorker, KernelBar, ModelChoice, ToWorker, SamplingForm } from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -101,7 +101,8 @@ $("reset").addEventListener("click", () => {
   send({ type: "reset" });
 });
 
-function drawKernels(bars: { kernel: string; ms: number }[]): void {
+function drawKernels(bars: KernelBar[], gpuMs: number): void {
+  $("kernel-total").textContent = `${gpuMs.toFixed(2)} ms on the GPU`;
   const box = $("kernel-bars");
   box.textContent = "";
   const max = Math.max(...bars.map((b) => b.ms), 1e-9);
@@ -110,9 +111,9 @@ function drawKernels(bars: { kernel: string; ms: number }[]): void {
     row.className = "bar";
     row.innerHTML = `<span class="name"></span><div class="fill"></div><span class="ms"></span>`;
     (row.children[0] as HTMLElement).textContent = b.kernel;
-    (row.children[0] as HTMLElement).title = b.kernel;
+    (row.children[0] as HTMLElement).title = `${b.kernel}: ${b.calls} dispatch${b.calls === 1 ? "" : "es"}`;
     (row.children[1] as HTMLElement).style.width = `${(100 * b.ms) / max}%`;
-    (row.children[2] as HTMLElement).textContent = `${b.ms.toFixed(3)} ms`;
+    (row.children[2] as HTMLElement).textContent = `${b.ms.toFixed(b.ms < 10 ? 3 : 1)} ms`;
     box.append(row);
   }
 }
@@ -134,7 +135,8 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       ui.progress.hidden = true;
       ui.status.textContent = `${msg.description}${msg.fromCache ? " (from cache)" : ""}`;
       $("adapter").textContent = msg.adapter;
-      // The kernel panel appears when per-kernel timings arrive (profiler not wired yet).
+      // The kernel panel appears when per-kernel timings arrive (adapters with timestamp-query).
+      $("kernel-panel").hidden = true;
       ui.generate.disabled = false;
       for (const b of ui.memoryButtons) b.disabled = false;
       document.body.dataset.modelLoaded = "true";
@@ -157,13 +159,13 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const held = Number.isFinite(m.contextLength)
         ? `Context: ${m.tokens} of ${m.contextLength} tokens · KV cache`
         : `Read ${m.tokens} tokens · recurrent (h, c) state, no context limit ·`;
-      $("context-text").textContent = `${held} ${(m.kvBytes / 1024).toFixed(0)} KiB${m.dropped ? ` · ${m.dropped} dropped` : ""}`;
+      $("context-text").textContent = `${held} ${m.kvBytes >= 1 << 20 ? `${(m.kvBytes / (1 << 20)).toFixed(1)} MiB` : `${(m.kvBytes / 1024).toFixed(0)} KiB`}${m.dropped ? ` · ${m.dropped} dropped` : ""}`;
       $("snapshots").textContent = `${msg.snapshots} snapshot(s) · ${msg.forks} fork(s)`;
       break;
     }
     case "kernels":
       $("kernel-panel").hidden = false;
-      drawKernels(msg.bars);
+      drawKernels(msg.bars, msg.gpuMs);
       break;
     case "notice":
       ui.status.textContent = msg.message;

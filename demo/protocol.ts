@@ -33,6 +33,8 @@ export interface MemoryView {
 export interface KernelBar {
   kernel: string;
   ms: number;
+  /** Dispatches of this kernel in the step. */
+  calls: number;
 }
 
 export type FromWorker =
@@ -43,6 +45,6 @@ export type FromWorker =
   | { type: "stats"; ttftMs: number; tokensPerS: number; tokens: number }
   | { type: "done"; stopped: boolean }
   | { type: "memory"; memory: MemoryView; snapshots: number; forks: number }
-  | { type: "kernels"; bars: KernelBar[] }
+  | { type: "kernels"; gpuMs: number; bars: KernelBar[] }
   | { type: "notice"; message: string }
   | { type: "error"; code: string; message: string };

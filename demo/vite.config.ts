@@ -6,11 +6,13 @@ import { fileURLToPath } from "node:url";
 const root = dirname(fileURLToPath(import.meta.url));
 const weights = join(root, "..", "weights");
 
-/** The bundled models the page offers, served under /models/<name>/. */
-const MODELS: Record<string, string[]> = {
-  "gpt2-gutenberg": ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"],
-  "lstm-shakespeare": ["config.json", "vocab.json", "model.safetensors"],
-};
+/** The bundled models' files the page offers (paths under weights/), served under /models/. */
+const BUNDLED = new Set([
+  "gpt2-gutenberg-q8_0.gguf",
+  "lstm-shakespeare/config.json",
+  "lstm-shakespeare/vocab.json",
+  "lstm-shakespeare/model.safetensors",
+]);
 
 /** Serves weights/ in dev and copies the bundled models into the static build. */
 function bundledModels(): Plugin {
@@ -22,19 +24,17 @@ function bundledModels(): Plugin {
     },
     configureServer(server) {
       server.middlewares.use((req, res, next) => {
-        const m = /^\/models\/([^/]+)\/([^/?]+)/.exec(req.url ?? "");
-        if (!m || !MODELS[m[1]]?.includes(m[2])) return next();
-        const file = normalize(join(weights, m[1], m[2]));
+        const path = /^\/models\/([^?]+)/.exec(req.url ?? "")?.[1];
+        if (!path || !BUNDLED.has(path)) return next();
+        const file = normalize(join(weights, path));
         res.setHeader("content-length", String(statSync(file).size));
         createReadStream(file).pipe(res);
       });
     },
     closeBundle() {
-      for (const [name, files] of Object.entries(MODELS)) {
-        for (const f of files) {
-          const src = join(weights, name, f);
-          if (existsSync(src)) cpSync(src, join(outDir, "models", name, f));
-        }
+      for (const path of BUNDLED) {
+        const src = join(weights, path);
+        if (existsSync(src)) cpSync(src, join(outDir, "models", path));
       }
     },
   };

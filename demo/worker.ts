@@ -5,6 +5,7 @@ import {
   loadModel,
   isWebGpuAvailable,
   MnemoError,
+  type KernelProfile,
   type Model,
   type Session,
   type SessionSnapshot,
@@ -21,8 +22,8 @@ const forks: Session[] = [];
 
 /** Bundled models are served next to the page (see demo/vite.config.ts). */
 function bundledUrl(name: "gpt2" | "lstm"): string {
-  const folder = name === "gpt2" ? "models/gpt2-gutenberg/" : "models/lstm-shakespeare/";
-  return new URL(`${import.meta.env.BASE_URL}${folder}`, self.location.origin).href;
+  const path = name === "gpt2" ? "models/gpt2-gutenberg-q8_0.gguf" : "models/lstm-shakespeare/";
+  return new URL(`${import.meta.env.BASE_URL}${path}`, self.location.origin).href;
 }
 
 function sourceOf(choice: ModelChoice): string | File[] {
@@ -46,6 +47,11 @@ function reportMemory(): void {
   });
 }
 
+function postKernels(profile: KernelProfile): void {
+  if (profile.kind !== "decode") return;
+  post({ type: "kernels", gpuMs: profile.gpuMs, bars: profile.kernels.map((k) => ({ kernel: k.kernel, ms: k.msPerStep, calls: k.callsPerStep })) });
+}
+
 async function load(choice: ModelChoice): Promise<void> {
   abort?.abort();
   session?.dispose();
@@ -62,8 +68,9 @@ async function load(choice: ModelChoice): Promise<void> {
       post({ type: "progress", loaded: p.loaded, total: p.total, file: p.file });
     },
   });
-  session = model.session();
   const info = model.info;
+  // The kernel panel: per-kernel GPU times of every decode step, when the adapter can time them.
+  session = model.session(info.hasTimestamps ? { onKernelProfile: postKernels } : {});
   post({
     type: "loaded",
     description: `${info.description} · ${(info.gpuBytes / 1e6).toFixed(1)} MB on the GPU`,

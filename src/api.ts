@@ -7,7 +7,8 @@ import type { FileProgress } from "./loading/cache.js";
 import { loadLanguageModel } from "./models/load.js";
 import type { WeightQuant } from "./models/gpt2-load.js";
 import type { LanguageModel, ModelInfo } from "./models/types.js";
-import { Session, type GenerateOptions, type GeneratedToken } from "./runtime/session.js";
+import { Session, type GenerateOptions, type GeneratedToken, type StepObserver } from "./runtime/session.js";
+import { GpuProfiler, MAX_TIMED_DISPATCHES, summarizeKernels, type KernelSummary } from "./gpu/profiler.js";
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
@@ -30,6 +31,28 @@ export interface PublicModelInfo extends ModelInfo {
   hasTimestamps: boolean;
 }
 
+/** Options of {@link Model.session}. */
+export interface SessionOptions {
+  /** "f16" halves the KV cache (logits move by ~1e-3); default "f32". */
+  cacheType?: "f32" | "f16";
+  /** Tokens at the start that the context-overflow policy always keeps (a system prompt). */
+  keepFirstTokens?: number;
+  /**
+   * Called after every step with its per-kernel GPU times (needs `info.hasTimestamps`, else
+   * UNSUPPORTED_FEATURE). Profiling makes each step wait for the GPU and time each kernel
+   * separately, so steps run slower while it is on.
+   */
+  onKernelProfile?: (profile: KernelProfile) => void;
+}
+
+/** GPU time of one step, per kernel (most expensive first). */
+export interface KernelProfile {
+  kind: "prefill" | "decode";
+  /** Sum of the kernels' own times, ms. */
+  gpuMs: number;
+  kernels: KernelSummary[];
+}
+
 /** A loaded model. */
 export class Model {
   /** @internal */
@@ -44,8 +67,10 @@ export class Model {
   }
 
   /** A session: the model's memory (KV cache or recurrent state), kept between calls. */
-  session(options: { cacheType?: "f32" | "f16"; keepFirstTokens?: number } = {}): Session {
-    return new Session(this.lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 } });
+  session(options: SessionOptions = {}): Session {
+    const onProfile = options.onKernelProfile;
+    const observer = onProfile ? kernelProfileObserver(this.lm, onProfile) : undefined;
+    return new Session(this.lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 }, observer });
   }
 
   /** Generates from a fresh session (streamed); the session is disposed at the end. */
@@ -68,6 +93,21 @@ export class Model {
   get languageModel(): LanguageModel {
     return this.lm;
   }
+}
+
+/** A step observer that times every kernel and reports per-kernel sums; forks get their own. */
+function kernelProfileObserver(lm: LanguageModel, onProfile: (p: KernelProfile) => void): StepObserver {
+  const profiler = new GpuProfiler(lm.gpu, MAX_TIMED_DISPATCHES);
+  return {
+    profiler,
+    onStep: (step) => {
+      if (!step.gpu) return;
+      const kernels = summarizeKernels([step.gpu]);
+      onProfile({ kind: step.kind, gpuMs: kernels.reduce((sum, k) => sum + k.msPerStep, 0), kernels });
+    },
+    fork: () => kernelProfileObserver(lm, onProfile),
+    dispose: () => profiler.dispose(),
+  };
 }
 
 /** True when this environment exposes WebGPU (browsers, workers) or can load Dawn (Node). */

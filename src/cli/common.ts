@@ -23,6 +23,9 @@ export const defaultIo: CliIo = {
   lines: () => createInterface({ input: process.stdin, terminal: false }),
 };
 
+/** The bundled default: gpt2-gutenberg as Q8_0 GGUF (written by `mnemo convert`). */
+export const DEFAULT_MODEL = "gpt2-gutenberg-q8_0.gguf";
+
 /** The package root (two levels above src/cli or dist). */
 function packageRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
@@ -34,7 +37,7 @@ export async function openModel(flags: Record<string, string | boolean>): Promis
   if (quant !== undefined && !["f32", "f16", "q8_0", "q4_0"].includes(quant)) throw new UsageError(`--quant must be f32, f16, q8_0 or q4_0.`);
   const gpu = await createGpu();
   if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant });
-  const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", "gpt2-gutenberg");
+  const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", DEFAULT_MODEL);
   return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true });
 }
 

@@ -37,7 +37,7 @@ const USAGE = `Usage: mnemo <command> [flags]
             [--gen-tokens 32] [--profile-steps 8] [--json]
   profile   (bench's flags) --trace <file.json>: also writes a Chrome trace (Perfetto, chrome://tracing)
 
---model defaults to the bundled weights/gpt2-gutenberg. Synthetic models (random weights,
+--model defaults to the bundled weights/gpt2-gutenberg-q8_0.gguf. Synthetic models (random weights,
 exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 `;
 

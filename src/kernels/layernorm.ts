@@ -3,7 +3,16 @@ import type { Gpu } from "../gpu/device.js";
 import { makeDispatch, paramWords, type KernelDispatch } from "../gpu/dispatch.js";
 import { grid1d, requireBytes, requireDims } from "./common.js";
 
+/** Invocations per workgroup: one row each (per-row variant), or one row per workgroup. */
 const WG = 256;
+const ROWS_PER_GROUP = 16;
+
+/**
+ * How a row is reduced: "workgroup" (a workgroup per row, shared-memory sums: real GPUs)
+ * or "per-row" (an invocation per row, no barriers: software adapters, where barriers cost
+ * more than the arithmetic). Default: per-row on software adapters, workgroup elsewhere.
+ */
+export type LayerNormVariant = "workgroup" | "per-row";
 
 /** Arguments of {@link layerNorm}. */
 export interface LayerNormArgs {
@@ -20,12 +29,14 @@ export interface LayerNormArgs {
   /** Added to the variance; GPT-2 uses 1e-5. */
   eps: number;
   layer?: number;
+  /** Overrides the adapter's default variant (tests run both). */
+  variant?: LayerNormVariant;
 }
 
 /**
  * GPT-2 LayerNorm of each row: `out = (x - mean) / sqrt(var + eps) * gamma + beta`, with
  * the biased variance (divided by D). Computed in f32 in two passes (mean, then squared
- * deviations), one workgroup per row.
+ * deviations), one workgroup or one invocation per row (see {@link LayerNormVariant}).
  *
  * `out` must not be `x`: WebGPU forbids binding one buffer as both read-only and writable
  * storage in a dispatch, so aliasing is refused with BAD_INPUT instead of failing validation.
@@ -42,11 +53,12 @@ export function layerNorm(gpu: Gpu, args: LayerNormArgs): KernelDispatch {
   requireBytes("layerNorm", "beta", beta, D * 4);
   requireBytes("layerNorm", "out", out, M * D * 4);
   if (out === x) throw new MnemoError("BAD_INPUT", "layerNorm: out must be a different buffer from x.");
-  const { workgroups, groupsX } = grid1d(gpu, M, 1);
+  const perRow = (args.variant ?? (gpu.adapter.isSoftware ? "per-row" : "workgroup")) === "per-row";
+  const { workgroups, groupsX } = perRow ? grid1d(gpu, M, ROWS_PER_GROUP) : grid1d(gpu, M, 1);
   return makeDispatch(gpu, {
     kernel: "layernorm",
     layer: args.layer,
-    pipeline: { file: "layernorm", constants: { WG } },
+    pipeline: { file: "layernorm", defines: { PER_ROW: perRow }, constants: { WG: perRow ? ROWS_PER_GROUP : WG } },
     bindings: [x, gamma, beta, out],
     params: paramWords([M, D, { f32: eps }, groupsX]),
     workgroups,

@@ -74,7 +74,8 @@ export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): 
   if (!Number.isInteger(promptTokens) || promptTokens < 1 || !Number.isInteger(genTokens) || genTokens < 1) {
     throw new MnemoError("BAD_INPUT", "Prompt and generated token counts must be positive integers.");
   }
-  if (promptTokens + genTokens > ctx) {
+  // The last generated token is never fed back, so it needs no position.
+  if (promptTokens + genTokens - 1 > ctx) {
     throw new MnemoError("BAD_INPUT", `${promptTokens} prompt + ${genTokens} generated tokens exceed the model's context of ${ctx}.`);
   }
   const ids = promptIds(model, promptTokens);

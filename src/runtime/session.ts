@@ -99,6 +99,10 @@ export interface StepRecord {
 export interface StepObserver {
   profiler?: GpuProfiler;
   onStep(step: StepRecord): void;
+  /** The observer a fork of the session gets (default: this one, shared). */
+  fork?(): StepObserver;
+  /** Called when the session is disposed (an observer the session owns frees its profiler). */
+  dispose?(): void;
 }
 
 export class Session {
@@ -528,7 +532,8 @@ export class Session {
   /** A second session with a copy of this one's memory; the two then diverge. */
   async fork(): Promise<Session> {
     return this.exclusive(async () => {
-      const other = new Session(this.model, this.options);
+      const observer = this.options.observer;
+      const other = new Session(this.model, { ...this.options, observer: observer?.fork ? observer.fork() : observer });
       const gpu = this.model.gpu;
       const encoder = gpu.device.createCommandEncoder({ label: "fork" });
       this.state.copyTo(encoder, other.state);
@@ -549,6 +554,7 @@ export class Session {
     const gpu = this.model.gpu;
     this.releaseDecodePlan();
     this.state.dispose();
+    if (!gpu.isLost) this.options.observer?.dispose?.();
     if (!gpu.isLost) {
       gpu.pool.release(this.nextLogits);
       gpu.pool.release(this.params);

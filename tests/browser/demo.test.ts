@@ -64,6 +64,18 @@ describe("demo page", () => {
     const grown = new Set(states.filter((s) => s.length > prompt.length));
     expect(grown.size, "text grew in at least two steps").toBeGreaterThanOrEqual(2);
     expect(await page.textContent("#stats")).toMatch(/20 tokens/);
+    // The kernel panel shows the last decode step's kernels exactly when the adapter can time them.
+    const timestamps = await page.evaluate(async () => !!(await navigator.gpu.requestAdapter())?.features.has("timestamp-query"));
+    console.log(`browser adapter timestamp-query: ${timestamps}`);
+    if (timestamps) {
+      await page.waitForSelector("#kernel-panel:not([hidden]) .bar");
+      const names = await page.$$eval("#kernel-bars .name", (els) => els.map((e) => e.textContent ?? ""));
+      expect(names.length).toBeGreaterThanOrEqual(4);
+      expect(names[0]).toMatch(/^matmul_gemv/);
+      expect(await page.textContent("#kernel-total")).toMatch(/[\d.]+ ms on the GPU/);
+    } else {
+      expect(await page.isHidden("#kernel-panel")).toBe(true);
+    }
     await page.screenshot({ path: join(shots, "gpt2.png"), fullPage: true });
 
     // Stop during a longer generation.

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
-import { layerNorm } from "../../src/kernels/layernorm.js";
+import { layerNorm, type LayerNormVariant } from "../../src/kernels/layernorm.js";
 import { layerNormRef } from "../../src/kernels/reference/layernorm.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
@@ -15,9 +15,9 @@ beforeAll(async () => {
 });
 
 /** Runs the GPU kernel on host data and returns its output. */
-async function runLayerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, M: number, D: number) {
+async function runLayerNorm(x: Float32Array, gamma: Float32Array, beta: Float32Array, M: number, D: number, variant?: LayerNormVariant) {
   const bufs = [gpu.upload(x, "x"), gpu.upload(gamma, "gamma"), gpu.upload(beta, "beta"), gpu.createStorage(M * D * 4, "out")];
-  const d = layerNorm(gpu, { x: bufs[0], gamma: bufs[1], beta: bufs[2], out: bufs[3], M, D, eps: 1e-5 });
+  const d = layerNorm(gpu, { x: bufs[0], gamma: bufs[1], beta: bufs[2], out: bufs[3], M, D, eps: 1e-5, variant });
   runDispatches(gpu, [d]);
   const got = await gpu.readF32(bufs[3], M * D);
   releaseDispatches(gpu, [d]);
@@ -31,17 +31,27 @@ async function runLayerNorm(x: Float32Array, gamma: Float32Array, beta: Float32A
 const TOL = { atol: 5e-6, rtol: 1e-5 };
 
 describe("layerNorm", () => {
-  for (const M of [1, 3, 17]) {
-    for (const D of [1, 7, 257, 768, 1000]) {
-      it(`matches the reference, M=${M} D=${D}`, async () => {
+  for (const variant of ["workgroup", "per-row"] as const) {
+    for (const [M, D] of [[1, 1], [1, 768], [3, 7], [3, 257], [17, 1000], [17, 768], [33, 255]]) {
+      it(`${variant}: matches the reference, M=${M} D=${D}`, async () => {
         const x = randomF32(M * D, 10 + M + D, 3);
         const gamma = randomF32(D, 20 + D, 2);
         const beta = randomF32(D, 30 + D, 0.5);
-        const got = await runLayerNorm(x, gamma, beta, M, D);
-        expectClose(`layerNorm M=${M} D=${D}`, got, layerNormRef(x, gamma, beta, M, D, 1e-5), TOL);
+        const got = await runLayerNorm(x, gamma, beta, M, D, variant);
+        expectClose(`layerNorm ${variant} M=${M} D=${D}`, got, layerNormRef(x, gamma, beta, M, D, 1e-5), TOL);
       });
     }
   }
+
+  it("per-row variant: rows past 16 per workgroup and a large common offset", async () => {
+    const M = 37;
+    const D = 96;
+    const x = randomF32(M * D, 9, 0.01).map((v) => v + 1000);
+    const gamma = randomF32(D, 8, 1);
+    const beta = randomF32(D, 7, 1);
+    const got = await runLayerNorm(x, gamma, beta, M, D, "per-row");
+    expectClose("layerNorm per-row offset 1000", got, layerNormRef(x, gamma, beta, M, D, 1e-5), { atol: 5e-6, rtol: 1e-5 });
+  });
 
   it("keeps precision for rows with a large common offset (two-pass variance)", async () => {
     const M = 3;

@@ -1,0 +1,100 @@
+// An independent check of the GGUF files Mnemo writes: llama.cpp (node-llama-cpp's CPU
+// build) opens them, and its next-token logits agree with Mnemo's on the same file.
+// llama.cpp also quantizes activations inside its matmuls (Q8_0 for q8_0/q4_0 weights, F16
+// for f16 weights), so the two differ by that rounding, not by a misread tensor: a wrong
+// block layout, scale or tensor name moves logits by whole units and changes the top token.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type Token } from "node-llama-cpp";
+import type { Gpu } from "../../src/gpu/device.js";
+import { gpt2ToGguf, type GgufWeightType } from "../../src/models/gpt2-convert.js";
+import { resolveModelFiles } from "../../src/loading/model-files.js";
+import { Session } from "../../src/runtime/session.js";
+import { testGpu } from "../helpers/gpu.js";
+import { ROOT, fixture, readJsonFile, topK } from "../helpers/models.js";
+import { loadLanguageModel } from "../../src/models/load.js";
+
+/**
+ * Largest |difference| allowed per weight type, and on average over the vocabulary (stated
+ * in the README). Measured on the four fixture prompts: f16 max 0.0044 / mean 0.0016, q8_0
+ * 0.115 / 0.027, q4_0 0.093 / 0.030; the bounds are about twice that.
+ */
+const TOLERANCE: Record<GgufWeightType, { max: number; mean: number }> = {
+  f16: { max: 0.01, mean: 0.004 },
+  q8_0: { max: 0.25, mean: 0.06 },
+  q4_0: { max: 0.25, mean: 0.06 },
+};
+
+let gpu: Gpu;
+let llama: Llama;
+let dir: string;
+let prompts: number[][];
+
+beforeAll(async () => {
+  gpu = await testGpu();
+  llama = await getLlama({ gpu: false, logLevel: LlamaLogLevel.error });
+  dir = await mkdtemp(join(tmpdir(), "mnemo-llama-"));
+  const cases = (await readJsonFile<{ cases: { prompt_ids: number[] }[] }>(fixture("reference/gpt2-gutenberg.json"))).cases;
+  prompts = cases.map((c) => c.prompt_ids);
+});
+afterAll(async () => {
+  await llama?.dispose();
+  if (dir) await rm(dir, { recursive: true, force: true });
+});
+
+async function llamaLogits(file: string, ids: number[], vocab: number): Promise<Float32Array> {
+  const model = await llama.loadModel({ modelPath: file });
+  try {
+    const context = await model.createContext({ contextSize: 1024, batchSize: 1024 });
+    try {
+      const items = ids.map((t, i): ControlledEvaluateInputItem => (i === ids.length - 1 ? [t as Token, { generateNext: { logits: true } }] : (t as Token)));
+      const out = await context.getSequence().controlledEvaluate(items);
+      const map = out[ids.length - 1]?.next.logits;
+      if (!map || map.size !== vocab) throw new Error(`llama.cpp returned ${map?.size} logits, expected ${vocab}`);
+      const logits = new Float32Array(vocab);
+      for (const [id, v] of map) logits[id as number] = v;
+      return logits;
+    } finally {
+      await context.dispose();
+    }
+  } finally {
+    await model.dispose();
+  }
+}
+
+describe("llama.cpp reads the GGUF files Mnemo writes", () => {
+  for (const type of ["f16", "q8_0", "q4_0"] as const) {
+    it(`${type}: next-token logits agree with llama.cpp's on every fixture prompt`, async () => {
+      const file = join(dir, `gpt2-gutenberg-${type}.gguf`);
+      await writeFile(file, Buffer.concat(await gpt2ToGguf(await resolveModelFiles(join(ROOT, "weights", "gpt2-gutenberg")), { type })));
+      const model = await loadLanguageModel(gpu, await resolveModelFiles(file));
+      try {
+        for (const [i, ids] of prompts.entries()) {
+          const s = new Session(model);
+          await s.append(ids);
+          const ours = await s.nextTokenLogits();
+          s.dispose();
+          const theirs = await llamaLogits(file, ids, model.info.vocabSize);
+          let max = 0;
+          let sum = 0;
+          for (let v = 0; v < ours.length; v++) {
+            const d = Math.abs(ours[v] - theirs[v]);
+            max = Math.max(max, d);
+            sum += d;
+          }
+          const mean = sum / ours.length;
+          const [a, b] = topK(theirs, 2);
+          console.log(`${type} prompt ${i} (${ids.length} tokens): max |Mnemo - llama.cpp| ${max.toFixed(4)}, mean ${mean.toFixed(4)}, top-1 ${topK(ours, 1)[0]} vs ${a}`);
+          expect(max).toBeLessThan(TOLERANCE[type].max);
+          expect(mean).toBeLessThan(TOLERANCE[type].mean);
+          // Same top token unless llama.cpp's own top two are within the tolerance.
+          if (theirs[a] - theirs[b] > TOLERANCE[type].max) expect(topK(ours, 1)[0]).toBe(a);
+        }
+      } finally {
+        model.dispose();
+      }
+    });
+  }
+});
