@@ -56,8 +56,17 @@ export async function chatCommand(argv: string[], io: CliIo): Promise<number> {
       }
       controller = new AbortController();
       io.stdout("assistant: ");
+      // Leading whitespace and trailing whitespace (the blank line that ends a reply) are not printed.
+      let held = "";
+      let started = false;
       try {
-        for await (const t of session.chat([...pending, { role: "user", content: line }], { ...options, signal: controller.signal })) io.stdout(t.text);
+        for await (const t of session.chat([...pending, { role: "user", content: line }], { ...options, signal: controller.signal })) {
+          const text = started ? held + t.text : t.text.trimStart();
+          started ||= text.length > 0;
+          const cut = text.length - /\s*$/.exec(text)![0].length;
+          io.stdout(text.slice(0, cut));
+          held = text.slice(cut);
+        }
         pending = [];
       } catch (e) {
         if (!(e instanceof MnemoError && e.code === "ABORTED")) throw e;

@@ -18,7 +18,7 @@ afterAll(async () => {
 });
 
 describe("kernels in headless Chromium (WebGPU on SwiftShader)", () => {
-  it("run and match the TypeScript references", async () => {
+  it("kernels match the TypeScript references; a session snapshot survives IndexedDB", async () => {
     const page = await browser.newPage();
     const logs: string[] = [];
     page.on("console", (m) => logs.push(m.text()));

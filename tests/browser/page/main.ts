@@ -8,6 +8,7 @@ import { matmul } from "../../../src/kernels/matmul.js";
 import { uploadMatrix } from "../../../src/kernels/weights.js";
 import { matmulRef } from "../../../src/kernels/reference/matmul.js";
 import { quantizeQ8_0, dequantizeQ8_0 } from "../../../src/formats/quant.js";
+import { loadSnapshotFromIndexedDb, saveSnapshotToIndexedDb, type StateSnapshot } from "../../../src/runtime/snapshot.js";
 
 interface CheckResult {
   name: string;
@@ -57,7 +58,33 @@ async function run(): Promise<{ adapter: string; checks: CheckResult[] }> {
     checks.push({ name: `matmul ${q8 ? "q8_0" : "f32"} M=${M} N=${N} K=${K}`, maxAbs: maxAbsDiff(got, matmulRef(x, exact, M, N, K, { bias })), tolerance: 1e-4 });
     releaseDispatches(gpu, [md]);
   }
+  checks.push({ name: "session snapshot through IndexedDB", maxAbs: await indexedDbRoundTrip() });
   return { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, checks };
+}
+
+/** Saves a snapshot in IndexedDB and loads it back: 0 when everything came back equal. */
+async function indexedDbRoundTrip(): Promise<number> {
+  const kv = random(2 * 3 * 4, 9);
+  const snap: StateSnapshot = {
+    modelFingerprint: "browser-test",
+    kind: "kv-cache",
+    tokens: [5, 6, 7],
+    droppedTokens: 2,
+    position: 3,
+    tensors: { "layer0.k": { dtype: "f32", shape: [2, 3, 4], data: kv } },
+    nextLogits: random(11, 10),
+    chat: { messages: [{ role: "user", content: "hé" }], fed: "User: hé" },
+  };
+  await saveSnapshotToIndexedDb("round-trip", snap);
+  const back = await loadSnapshotFromIndexedDb("round-trip");
+  const missing = await loadSnapshotFromIndexedDb("never-saved");
+  if (!back || missing !== null) return Infinity;
+  const t = back.tensors["layer0.k"];
+  const same =
+    JSON.stringify([back.modelFingerprint, back.kind, back.tokens, back.droppedTokens, back.position, back.chat]) ===
+      JSON.stringify([snap.modelFingerprint, snap.kind, snap.tokens, snap.droppedTokens, snap.position, snap.chat]) &&
+    t.dtype === "f32" && JSON.stringify(t.shape) === "[2,3,4]";
+  return same ? Math.max(maxAbsDiff(t.data as Float32Array, kv), maxAbsDiff(back.nextLogits!, snap.nextLogits!)) : Infinity;
 }
 
 const w = window as unknown as { __mnemoResult?: unknown };
