@@ -54,6 +54,7 @@ function postKernels(profile: KernelProfile): void {
 
 async function load(choice: ModelChoice): Promise<void> {
   abort?.abort();
+  for (const f of forks) f.dispose();
   session?.dispose();
   model?.dispose();
   model = null;
