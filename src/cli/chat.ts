@@ -61,7 +61,7 @@ export async function chatCommand(argv: string[], io: CliIo): Promise<number> {
       let started = false;
       try {
         for await (const t of session.chat([...pending, { role: "user", content: line }], { ...options, signal: controller.signal })) {
-          const text = started ? held + t.text : t.text.trimStart();
+          const text: string = started ? held + t.text : t.text.trimStart();
           started ||= text.length > 0;
           const cut = text.length - /\s*$/.exec(text)![0].length;
           io.stdout(text.slice(0, cut));

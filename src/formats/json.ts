@@ -9,17 +9,21 @@ export function isJsonObject(value: unknown): value is JsonObject {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** Parses `text` as JSON, throwing MnemoError(`code`) naming `what` when it is not valid JSON. */
+export function parseJson(text: string, what: string, code: MnemoErrorCode = "BAD_MODEL_FILE"): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new MnemoError(code, `${what} is not valid JSON (${(err as Error).message}).`, { cause: err });
+  }
+}
+
 /**
  * Parses `text` as JSON, throwing MnemoError(`code`) naming `what` when it is not valid JSON
  * or not an object at the top level.
  */
 export function parseJsonObject(text: string, what: string, code: MnemoErrorCode = "BAD_MODEL_FILE"): JsonObject {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (err) {
-    throw new MnemoError(code, `${what} is not valid JSON (${(err as Error).message}).`, { cause: err });
-  }
+  const value = parseJson(text, what, code);
   if (!isJsonObject(value)) throw new MnemoError(code, `${what} must be a JSON object.`);
   return value;
 }

@@ -145,6 +145,12 @@ export class BpeTokenizer implements Tokenizer {
       map.set(t, id as number);
     }
     if (map.size === 0) bad("the vocabulary is empty.");
+    // Ids index a dense table: bound the largest by the number of entries, so a small file
+    // cannot ask for a huge allocation.
+    const maxId = 4 * (map.size + specials.size) + 1024;
+    for (const [t, id] of [...map, ...specials]) {
+      if (!Number.isInteger(id) || id < 0 || id > maxId) bad(`token ${JSON.stringify(t)} has id ${String(id)}, outside 0..${maxId} for a vocabulary of ${map.size} tokens.`);
+    }
     const ranks = new Map<string, number>();
     merges.forEach((m, i) => {
       if (m.length !== 2 || typeof m[0] !== "string" || typeof m[1] !== "string") bad(`merge ${i} is not a pair of strings.`);

@@ -1,0 +1,52 @@
+// npm run fuzz -- [--count N] [--seed S] [--target NAME] [--save DIR]
+// Mutation-fuzzes every parser that takes outside bytes (src/formats/fuzz-targets.ts) and
+// prints one JSON line per target: inputs, failures, time. Failing inputs are written to
+// --save (default tests/fixtures/fuzz-regressions/<target>/) so the regression test replays them.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { FUZZ_TARGETS } from "../src/formats/fuzz-targets.js";
+import { fuzzInput, runFuzzInput } from "../src/formats/fuzz.js";
+
+const { values } = parseArgs({ options: { count: { type: "string" }, seed: { type: "string" }, target: { type: "string" }, save: { type: "string" } } });
+const count = Number(values.count ?? 10_000);
+const runSeed = Number(values.seed ?? 1);
+const saveDir = values.save ?? join("tests", "fixtures", "fuzz-regressions");
+if (!Number.isInteger(count) || count < 1 || !Number.isInteger(runSeed)) {
+  console.error("usage: npm run fuzz -- [--count N] [--seed S] [--target NAME] [--save DIR]");
+  process.exit(2);
+}
+const targets = FUZZ_TARGETS.filter((t) => !values.target || t.name === values.target);
+if (targets.length === 0) {
+  console.error(`unknown target ${values.target}; targets: ${FUZZ_TARGETS.map((t) => t.name).join(", ")}`);
+  process.exit(2);
+}
+
+let failures = 0;
+for (const target of targets) {
+  const seedBytes = target.seed();
+  const t0 = performance.now();
+  const errors = new Map<string, number>();
+  let failed = 0;
+  let slowest = 0;
+  for (let i = 0; i < count; i++) {
+    const bytes = fuzzInput(target, seedBytes, runSeed, i);
+    const outcome = await runFuzzInput(target, bytes);
+    slowest = Math.max(slowest, outcome.ms);
+    if (outcome.ok) {
+      const key = outcome.error ?? "parsed";
+      errors.set(key, (errors.get(key) ?? 0) + 1);
+      continue;
+    }
+    failed++;
+    const dir = join(saveDir, target.name);
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `seed${runSeed}-${i}.bin`);
+    writeFileSync(file, bytes);
+    console.error(`${target.name} input ${i} (seed ${runSeed}): ${outcome.reason} → ${file}`);
+  }
+  failures += failed;
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(JSON.stringify({ target: target.name, inputs: count, failures: failed, seconds: +seconds.toFixed(2), slowest_ms: +slowest.toFixed(1), outcomes: Object.fromEntries(errors) }));
+}
+process.exit(failures ? 1 : 0);
