@@ -3,7 +3,7 @@
 import { MnemoError } from "./errors.js";
 import { createGpu, type Gpu } from "./gpu/device.js";
 import { resolveModelFiles, type ModelSource } from "./loading/model-files.js";
-import type { FileProgress } from "./loading/cache.js";
+import type { FileProgress, Integrity } from "./loading/cache.js";
 import { loadLanguageModel } from "./models/load.js";
 import type { WeightQuant } from "./models/gpt2-load.js";
 import type { LanguageModel, ModelInfo } from "./models/types.js";
@@ -21,6 +21,12 @@ export interface LoadModelOptions {
   cache?: boolean;
   /** Convert GPT-2 weights on load. */
   quant?: WeightQuant;
+  /**
+   * Expected size and/or SHA-256 per file name (URL sources), e.g.
+   * `{ "model.gguf": { sha256: "…" } }`: a mismatch is refused with BAD_MODEL_FILE before any
+   * tensor is used, and never enters the cache.
+   */
+  integrity?: Readonly<Record<string, Integrity>>;
 }
 
 /** What {@link Model.info} reports. */
@@ -124,7 +130,7 @@ export function isWebGpuAvailable(): boolean {
  */
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
   if (options.signal?.aborted) throw new MnemoError("ABORTED", "Loading was aborted.");
-  const files = await resolveModelFiles(source, { cache: options.cache, onProgress: options.onProgress, signal: options.signal });
+  const files = await resolveModelFiles(source, { cache: options.cache, onProgress: options.onProgress, signal: options.signal, integrity: options.integrity });
   let gpu: Gpu;
   try {
     gpu = await createGpu({ device: options.device });

@@ -205,7 +205,8 @@ async function downloadAll(
     return bytes;
   }
   const reader = response.body.getReader();
-  let buffer = new Uint8Array(total ?? 1 << 16);
+  // Preallocate from the length header only up to 64 MiB: a header is not proof of bytes.
+  let buffer = new Uint8Array(Math.min(total ?? 1 << 16, 1 << 26));
   let used = 0;
   try {
     for (;;) {

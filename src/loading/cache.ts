@@ -60,7 +60,9 @@ export async function checkIntegrity(name: string, bytes: Uint8Array, integrity:
 async function readWithProgress(response: Response, file: string, signal: AbortSignal | undefined, onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
   const header = Number(response.headers.get("content-length") ?? NaN);
   const total = Number.isSafeInteger(header) && header >= 0 ? header : 0;
-  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  if (!response.body) return new Uint8Array(await response.arrayBuffer().catch((cause) => {
+    throw new MnemoError("BAD_MODEL_FILE", `${file}: the download failed (${String(cause)}).`, { cause });
+  }));
   const reader = response.body.getReader();
   // Chunks are joined once at the end; progress is reported per chunk.
   const chunks: Uint8Array[] = [];
@@ -70,7 +72,14 @@ async function readWithProgress(response: Response, file: string, signal: AbortS
       await reader.cancel();
       throw abortError(signal);
     }
-    const { done, value } = await reader.read();
+    let chunk: ReadableStreamReadResult<Uint8Array>;
+    try {
+      chunk = await reader.read();
+    } catch (cause) {
+      if (signal?.aborted) throw abortError(signal);
+      throw new MnemoError("BAD_MODEL_FILE", `${file}: the download failed after ${loaded}${total ? ` of ${total}` : ""} bytes (${String(cause)}).`, { cause });
+    }
+    const { done, value } = chunk;
     if (done) break;
     chunks.push(value);
     loaded += value.byteLength;
