@@ -1,5 +1,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
+import { cpSync } from "node:fs";
+import { ROOT } from "../helpers/models.js";
 import type { Browser } from "playwright-core";
 import { buildPage, launchChromium, serveStatic, type StaticServer } from "../helpers/browser.js";
 
@@ -8,6 +10,8 @@ let server: StaticServer;
 
 beforeAll(async () => {
   const dir = await buildPage(join(__dirname, "page"));
+  // The page loads tiny-gpt2 over HTTP (concurrency and device-loss checks).
+  cpSync(join(ROOT, "tests", "fixtures", "models", "tiny-gpt2"), join(dir, "tiny-gpt2"), { recursive: true });
   server = await serveStatic(dir);
   browser = await launchChromium();
 });
@@ -17,8 +21,8 @@ afterAll(async () => {
   await server?.close();
 });
 
-describe("kernels in headless Chromium (WebGPU on SwiftShader)", () => {
-  it("kernels match the TypeScript references; a session snapshot survives IndexedDB", async () => {
+describe("kernels, snapshots, concurrency and device loss in headless Chromium (WebGPU on SwiftShader)", () => {
+  it("kernels match the TypeScript references; snapshots survive IndexedDB; concurrent callers and device loss behave", async () => {
     const page = await browser.newPage();
     const logs: string[] = [];
     page.on("console", (m) => logs.push(m.text()));

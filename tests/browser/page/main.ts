@@ -8,6 +8,9 @@ import { matmul } from "../../../src/kernels/matmul.js";
 import { uploadMatrix } from "../../../src/kernels/weights.js";
 import { matmulRef } from "../../../src/kernels/reference/matmul.js";
 import { quantizeQ8_0, dequantizeQ8_0 } from "../../../src/formats/quant.js";
+import { loadModel } from "../../../src/api.js";
+import { isMnemoError } from "../../../src/errors.js";
+import type { GeneratedToken } from "../../../src/runtime/session.js";
 import { loadSnapshotFromIndexedDb, saveSnapshotToIndexedDb, type StateSnapshot } from "../../../src/runtime/snapshot.js";
 
 interface CheckResult {
@@ -59,6 +62,8 @@ async function run(): Promise<{ adapter: string; checks: CheckResult[] }> {
     releaseDispatches(gpu, [md]);
   }
   checks.push({ name: "session snapshot through IndexedDB", maxAbs: await indexedDbRoundTrip() });
+  checks.push({ name: "two generate() calls at once equal each alone", maxAbs: await concurrentGenerate() });
+  checks.push({ name: "device lost mid-generation: DEVICE_LOST, then a new model works", maxAbs: await deviceLoss() });
   return { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, checks };
 }
 
@@ -85,6 +90,43 @@ async function indexedDbRoundTrip(): Promise<number> {
       JSON.stringify([snap.modelFingerprint, snap.kind, snap.tokens, snap.droppedTokens, snap.position, snap.chat]) &&
     t.dtype === "f32" && JSON.stringify(t.shape) === "[2,3,4]";
   return same ? Math.max(maxAbsDiff(t.data as Float32Array, kv), maxAbsDiff(back.nextLogits!, snap.nextLogits!)) : Infinity;
+}
+
+const TINY = new URL("tiny-gpt2/", location.href).href;
+
+async function ids(stream: AsyncGenerator<GeneratedToken>): Promise<number[]> {
+  const out: number[] = [];
+  for await (const t of stream) out.push(t.id);
+  return out;
+}
+
+/** 0 when two concurrent generations on one model give what each gives alone. */
+async function concurrentGenerate(): Promise<number> {
+  const model = await loadModel(TINY, { cache: false });
+  const opts = { greedy: true, maxTokens: 10, stopOnEos: false };
+  const alone = [await ids(model.generate([5, 17, 99], opts)), await ids(model.generate([9, 8, 7], opts))];
+  const together = await Promise.all([ids(model.generate([5, 17, 99], opts)), ids(model.generate([9, 8, 7], opts))]);
+  model.dispose();
+  return JSON.stringify(together) === JSON.stringify(alone) && alone[0].length === 10 ? 0 : Infinity;
+}
+
+/** 0 when destroying the device mid-generation rejects with DEVICE_LOST and a new model then works. */
+async function deviceLoss(): Promise<number> {
+  const doomed = await loadModel(TINY, { cache: false });
+  let n = 0;
+  let code = "none";
+  try {
+    for await (const _t of doomed.generate([5, 17, 99], { maxTokens: 40 })) {
+      if (++n === 3) doomed.languageModel.gpu.destroy();
+    }
+  } catch (e) {
+    code = isMnemoError(e, "DEVICE_LOST") ? "DEVICE_LOST" : String(e);
+  }
+  doomed.dispose();
+  const fresh = await loadModel(TINY, { cache: false });
+  const after = await ids(fresh.generate([1, 2], { maxTokens: 4, stopOnEos: false }));
+  fresh.dispose();
+  return code === "DEVICE_LOST" && n === 3 && after.length === 4 ? 0 : Infinity;
 }
 
 const w = window as unknown as { __mnemoResult?: unknown };
