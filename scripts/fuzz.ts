@@ -1,6 +1,8 @@
 // npm run fuzz -- [--count N] [--seed S] [--target NAME] [--save DIR]
 // Mutation-fuzzes every parser that takes outside bytes (src/formats/fuzz-targets.ts) and
-// prints one JSON line per target: inputs, failures, time. Failing inputs are written to
+// prints one JSON line per target: inputs, failures, time, peak memory. An input fails when
+// it ends in anything but a result or a MnemoError, takes over 2 s, or pushes the process's
+// peak memory past 1 GiB (an allocation sized by an unchecked field). Failing inputs are written to
 // --save (default tests/fixtures/fuzz-regressions/<target>/) so the regression test replays them.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,6 +24,10 @@ if (targets.length === 0) {
   process.exit(2);
 }
 
+/** Peak resident memory allowed: an input that pushes the process past it failed the bound. */
+const PEAK_RSS_LIMIT_MB = 1024;
+const peakRssMb = () => process.resourceUsage().maxRSS / 1024;
+
 let failures = 0;
 for (const target of targets) {
   const seedBytes = target.seed();
@@ -31,7 +37,12 @@ for (const target of targets) {
   let slowest = 0;
   for (let i = 0; i < count; i++) {
     const bytes = fuzzInput(target, seedBytes, runSeed, i);
-    const outcome = await runFuzzInput(target, bytes);
+    const peakBefore = peakRssMb();
+    let outcome = await runFuzzInput(target, bytes);
+    const peakAfter = peakRssMb();
+    if (outcome.ok && peakAfter > PEAK_RSS_LIMIT_MB && peakAfter > peakBefore) {
+      outcome = { ok: false, reason: `peak memory rose to ${peakAfter.toFixed(0)} MB`, ms: outcome.ms };
+    }
     slowest = Math.max(slowest, outcome.ms);
     if (outcome.ok) {
       const key = outcome.error ?? "parsed";
@@ -47,6 +58,6 @@ for (const target of targets) {
   }
   failures += failed;
   const seconds = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ target: target.name, inputs: count, failures: failed, seconds: +seconds.toFixed(2), slowest_ms: +slowest.toFixed(1), outcomes: Object.fromEntries(errors) }));
+  console.log(JSON.stringify({ target: target.name, inputs: count, failures: failed, seconds: +seconds.toFixed(2), slowest_ms: +slowest.toFixed(1), peak_rss_mb: Math.round(peakRssMb()), outcomes: Object.fromEntries(errors) }));
 }
 process.exit(failures ? 1 : 0);

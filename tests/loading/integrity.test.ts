@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { AddressInfo } from "node:net";
 import { loadModel } from "../../src/api.js";
-import { sha256Hex } from "../../src/loading/cache.js";
+import { MODEL_CACHE_NAME, downloadFile, sha256Hex, type FileProgress } from "../../src/loading/cache.js";
 import { isMnemoError } from "../../src/errors.js";
 import { ROOT } from "../helpers/models.js";
 import { caughtAsync } from "../helpers/errors.js";
@@ -58,5 +58,33 @@ describe("model integrity", () => {
     const err = await caughtAsync(() => loadModel(`${base}/cut/`));
     expect(isMnemoError(err, "BAD_MODEL_FILE")).toBe(true);
     expect(String(err)).toMatch(/model\.safetensors: the download failed after \d+ of \d+ bytes/);
+  });
+
+  it("a download cut short or failing its check never enters the cache; a complete one does", async () => {
+    // A Cache Storage stand-in (Node has none): what browsers and workers use.
+    const entries = new Map<string, Uint8Array>();
+    const cache = {
+      match: async (url: string) => (entries.has(url) ? new Response(entries.get(url)! as Uint8Array<ArrayBuffer>) : undefined),
+      put: async (url: string, res: Response) => void entries.set(url, new Uint8Array(await res.arrayBuffer())),
+      delete: async (url: string) => entries.delete(url),
+    };
+    const opened: string[] = [];
+    (globalThis as { caches?: unknown }).caches = { open: async (name: string) => (opened.push(name), cache) };
+    try {
+      const cut = await caughtAsync(() => downloadFile(`${base}/cut/model.safetensors`));
+      expect(isMnemoError(cut, "BAD_MODEL_FILE")).toBe(true);
+      const wrong = await caughtAsync(() => downloadFile(`${base}/ok/model.safetensors`, { integrity: { sha256: "11".repeat(32) } }));
+      expect(isMnemoError(wrong, "BAD_MODEL_FILE")).toBe(true);
+      expect(entries.size).toBe(0);
+      const bytes = await downloadFile(`${base}/ok/model.safetensors`, { integrity: { size: weights.byteLength } });
+      expect(bytes?.byteLength).toBe(weights.byteLength);
+      expect([...entries.keys()]).toEqual([`${base}/ok/model.safetensors`]);
+      const seen: FileProgress[] = [];
+      await downloadFile(`${base}/ok/model.safetensors`, { onProgress: (p) => seen.push(p) });
+      expect(seen.at(-1)?.fromCache).toBe(true);
+      expect(opened.every((n) => n === MODEL_CACHE_NAME)).toBe(true);
+    } finally {
+      delete (globalThis as { caches?: unknown }).caches;
+    }
   });
 });
