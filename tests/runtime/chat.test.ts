@@ -8,6 +8,7 @@ import type { LanguageModel } from "../../src/models/types.js";
 import { testGpu } from "../helpers/gpu.js";
 import { loadModelAt } from "../helpers/models.js";
 import { isMnemoError } from "../../src/errors.js";
+import { caught } from "../helpers/errors.js";
 
 describe("renderChat", () => {
   it("uses the documented plain template when the model has none", () => {
@@ -52,6 +53,20 @@ describe("renderChat", () => {
     expect(isMnemoError(err, "BAD_INPUT")).toBe(true);
     expect(String(err)).toMatch(/range limit/);
     expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
+  it("stops hostile templates that grow strings exponentially, recurse, or multiply a long message", () => {
+    const long = [{ role: "user", content: "y".repeat(10_000) }];
+    for (const t of [
+      '{% set s = "x" %}{% for i in range(40) %}{% set s = s + s %}{% endfor %}{{ s }}',
+      '{% set ns = namespace(s="x") %}{% for i in range(26) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}',
+      "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
+      "{% for a in range(300) %}{% for b in range(300) %}{{ messages[0].content }}{% endfor %}{% endfor %}",
+    ]) {
+      const t0 = Date.now();
+      expect(isMnemoError(caught(() => renderChat(long, { template: t })), "BAD_INPUT"), t).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(3000);
+    }
   });
 
   it("refuses malformed messages and templates", () => {
