@@ -33,8 +33,9 @@ export async function chatCommand(argv: string[], io: CliIo): Promise<number> {
     seed: num(flags, "seed"),
     greedy: flags.greedy === true,
   };
+  // Ctrl-C stops a reply in progress; at the prompt it quits.
   let controller: AbortController | null = null;
-  const onSigint = () => controller?.abort();
+  const onSigint = () => (controller ? controller.abort() : process.exit(130));
   process.on("SIGINT", onSigint);
   io.stderr(HELP);
   let pending = [...system];
@@ -73,6 +74,7 @@ export async function chatCommand(argv: string[], io: CliIo): Promise<number> {
         pending = [];
         io.stderr(" [stopped]");
       }
+      controller = null;
       io.stdout("\n");
       const tm = session.lastTimings;
       if (tm) io.stderr(`[${tm.promptTokens} new prompt tokens, ${tm.generatedTokens} generated, ${tm.tokensPerSecond.toFixed(1)} tokens/s]\n`);
