@@ -136,4 +136,21 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
       }),
     parse: (bytes) => decodeSnapshot(bytes),
   },
+  {
+    name: "lstm-snapshot",
+    seed: () =>
+      encodeSnapshot({
+        modelFingerprint: "fuzz-lstm",
+        kind: "recurrent",
+        tokens: [4, 0, 9],
+        droppedTokens: 0,
+        position: 3,
+        tensors: {
+          h0: { dtype: "f32", shape: [8], data: Float32Array.from({ length: 8 }, (_, i) => i / 8) },
+          c0: { dtype: "f32", shape: [8], data: Float32Array.from({ length: 8 }, (_, i) => -i / 8) },
+        },
+        nextLogits: Float32Array.from([0.25, 1, -2]),
+      }),
+    parse: (bytes) => decodeSnapshot(bytes),
+  },
 ];
