@@ -1,5 +1,5 @@
 // LSTM language-model hyper-parameters from config.json (the layout of
-// ../shared/models/lstm-shakespeare: embedding → stacked LSTM → linear head).
+// weights/lstm-shakespeare: embedding → stacked LSTM → linear head).
 import { MnemoError } from "../errors.js";
 
 export interface LstmConfig {
