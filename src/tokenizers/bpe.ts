@@ -139,18 +139,17 @@ export class BpeTokenizer implements Tokenizer {
 
   private static build(vocab: unknown, merges: readonly (readonly string[])[], specials: Map<string, number>): BpeTokenizer {
     if (!vocab || typeof vocab !== "object" || Array.isArray(vocab)) bad("the vocabulary is not an object of token → id.");
-    const map = new Map<string, number>();
-    for (const [t, id] of Object.entries(vocab as Record<string, unknown>)) {
-      if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > 10_000_000) bad(`token ${JSON.stringify(t)} has an invalid id ${String(id)}.`);
-      map.set(t, id as number);
+    const entries = Object.entries(vocab as Record<string, unknown>);
+    if (entries.length === 0) bad("the vocabulary is empty.");
+    // Ids index a dense table: bound the largest by the number of entries (and 10M), so a
+    // small file cannot ask for a huge allocation. Added tokens get the same check.
+    const maxId = Math.min(10_000_000, 4 * (entries.length + specials.size) + 1024);
+    for (const [t, id] of [...entries, ...specials]) {
+      if (!Number.isInteger(id) || (id as number) < 0 || (id as number) > maxId) {
+        bad(`token ${JSON.stringify(t)} has id ${String(id)}, outside 0..${maxId} for a vocabulary of ${entries.length} tokens.`);
+      }
     }
-    if (map.size === 0) bad("the vocabulary is empty.");
-    // Ids index a dense table: bound the largest by the number of entries, so a small file
-    // cannot ask for a huge allocation.
-    const maxId = 4 * (map.size + specials.size) + 1024;
-    for (const [t, id] of [...map, ...specials]) {
-      if (!Number.isInteger(id) || id < 0 || id > maxId) bad(`token ${JSON.stringify(t)} has id ${String(id)}, outside 0..${maxId} for a vocabulary of ${map.size} tokens.`);
-    }
+    const map = new Map(entries as [string, number][]);
     const ranks = new Map<string, number>();
     merges.forEach((m, i) => {
       if (m.length !== 2 || typeof m[0] !== "string" || typeof m[1] !== "string") bad(`merge ${i} is not a pair of strings.`);
