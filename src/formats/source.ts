@@ -191,8 +191,12 @@ function parseContentRangeTotal(header: string | null): number | undefined {
   return Number.isSafeInteger(total) ? total : undefined;
 }
 
-/** Streams a whole body into one array (preallocated when the length is known). */
-async function downloadAll(
+/**
+ * Streams a whole body into one array (preallocated when the length is known, up to 64 MiB).
+ * A failed read is BAD_MODEL_FILE naming the bytes received (ABORTED when `signal` fired);
+ * a body shorter or longer than `total` is BAD_MODEL_FILE.
+ */
+export async function downloadAll(
   response: Response,
   name: string,
   total: number | undefined,
@@ -224,7 +228,8 @@ async function downloadAll(
     }
   } catch (err) {
     if (signal?.aborted) throw abortError(signal);
-    throw new MnemoError("BAD_MODEL_FILE", `${name}: download failed (${(err as Error).message}).`, { cause: err });
+    const got = `${used}${total !== undefined ? ` of ${total}` : ""} bytes`;
+    throw new MnemoError("BAD_MODEL_FILE", `${name}: the download failed after ${got} (${(err as Error).message}).`, { cause: err });
   }
   if (total !== undefined && used !== total) {
     throw new MnemoError("BAD_MODEL_FILE", `${name}: download ended after ${used} of ${total} bytes.`);

@@ -2,6 +2,7 @@
 // workers. A file enters the cache only after it arrived complete and passed its checks, so
 // a partial download is never mistaken for a model on the next visit.
 import { MnemoError, abortError } from "../errors.js";
+import { downloadAll } from "../formats/source.js";
 
 /** Name of the Cache Storage bucket Mnemo keeps weights in. */
 export const MODEL_CACHE_NAME = "mnemo-models-v1";
@@ -57,44 +58,15 @@ export async function checkIntegrity(name: string, bytes: Uint8Array, integrity:
   }
 }
 
+/** The whole body, reporting progress per chunk; a short or failed download is BAD_MODEL_FILE. */
 async function readWithProgress(response: Response, file: string, signal: AbortSignal | undefined, onProgress?: (p: FileProgress) => void): Promise<Uint8Array> {
   const header = Number(response.headers.get("content-length") ?? NaN);
-  const total = Number.isSafeInteger(header) && header >= 0 ? header : 0;
-  if (!response.body) return new Uint8Array(await response.arrayBuffer().catch((cause) => {
-    throw new MnemoError("BAD_MODEL_FILE", `${file}: the download failed (${String(cause)}).`, { cause });
-  }));
-  const reader = response.body.getReader();
-  // Chunks are joined once at the end; progress is reported per chunk.
-  const chunks: Uint8Array[] = [];
+  const total = Number.isSafeInteger(header) && header >= 0 ? header : undefined;
   let loaded = 0;
-  for (;;) {
-    if (signal?.aborted) {
-      await reader.cancel();
-      throw abortError(signal);
-    }
-    let chunk: ReadableStreamReadResult<Uint8Array>;
-    try {
-      chunk = await reader.read();
-    } catch (cause) {
-      if (signal?.aborted) throw abortError(signal);
-      throw new MnemoError("BAD_MODEL_FILE", `${file}: the download failed after ${loaded}${total ? ` of ${total}` : ""} bytes (${String(cause)}).`, { cause });
-    }
-    const { done, value } = chunk;
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    onProgress?.({ file, loaded, total, fromCache: false });
-  }
-  if (total && loaded !== total) {
-    throw new MnemoError("BAD_MODEL_FILE", `${file}: the connection closed after ${loaded} of ${total} bytes.`);
-  }
-  const out = new Uint8Array(loaded);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return downloadAll(response, file, total, signal, (n) => {
+    loaded += n;
+    onProgress?.({ file, loaded, total: total ?? 0, fromCache: false });
+  });
 }
 
 function fileName(url: string): string {
