@@ -97,8 +97,24 @@ fn store(m: u32, n: u32, acc: f32) {
   out[m * p.N + n] = v;
 }
 
+#if VEC4
+// Writes the first `cols` (1..4) columns n0.. of row m, each the sum of its vec4 accumulator.
+fn store_row(m: u32, n0: u32, cols: u32, s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32>) {
+  let ones = vec4<f32>(1.0);
+  store(m, n0, dot(s0, ones));
+  if (1u < cols) { store(m, n0 + 1u, dot(s1, ones)); }
+  if (2u < cols) { store(m, n0 + 2u, dot(s2, ones)); }
+  if (3u < cols) { store(m, n0 + 3u, dot(s3, ones)); }
+}
+#endif
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  // Keeps bias and residual statically used in every variant so that all variants share
+  // one binding layout (unused ones get a small placeholder buffer). Never taken: N >= 1.
+  if (p.N == 0u) {
+    out[0] = bias[0] + residual[0];
+  }
   let m0 = wid.z * TM;
   let K = p.K;
 #if TILE
@@ -153,60 +169,16 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     s6_0 += a6 * w0; s6_1 += a6 * w1; s6_2 += a6 * w2; s6_3 += a6 * w3;
     s7_0 += a7 * w0; s7_1 += a7 * w1; s7_2 += a7 * w2; s7_3 += a7 * w3;
   }
-  let ones = vec4<f32>(1.0);
   let rows_here = min(8u, p.M - m0);
   let cols = min(4u, p.N - n0);
-  if (0u < rows_here) {
-    if (0u < cols) { store(m0 + 0u, n0 + 0u, dot(s0_0, ones)); }
-    if (1u < cols) { store(m0 + 0u, n0 + 1u, dot(s0_1, ones)); }
-    if (2u < cols) { store(m0 + 0u, n0 + 2u, dot(s0_2, ones)); }
-    if (3u < cols) { store(m0 + 0u, n0 + 3u, dot(s0_3, ones)); }
-  }
-  if (1u < rows_here) {
-    if (0u < cols) { store(m0 + 1u, n0 + 0u, dot(s1_0, ones)); }
-    if (1u < cols) { store(m0 + 1u, n0 + 1u, dot(s1_1, ones)); }
-    if (2u < cols) { store(m0 + 1u, n0 + 2u, dot(s1_2, ones)); }
-    if (3u < cols) { store(m0 + 1u, n0 + 3u, dot(s1_3, ones)); }
-  }
-  if (2u < rows_here) {
-    if (0u < cols) { store(m0 + 2u, n0 + 0u, dot(s2_0, ones)); }
-    if (1u < cols) { store(m0 + 2u, n0 + 1u, dot(s2_1, ones)); }
-    if (2u < cols) { store(m0 + 2u, n0 + 2u, dot(s2_2, ones)); }
-    if (3u < cols) { store(m0 + 2u, n0 + 3u, dot(s2_3, ones)); }
-  }
-  if (3u < rows_here) {
-    if (0u < cols) { store(m0 + 3u, n0 + 0u, dot(s3_0, ones)); }
-    if (1u < cols) { store(m0 + 3u, n0 + 1u, dot(s3_1, ones)); }
-    if (2u < cols) { store(m0 + 3u, n0 + 2u, dot(s3_2, ones)); }
-    if (3u < cols) { store(m0 + 3u, n0 + 3u, dot(s3_3, ones)); }
-  }
-  if (4u < rows_here) {
-    if (0u < cols) { store(m0 + 4u, n0 + 0u, dot(s4_0, ones)); }
-    if (1u < cols) { store(m0 + 4u, n0 + 1u, dot(s4_1, ones)); }
-    if (2u < cols) { store(m0 + 4u, n0 + 2u, dot(s4_2, ones)); }
-    if (3u < cols) { store(m0 + 4u, n0 + 3u, dot(s4_3, ones)); }
-  }
-  if (5u < rows_here) {
-    if (0u < cols) { store(m0 + 5u, n0 + 0u, dot(s5_0, ones)); }
-    if (1u < cols) { store(m0 + 5u, n0 + 1u, dot(s5_1, ones)); }
-    if (2u < cols) { store(m0 + 5u, n0 + 2u, dot(s5_2, ones)); }
-    if (3u < cols) { store(m0 + 5u, n0 + 3u, dot(s5_3, ones)); }
-  }
-  if (6u < rows_here) {
-    if (0u < cols) { store(m0 + 6u, n0 + 0u, dot(s6_0, ones)); }
-    if (1u < cols) { store(m0 + 6u, n0 + 1u, dot(s6_1, ones)); }
-    if (2u < cols) { store(m0 + 6u, n0 + 2u, dot(s6_2, ones)); }
-    if (3u < cols) { store(m0 + 6u, n0 + 3u, dot(s6_3, ones)); }
-  }
-  if (7u < rows_here) {
-    if (0u < cols) { store(m0 + 7u, n0 + 0u, dot(s7_0, ones)); }
-    if (1u < cols) { store(m0 + 7u, n0 + 1u, dot(s7_1, ones)); }
-    if (2u < cols) { store(m0 + 7u, n0 + 2u, dot(s7_2, ones)); }
-    if (3u < cols) { store(m0 + 7u, n0 + 3u, dot(s7_3, ones)); }
-  }
-  if (p.N == 0u) {
-    out[0] = bias[0] + residual[0];
-  }
+  store_row(m0, n0, cols, s0_0, s0_1, s0_2, s0_3);
+  if (1u < rows_here) { store_row(m0 + 1u, n0, cols, s1_0, s1_1, s1_2, s1_3); }
+  if (2u < rows_here) { store_row(m0 + 2u, n0, cols, s2_0, s2_1, s2_2, s2_3); }
+  if (3u < rows_here) { store_row(m0 + 3u, n0, cols, s3_0, s3_1, s3_2, s3_3); }
+  if (4u < rows_here) { store_row(m0 + 4u, n0, cols, s4_0, s4_1, s4_2, s4_3); }
+  if (5u < rows_here) { store_row(m0 + 5u, n0, cols, s5_0, s5_1, s5_2, s5_3); }
+  if (6u < rows_here) { store_row(m0 + 6u, n0, cols, s6_0, s6_1, s6_2, s6_3); }
+  if (7u < rows_here) { store_row(m0 + 7u, n0, cols, s7_0, s7_1, s7_2, s7_3); }
 #elif GEMV4
   // Decode path (M = 1): four columns per invocation, so each activation vec4 serves four
   // weight rows. Columns past N read the last valid row and are never written.
@@ -231,15 +203,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     s2 += a * weight4(r2, k4, K4);
     s3 += a * weight4(r3, k4, K4);
   }
-  let ones = vec4<f32>(1.0);
-  let cols = min(4u, p.N - n0);
-  store(0u, n0, dot(s0, ones));
-  if (1u < cols) { store(0u, n0 + 1u, dot(s1, ones)); }
-  if (2u < cols) { store(0u, n0 + 2u, dot(s2, ones)); }
-  if (3u < cols) { store(0u, n0 + 3u, dot(s3, ones)); }
-  if (p.N == 0u) {
-    out[0] = bias[0] + residual[0];
-  }
+  store_row(0u, n0, min(4u, p.N - n0), s0, s1, s2, s3);
 #else
   let n = (wid.y * p.groups_x + wid.x) * WG + lid;
   if (n >= p.N || m0 >= p.M) {
@@ -272,11 +236,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
   for (var r = 0u; r < rows; r++) {
     store(m0 + r, n, acc[r]);
-  }
-  // Keeps bias and residual statically used in every variant so that all variants share
-  // one binding layout (unused ones get a small placeholder buffer). Never taken: N >= 1.
-  if (p.N == 0u) {
-    out[0] = bias[0] + residual[0];
   }
 #endif
 }
