@@ -1,18 +1,13 @@
 // The `mnemo` command: generate, chat, tokenize, eval, convert, bench, profile. The library never imports this file.
 import { open, readFile, rename, writeFile } from "node:fs/promises";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { resolve } from "node:path";
 import { MnemoError } from "../errors.js";
-import { createGpu } from "../gpu/device.js";
 import { resolveModelFiles } from "../loading/model-files.js";
-import { loadLanguageModel } from "../models/load.js";
 import { gpt2ToGguf, type GgufWeightType } from "../models/gpt2-convert.js";
-import { SYNTHETIC_MODELS, isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
+import { SYNTHETIC_MODELS } from "../models/synthetic.js";
 import { benchmark, type BenchResult } from "../runtime/bench.js";
 import { chromeTrace } from "../runtime/trace.js";
 import type { KernelSummary } from "../gpu/profiler.js";
-import type { LanguageModel } from "../models/types.js";
-import type { WeightQuant } from "../models/gpt2-load.js";
 import { Session } from "../runtime/session.js";
 import { evaluatePerplexity } from "../runtime/eval.js";
 import { UsageError, num, parseFlags } from "./args.js";
