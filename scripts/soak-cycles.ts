@@ -17,24 +17,24 @@ export interface SoakResult {
   ms: number;
 }
 
-function measure(model: LanguageModel, cycles: number, run: (i: number) => Promise<"aborted" | "completed">): Promise<SoakResult> {
+async function measure(model: LanguageModel, cycles: number, run: (i: number) => Promise<"aborted" | "completed">): Promise<SoakResult> {
   const before = model.gpu.getPoolStats();
   const t0 = performance.now();
-  return (async () => {
-    let aborted = 0;
-    for (let i = 0; i < cycles; i++) (await run(i)) === "aborted" ? aborted++ : 0;
-    const after = model.gpu.getPoolStats();
-    return {
-      cycles,
-      aborted,
-      completed: cycles - aborted,
-      liveBuffersBefore: before.liveBuffers,
-      liveBuffersAfter: after.liveBuffers,
-      liveBytesBefore: before.liveBytes,
-      liveBytesAfter: after.liveBytes,
-      ms: performance.now() - t0,
-    };
-  })();
+  let aborted = 0;
+  for (let i = 0; i < cycles; i++) {
+    if ((await run(i)) === "aborted") aborted++;
+  }
+  const after = model.gpu.getPoolStats();
+  return {
+    cycles,
+    aborted,
+    completed: cycles - aborted,
+    liveBuffersBefore: before.liveBuffers,
+    liveBuffersAfter: after.liveBuffers,
+    liveBytesBefore: before.liveBytes,
+    liveBytesAfter: after.liveBytes,
+    ms: performance.now() - t0,
+  };
 }
 
 /**
