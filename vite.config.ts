@@ -1,8 +1,10 @@
 import { defineConfig } from "vitest/config";
 import { builtinModules } from "node:module";
 
-// Library build: dist/index.js (browser + Node library) and dist/cli.js (the `mnemo`
-// command). Node built-ins and runtime dependencies stay external.
+// Library build: dist/index.js (the browser and default entry), dist/node.js (the Node
+// entry: adds Dawn and files) and dist/cli.js (the `mnemo` command), sharing chunks. Node
+// built-ins and runtime dependencies stay external; declarations come from tsc
+// (tsconfig.build.json).
 const external = [
   /^node:/,
   ...builtinModules,
@@ -19,7 +21,7 @@ export default defineConfig({
     target: "es2022",
     sourcemap: true,
     lib: {
-      entry: { index: "src/index.ts", cli: "src/cli/main.ts" },
+      entry: { index: "src/index.ts", node: "src/node.ts", cli: "src/cli/main.ts" },
       formats: ["es"],
     },
     rollupOptions: { external },
@@ -27,6 +29,7 @@ export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/global-setup.ts"],
+    setupFiles: ["tests/setup-node-host.ts"],
     // Each file gets its own process (and Dawn device); SwiftShader already uses every core.
     pool: "forks",
     maxWorkers: 2,

@@ -3,12 +3,15 @@
 // one JSON line per kind and exits 1 if the GPU buffer pool grew.
 import { parseArgs } from "node:util";
 import { createGpu } from "../src/gpu/device.js";
+import { installNodeHost } from "../src/host.js";
+import { NODE_HOST } from "../src/node-host.js";
 import { resolveModelFiles } from "../src/loading/model-files.js";
 import { loadLanguageModel } from "../src/models/load.js";
 import { forkRestoreCycles, generateAbortCycles } from "./soak-cycles.js";
 
 const { values } = parseArgs({ options: { cycles: { type: "string" }, model: { type: "string" } } });
 const cycles = Number(values.cycles ?? 1000);
+installNodeHost(NODE_HOST);
 const model = await loadLanguageModel(await createGpu(), await resolveModelFiles(values.model ?? "tests/fixtures/models/tiny-gpt2"));
 const prompt = [5, 17, 99, 3, 250, 7];
 let leaked = false;

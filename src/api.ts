@@ -2,6 +2,7 @@
 // an async iterator; keep memory in sessions.
 import { MnemoError } from "./errors.js";
 import { createGpu, type Gpu } from "./gpu/device.js";
+import { nodeHost } from "./host.js";
 import { resolveModelFiles, type ModelSource } from "./loading/model-files.js";
 import type { FileProgress, Integrity } from "./loading/cache.js";
 import { loadLanguageModel } from "./models/load.js";
@@ -14,6 +15,7 @@ import { GpuProfiler, MAX_TIMED_DISPATCHES, summarizeKernels, type KernelSummary
 export interface LoadModelOptions {
   /** Download progress per file (browsers: also reports cache hits). */
   onProgress?: (p: FileProgress) => void;
+  /** Aborting stops downloads and loading with ABORTED. */
   signal?: AbortSignal;
   /** Use this WebGPU device instead of requesting one. */
   device?: GPUDevice;
@@ -53,20 +55,25 @@ export interface SessionOptions {
 
 /** GPU time of one step, per kernel (most expensive first). */
 export interface KernelProfile {
+  /** Whether the step fed the prompt or generated one token. */
   kind: "prefill" | "decode";
   /** Sum of the kernels' own times, ms. */
   gpuMs: number;
+  /** Per-kernel times, most expensive first. */
   kernels: KernelSummary[];
 }
 
 /** A loaded model. */
 export class Model {
+  private disposed = false;
+
   /** @internal */
   constructor(
     private readonly lm: LanguageModel,
     private readonly ownsGpu: boolean,
   ) {}
 
+  /** What the model is: architecture, sizes, weight type, GPU bytes, adapter. */
   get info(): PublicModelInfo {
     const a = this.lm.gpu.adapter;
     return { ...this.lm.info, adapter: `${a.vendor} ${a.architecture}`.trim(), hasTimestamps: this.lm.gpu.hasTimestamps };
@@ -74,6 +81,7 @@ export class Model {
 
   /** A session: the model's memory (KV cache or recurrent state), kept between calls. */
   session(options: SessionOptions = {}): Session {
+    this.assertUsable();
     const onProfile = options.onKernelProfile;
     const observer = onProfile ? kernelProfileObserver(this.lm, onProfile) : undefined;
     return new Session(this.lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 }, observer });
@@ -81,6 +89,7 @@ export class Model {
 
   /** Generates from a fresh session (streamed); the session is disposed at the end. */
   async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GeneratedToken> {
+    this.assertUsable();
     const session = this.session();
     try {
       yield* session.generate(prompt, options);
@@ -89,10 +98,16 @@ export class Model {
     }
   }
 
-  /** Frees the weights (and the device when Mnemo created it). */
+  /** Frees the weights (and the device when Mnemo created it); later calls fail with DISPOSED. */
   dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
     this.lm.dispose();
     if (this.ownsGpu) this.lm.gpu.destroy();
+  }
+
+  private assertUsable(): void {
+    if (this.disposed) throw new MnemoError("DISPOSED", "This model was disposed; load it again to use it.");
   }
 
   /** @internal The model behind the facade (CLI, tests). */
@@ -116,11 +131,14 @@ function kernelProfileObserver(lm: LanguageModel, onProfile: (p: KernelProfile) 
   };
 }
 
-/** True when this environment exposes WebGPU (browsers, workers) or can load Dawn (Node). */
+/**
+ * True when this environment exposes WebGPU (browsers, workers) or Mnemo runs through its
+ * Node entry (Dawn). A true answer does not promise an adapter: {@link loadModel} still
+ * fails with NO_WEBGPU when none is found.
+ */
 export function isWebGpuAvailable(): boolean {
   const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
-  if (nav?.gpu) return true;
-  return typeof process !== "undefined" && !!process.versions?.node;
+  return !!nav?.gpu || nodeHost() !== undefined;
 }
 
 /**
@@ -138,7 +156,7 @@ export async function loadModel(source: ModelSource, options: LoadModelOptions =
     throw e instanceof MnemoError ? e : new MnemoError("NO_WEBGPU", String(e), { cause: e });
   }
   try {
-    const lm = await loadLanguageModel(gpu, files, { quant: options.quant });
+    const lm = await gpu.allocateChecked("the model's weights", () => loadLanguageModel(gpu, files, { quant: options.quant }));
     return new Model(lm, !options.device);
   } catch (e) {
     if (!options.device) gpu.destroy();

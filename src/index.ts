@@ -1,9 +1,15 @@
-// Mnemo's package root: the public API. Everything else is internal.
+/// <reference types="@webgpu/types" preserve="true" />
+// Mnemo's package root: the public API for browsers and workers (the "browser" and
+// "default" export conditions). The Node entry (node.ts) adds model paths, Dawn and
+// snapshot files. Everything else is internal.
 export { loadModel, isWebGpuAvailable, Model, type LoadModelOptions, type PublicModelInfo, type SessionOptions, type KernelProfile } from "./api.js";
+export type { ModelInfo } from "./models/types.js";
+export type { WeightQuant } from "./models/gpt2-load.js";
+export type { DType as WeightType } from "./gpu/tensor.js";
 export type { KernelSummary } from "./gpu/profiler.js";
 export { Session, type ChatOptions, type GenerateOptions, type GeneratedToken, type GenerationTimings, type SessionUsage, type OverflowPolicy } from "./runtime/session.js";
-export { encodeSnapshot, decodeSnapshot, type StateSnapshot, type StateSnapshot as SessionSnapshot } from "./runtime/snapshot.js";
-export { renderChat, DEFAULT_CHAT_TEMPLATE, DEFAULT_CHAT_STOP, type ChatMessage } from "./runtime/chat.js";
+export { encodeSnapshot, decodeSnapshot, saveSnapshotToIndexedDb, loadSnapshotFromIndexedDb, type StateSnapshot, type StateSnapshot as SessionSnapshot, type SnapshotTensor, type SnapshotTensorF32, type SnapshotTensorF16 } from "./runtime/snapshot.js";
+export { renderChat, DEFAULT_CHAT_TEMPLATE, DEFAULT_CHAT_STOP, type ChatMessage, type ChatState, type ChatTemplateOptions } from "./runtime/chat.js";
 export { clearModelCache, type FileProgress, type Integrity } from "./loading/cache.js";
 export type { ModelSource } from "./loading/model-files.js";
 export { MnemoError, isMnemoError, type MnemoErrorCode } from "./errors.js";

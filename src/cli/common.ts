@@ -27,7 +27,7 @@ export const defaultIo: CliIo = {
 export const DEFAULT_MODEL = "gpt2-gutenberg-q8_0.gguf";
 
 /** The package root (two levels above src/cli or dist). */
-function packageRoot(): string {
+export function packageRoot(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   return here.endsWith(join("src", "cli")) ? resolve(here, "..", "..") : resolve(here, "..");
 }

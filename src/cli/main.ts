@@ -1,7 +1,9 @@
 // The `mnemo` command: generate, chat, tokenize, eval, convert, bench, profile. The library never imports this file.
 import { open, readFile, rename, writeFile } from "node:fs/promises";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { MnemoError } from "../errors.js";
+import { installNodeHost } from "../host.js";
+import { NODE_HOST } from "../node-host.js";
 import { resolveModelFiles } from "../loading/model-files.js";
 import { gpt2ToGguf, type GgufWeightType } from "../models/gpt2-convert.js";
 import { SYNTHETIC_MODELS } from "../models/synthetic.js";
@@ -11,7 +13,7 @@ import type { KernelSummary } from "../gpu/profiler.js";
 import { Session } from "../runtime/session.js";
 import { evaluatePerplexity } from "../runtime/eval.js";
 import { UsageError, num, parseFlags } from "./args.js";
-import { defaultIo, openModel, type CliIo } from "./common.js";
+import { defaultIo, openModel, packageRoot, type CliIo } from "./common.js";
 import { chatCommand } from "./chat.js";
 export type { CliIo } from "./common.js";
 
@@ -165,7 +167,22 @@ async function convertCommand(argv: string[], io: CliIo): Promise<number> {
 const BENCH_FLAGS = { values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace"], booleans: ["json", "keep-token-table-f16"] };
 
 /** The bench result as printed: snake_case JSON, per-step records left out. */
-function benchJson(r: BenchResult): Record<string, unknown> {
+/** What the browser entry costs a page (dist/bundle-size.json, written by `npm run build:lib`). */
+interface BundleSize {
+  gzipBytes: number;
+  minifiedBytes: number;
+  goalGzipBytes: number;
+}
+
+async function readBundleSize(): Promise<BundleSize | null> {
+  try {
+    return JSON.parse(await readFile(join(packageRoot(), "dist", "bundle-size.json"), "utf8")) as BundleSize;
+  } catch {
+    return null;
+  }
+}
+
+function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, unknown> {
   const k = (list: KernelSummary[]) =>
     list.map((x) => ({ kernel: x.kernel, calls_per_step: x.callsPerStep, ms_per_step: x.msPerStep, share: x.share, gb_per_s: x.gbPerS, gflop_per_s: x.gflopPerS }));
   return {
@@ -188,10 +205,13 @@ function benchJson(r: BenchResult): Record<string, unknown> {
       prefill_kernels: k(r.gpu.prefillKernels),
     },
     profile_skipped: r.profileSkipped,
+    browser_entry: bundle
+      ? { gzip_bytes: bundle.gzipBytes, minified_bytes: bundle.minifiedBytes, goal_gzip_bytes: bundle.goalGzipBytes }
+      : "not measured: run `npm run build:lib` first",
   };
 }
 
-function benchTable(r: BenchResult): string {
+function benchTable(r: BenchResult, bundle: BundleSize | null): string {
   const lines = [
     `${r.model.description} on ${r.adapter.vendor} ${r.adapter.architecture}${r.adapter.isSoftware ? " (CPU emulation: compare ratios only)" : ""}`,
     `prefill ${r.promptTokens} tokens: ${r.prefillMs.toFixed(1)} ms · first token ${r.ttftMs.toFixed(1)} ms`,
@@ -206,6 +226,7 @@ function benchTable(r: BenchResult): string {
   } else if (r.profileSkipped) {
     lines.push(r.profileSkipped);
   }
+  if (bundle) lines.push(`browser entry: ${(bundle.gzipBytes / 1000).toFixed(1)} kB gzipped (goal < ${bundle.goalGzipBytes / 1000} kB)`);
   return lines.join("\n") + "\n";
 }
 
@@ -225,7 +246,8 @@ async function runBench(argv: string[], io: CliIo, trace: boolean): Promise<numb
       if (!r.gpu) throw new MnemoError("UNSUPPORTED_FEATURE", r.profileSkipped ?? "No GPU timings were recorded.");
       await writeFile(flags.trace as string, JSON.stringify(chromeTrace(r.records, { model: r.model.description, adapter: r.adapter })));
     }
-    io.stdout(flags.json ? JSON.stringify(benchJson(r)) + "\n" : benchTable(r));
+    const bundle = await readBundleSize();
+    io.stdout(flags.json ? JSON.stringify(benchJson(r, bundle)) + "\n" : benchTable(r, bundle));
     if (trace && !flags.json) io.stdout(`trace written to ${flags.trace} (open it in https://ui.perfetto.dev or chrome://tracing)\n`);
     return 0;
   } finally {
@@ -245,6 +267,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
 
 /** Runs the CLI; returns the exit code (2 for usage errors, 1 for failures). */
 export async function main(argv: string[], io: CliIo = defaultIo): Promise<number> {
+  installNodeHost(NODE_HOST);
   const [command, ...rest] = argv;
   if (!command || command === "--help" || command === "help") {
     io.stdout(USAGE);

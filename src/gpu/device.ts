@@ -1,4 +1,5 @@
 import { MnemoError } from "../errors.js";
+import { nodeHost } from "../host.js";
 import { BufferPool, type BufferPoolStats } from "./buffer-pool.js";
 import { PipelineCache } from "./pipeline-cache.js";
 
@@ -95,6 +96,29 @@ export class Gpu {
     );
     for (const reject of this.pending) reject(this.lostError);
     this.pending.clear();
+  }
+
+  /**
+   * Runs `allocate` (which creates buffers) inside an out-of-memory error scope: when the
+   * device reports that an allocation failed, the result is released and OUT_OF_MEMORY is
+   * thrown, instead of a model that computes from buffers that do not exist.
+   */
+  async allocateChecked<T extends { dispose(): void }>(what: string, allocate: () => T | Promise<T>): Promise<T> {
+    this.device.pushErrorScope("out-of-memory");
+    let result: T | undefined;
+    try {
+      result = await allocate();
+    } finally {
+      const error = await this.device.popErrorScope();
+      if (error) {
+        result?.dispose();
+        throw new MnemoError(
+          "OUT_OF_MEMORY",
+          `The GPU ran out of memory for ${what} (${error.message}). Close other GPU-heavy tabs or apps, or use a smaller or more quantized model (q8_0, q4_0).`,
+        );
+      }
+    }
+    return result;
   }
 
   /** Checks a binding against maxStorageBufferBindingSize with a clear message. */
@@ -243,12 +267,9 @@ function wantedLimits(adapter: GPUAdapter): Record<string, number> {
 async function requestAdapter(opts: GpuOptions): Promise<{ adapter: GPUAdapter | null; gpu?: GPU; note?: string }> {
   const nav = (globalThis as { navigator?: Navigator }).navigator;
   if (nav?.gpu) return { adapter: await nav.gpu.requestAdapter({ powerPreference: opts.powerPreference }), gpu: nav.gpu };
-  const isNode = typeof process !== "undefined" && !!process.versions?.node;
-  if (!isNode) throw new MnemoError("NO_WEBGPU", NO_WEBGPU_HELP);
-  // Computed specifier: keeps bundlers from pulling Dawn into browser builds.
-  const nodeModule = "./node-webgpu.js";
-  const { requestNodeAdapter } = (await import(/* @vite-ignore */ nodeModule)) as typeof import("./node-webgpu.js");
-  const result = await requestNodeAdapter(opts.powerPreference);
+  const host = nodeHost();
+  if (!host) throw new MnemoError("NO_WEBGPU", NO_WEBGPU_HELP);
+  const result = await host.requestAdapter(opts.powerPreference);
   const note = result.fellBackToSwiftShader
     ? "mnemo: no hardware Vulkan adapter found; using SwiftShader (CPU emulation) from Debian's chromium package."
     : undefined;

@@ -1,18 +1,12 @@
-// Node-only: Dawn through the `webgpu` npm package. Kept in its own module so that browser
-// bundles never pull in Dawn or Node built-ins (device.ts imports it dynamically).
+// Node-only: Dawn through the `webgpu` npm package. Reached through the Node host
+// (src/node-host.ts), so browser bundles never pull in Dawn or Node built-ins.
 import { existsSync, mkdirSync, readdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { HostAdapter } from "../host.js";
 
 /** Debian's chromium package ships SwiftShader's Vulkan ICD here. */
 export const SWIFTSHADER_ICD = "/usr/lib/chromium/vk_swiftshader_icd.json";
-
-export interface NodeGpuResult {
-  gpu: GPU;
-  adapter: GPUAdapter | null;
-  /** Set when we switched to SwiftShader ourselves. */
-  fellBackToSwiftShader: boolean;
-}
 
 async function loadDawn(): Promise<typeof import("webgpu")> {
   try {
@@ -38,7 +32,7 @@ function hasGpuDeviceNodes(): boolean {
  * the machine has no GPU device nodes, otherwise beside the system drivers, so a real GPU
  * still wins.
  */
-export async function requestNodeAdapter(powerPreference?: GPUPowerPreference): Promise<NodeGpuResult> {
+export async function requestNodeAdapter(powerPreference?: GPUPowerPreference): Promise<HostAdapter> {
   if (!process.env.XDG_RUNTIME_DIR) {
     // Dawn's Vulkan loader warns (and some drivers fail) without a runtime dir.
     const dir = join(tmpdir(), `mnemo-xdg-${process.getuid?.() ?? 0}`);

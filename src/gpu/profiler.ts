@@ -99,12 +99,17 @@ export class GpuProfiler implements DispatchTimer {
 
 /** Per-kernel totals over some profiled steps. */
 export interface KernelSummary {
+  /** The kernel's name (e.g. "matmul.q8_0", "attention.decode"). */
   kernel: string;
+  /** Dispatches of this kernel per step. */
   callsPerStep: number;
+  /** GPU time of those dispatches per step, ms. */
   msPerStep: number;
   /** Fraction of the summed kernel time. */
   share: number;
+  /** Bytes the kernel reads and writes per second of its GPU time, GB/s. */
   gbPerS: number;
+  /** Floating-point operations per second of its GPU time, GFLOP/s. */
   gflopPerS: number;
 }
 

@@ -11,6 +11,7 @@ export const MODEL_CACHE_NAME = "mnemo-models-v1";
 export interface FileProgress {
   /** File name (last part of the URL). */
   file: string;
+  /** Bytes received so far. */
   loaded: number;
   /** Total bytes when known, else 0. */
   total: number;

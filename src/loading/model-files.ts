@@ -2,6 +2,7 @@
 // direct .gguf/.safetensors URL), Files from a picker or drag and drop, or buffers in
 // memory. Everything downstream asks for files by name and gets a ByteSource.
 import { MnemoError } from "../errors.js";
+import { nodeHost } from "../host.js";
 import { blobSource, bufferSource, type ByteSource } from "../formats/source.js";
 import { downloadFile, type FileProgress, type Integrity } from "./cache.js";
 
@@ -96,21 +97,15 @@ function fromMap(entries: Map<string, ByteSource>, origin: string): ModelFiles {
   };
 }
 
-async function fromPath(path: string): Promise<ModelFiles> {
-  const mod = "./node-files.js";
-  const { nodeModelFiles } = (await import(/* @vite-ignore */ mod)) as typeof import("./node-files.js");
-  return nodeModelFiles(path);
-}
-
 /** Resolves any {@link ModelSource} into named files. */
 export async function resolveModelFiles(source: ModelSource, opts: ModelFilesOptions = {}): Promise<ModelFiles> {
   if (source instanceof URL) return fromUrl(source.href, opts);
   if (typeof source === "string") {
     if (source.length === 0) throw new MnemoError("BAD_INPUT", "The model source is an empty string.");
-    const isNode = typeof process !== "undefined" && !!process.versions?.node && typeof window === "undefined";
     // Outside Node every string is a URL (relative ones resolve against the page).
-    if (!isNode || /^(https?:|blob:)/i.test(source)) return fromUrl(new URL(source, globalThis.location?.href).href, opts);
-    return fromPath(source);
+    const host = nodeHost();
+    if (!host || /^(https?:|blob:)/i.test(source)) return fromUrl(new URL(source, globalThis.location?.href).href, opts);
+    return host.modelFiles(source);
   }
   const entries = new Map<string, ByteSource>();
   const list: ArrayLike<unknown> | null =

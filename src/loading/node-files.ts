@@ -1,5 +1,5 @@
-// Node only: a model folder or a single weights file on disk. Imported dynamically by
-// model-files.ts so that browser bundles never see node:fs.
+// Node only: a model folder or a single weights file on disk. Reached through the Node
+// host (src/node-host.ts), so browser bundles never see node:fs.
 import { readdir, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { MnemoError } from "../errors.js";

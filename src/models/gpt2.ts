@@ -216,7 +216,11 @@ export class Gpt2Model implements LanguageModel {
     };
   }
 
+  isDisposed = false;
+
   dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
     for (const t of allTensors(this.weights)) releaseTensor(this.gpu, t);
   }
 }

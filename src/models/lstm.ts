@@ -182,7 +182,11 @@ export class LstmModel implements LanguageModel {
     };
   }
 
+  isDisposed = false;
+
   dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
     for (const t of allTensors(this.weights)) releaseTensor(this.gpu, t);
   }
 }

@@ -6,10 +6,13 @@ import type { SnapshotTensor } from "../runtime/snapshot.js";
 
 /** What a loaded model is. */
 export interface ModelInfo {
+  /** The architecture. */
   type: "gpt2" | "lstm";
+  /** Tokens in the vocabulary (rows of the token table). */
   vocabSize: number;
   /** Positions the model can attend to; Infinity for recurrent models. */
   contextLength: number;
+  /** How the matrices are stored on the GPU (Q8_0/Q4_0 dequantize inside the kernels). */
   weightType: DType;
   /** Bytes of weights on the GPU. */
   gpuBytes: number;
@@ -65,5 +68,7 @@ export interface LanguageModel {
   planForward(state: ModelState, M: number, options?: { allLogits?: boolean }): ForwardPlan;
   /** Largest M a single plan accepts (prompts are split into chunks of this). */
   readonly maxChunk: number;
+  /** True once dispose() ran: its weights are gone. */
+  readonly isDisposed: boolean;
   dispose(): void;
 }

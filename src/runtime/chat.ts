@@ -3,7 +3,9 @@ import { MnemoError } from "../errors.js";
 
 /** One chat message, as in OpenAI-style chat APIs. */
 export interface ChatMessage {
+  /** Who speaks; any role the template knows is accepted. */
   role: "system" | "user" | "assistant" | (string & {});
+  /** What they say. */
   content: string;
 }
 
@@ -26,11 +28,15 @@ export const CHAT_TEMPLATE_LIMITS = {
   maxOutputChars: 4 * 1024 * 1024,
 } as const;
 
+/** Options of {@link renderChat}. */
 export interface ChatTemplateOptions {
   /** The model's `chat_template` from tokenizer_config.json; the default when absent. */
   template?: string;
+  /** The text of the beginning-of-sequence token, for templates that use it. */
   bosToken?: string;
+  /** The text of the end-of-sequence token, for templates that use it. */
   eosToken?: string;
+  /** End with the opening of the assistant's reply (default true). */
   addGenerationPrompt?: boolean;
 }
 
@@ -102,6 +108,7 @@ export const DEFAULT_CHAT_STOP: readonly string[] = ["\n\n"];
 
 /** A conversation as a session remembers it: the messages, and the text it has fed for them. */
 export interface ChatState {
+  /** The conversation, oldest first. */
   messages: ChatMessage[];
   /** Every character the session has consumed for this conversation (rendered turns and replies). */
   fed: string;

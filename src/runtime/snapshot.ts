@@ -8,9 +8,27 @@ import type { ChatState } from "./chat.js";
 import { openSafetensors, writeSafetensors, type SafetensorsDtype } from "../formats/safetensors.js";
 
 /** One tensor of a snapshot. F16 data is raw half-precision bits. */
-export type SnapshotTensor =
-  | { dtype: "f32"; shape: number[]; data: Float32Array }
-  | { dtype: "f16"; shape: number[]; data: Uint16Array };
+export type SnapshotTensor = SnapshotTensorF32 | SnapshotTensorF16;
+
+/** A float32 state tensor. */
+export interface SnapshotTensorF32 {
+  /** Element type. */
+  dtype: "f32";
+  /** Dimensions, outermost first. */
+  shape: number[];
+  /** The values, row-major. */
+  data: Float32Array;
+}
+
+/** A half-precision state tensor (an f16 KV cache). */
+export interface SnapshotTensorF16 {
+  /** Element type. */
+  dtype: "f16";
+  /** Dimensions, outermost first. */
+  shape: number[];
+  /** The raw half-precision bits, row-major. */
+  data: Uint16Array;
+}
 
 /** A model's memory at one moment, detached from the GPU. */
 export interface StateSnapshot {
@@ -24,6 +42,7 @@ export interface StateSnapshot {
   droppedTokens: number;
   /** Tokens the state tensors hold (the last context token may not be in them yet). */
   position: number;
+  /** The state tensors by name (KV cache layers, or h and c). */
   tensors: Record<string, SnapshotTensor>;
   /** Logits for the token after `tokens`, when the state holds all of them. */
   nextLogits?: Float32Array;
@@ -109,20 +128,6 @@ function parseChat(text: string): ChatState {
     c.messages.every((m) => !!m && typeof m.role === "string" && typeof m.content === "string");
   if (!ok) bad("the conversation is not a list of { role, content } messages with its fed text.");
   return { messages: c.messages.map((m) => ({ role: m.role, content: m.content })), fed: c.fed };
-}
-
-/** Saves a snapshot to a file (Node only). */
-export async function saveSnapshotFile(path: string, s: StateSnapshot): Promise<void> {
-  const fs = "node:fs/promises";
-  const { writeFile } = (await import(/* @vite-ignore */ fs)) as typeof import("node:fs/promises");
-  await writeFile(path, encodeSnapshot(s));
-}
-
-/** Loads a snapshot from a file (Node only). */
-export async function loadSnapshotFile(path: string): Promise<StateSnapshot> {
-  const fs = "node:fs/promises";
-  const { readFile } = (await import(/* @vite-ignore */ fs)) as typeof import("node:fs/promises");
-  return decodeSnapshot(new Uint8Array(await readFile(path)));
 }
 
 const IDB_NAME = "mnemo-sessions";

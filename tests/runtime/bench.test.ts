@@ -1,6 +1,7 @@
 // Profiler, bench and trace export: per-kernel GPU times add up to the step, the trace file
 // has the structure Perfetto expects, synthetic models build at real scale.
 import { describe, it, expect } from "vitest";
+import { existsSync, readFileSync } from "node:fs";
 import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -30,6 +31,10 @@ describe("mnemo bench", () => {
     expect(j.ttft_ms).toBeGreaterThanOrEqual(j.prefill_ms);
     expect(j.decode_tokens_per_s).toBeGreaterThan(0);
     expect(j.decode_ms_per_step.p90).toBeGreaterThanOrEqual(j.decode_ms_per_step.median);
+    // The browser entry's gzipped size, as the last library build measured it.
+    const sizeFile = join(__dirname, "..", "..", "dist", "bundle-size.json");
+    if (existsSync(sizeFile)) expect(j.browser_entry.gzip_bytes).toBe(JSON.parse(readFileSync(sizeFile, "utf8")).gzipBytes);
+    else expect(j.browser_entry).toMatch(/not measured: run `npm run build:lib`/);
     const kernels: { kernel: string; calls_per_step: number; ms_per_step: number; share: number; gb_per_s: number }[] = j.gpu.kernels;
     const sum = kernels.reduce((a, k) => a + k.ms_per_step, 0);
     console.log(`gpt2-124m on SwiftShader: GPU step ${j.gpu.step_ms.toFixed(1)} ms, kernels sum ${sum.toFixed(1)} ms, ${j.decode_tokens_per_s.toFixed(2)} tokens/s`);
