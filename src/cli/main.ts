@@ -15,18 +15,27 @@ import { evaluatePerplexity } from "../runtime/eval.js";
 import { UsageError, num, parseFlags } from "./args.js";
 import { defaultIo, openModel, packageRoot, type CliIo } from "./common.js";
 import { chatCommand } from "./chat.js";
+import { MEMORY_FLAGS, memoryCommand, openMemory, readTextFlag } from "./memory.js";
+import { withMemory } from "../memory/memory-model.js";
 export type { CliIo } from "./common.js";
 
 const USAGE = `Usage: mnemo <command> [flags]
 
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
-            [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32] [--json]
+            [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32]
+            [--memory <store> (memory flags)] [--json]
   chat      --model <dir|file> [--system <text>] [--max-tokens N] [--cache f32|f16] (sampling flags as generate)
             a conversation in the terminal: each line is a user turn; /reset, /usage, /exit.
   tokenize  --model <dir|file> --text <text> [--json]
-  eval      --model <dir|file> --text-file <path> [--start-char C] [--max-tokens N] [--window W]
-            [--quant ...] [--json]
+  eval      --model <dir|file> --text-file <path> [--start-char C] [--end-char C] [--max-tokens N]
+            [--window W] [--quant ...] [--memory <store> (memory flags)] [--json]
             GPT-2: fresh windows of W tokens (default 1024); LSTM: one continuous stateful pass.
+            With --memory: perplexity with and without the store, from the same forward passes.
+  memory    build --model <dir|file> --text-file <path> [--start-char C] [--end-char C]
+            [--key-type f16|f32] [--window W] --out <store>      a kNN-LM store of the text
+            inspect <store> [--json]                              what a store file holds
+            memory flags (eval, generate): --memory <store> [--k 128] [--memory-temperature 100]
+            [--lambda 0.2] [--metric l2|ip]
   convert   --in <hf gpt2 dir> --out <file.gguf> --type f16|q8_0|q4_0 [--keep-token-table-f16]
             writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open.
 
@@ -40,12 +49,19 @@ exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 
 async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
-    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant"],
+    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", ...MEMORY_FLAGS],
     booleans: ["greedy", "json", "keep-token-table-f16"],
   });
   if (typeof flags.prompt !== "string") throw new UsageError("generate needs --prompt <text>.");
   const model = await openModel(flags);
-  const session = new Session(model);
+  let memory: Awaited<ReturnType<typeof openMemory>> = null;
+  try {
+    memory = await openMemory(model, flags);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+  const session = new Session(memory ? withMemory(model, memory.store, memory.options) : model);
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.once("SIGINT", onSigint);
@@ -99,6 +115,7 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   } finally {
     process.off("SIGINT", onSigint);
     session.dispose();
+    memory?.store.dispose();
     model.dispose();
   }
 }
@@ -117,18 +134,30 @@ async function tokenizeCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function evalCommand(argv: string[], io: CliIo): Promise<number> {
-  const flags = parseFlags(argv, { values: ["model", "text-file", "window", "max-tokens", "start-char", "quant"], booleans: ["json", "keep-token-table-f16"] });
-  if (typeof flags["text-file"] !== "string") throw new UsageError("eval needs --text-file <path>.");
-  const text = (await readFile(flags["text-file"], "utf8")).slice(num(flags, "start-char", 0));
+  const flags = parseFlags(argv, { values: ["model", "text-file", "window", "max-tokens", "start-char", "end-char", "quant", ...MEMORY_FLAGS], booleans: ["json", "keep-token-table-f16"] });
+  const text = await readTextFlag(flags, "eval");
   const model = await openModel(flags);
+  let memory: Awaited<ReturnType<typeof openMemory>> = null;
   try {
+    memory = await openMemory(model, flags);
     const ids = model.tokenizer.encode(text);
     const maxTokens = num(flags, "max-tokens");
-    const r = await evaluatePerplexity(model, maxTokens ? ids.slice(0, maxTokens) : ids, { window: num(flags, "window") });
-    const out = { mean_nll: r.meanNll, ppl: r.perplexity, tokens: r.predicted, ms: r.ms, weight_type: model.info.weightType, gpu_weight_bytes: model.info.gpuBytes };
-    io.stdout(flags.json ? JSON.stringify(out) + "\n" : `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.meanNll.toFixed(5)}) over ${r.predicted} tokens\n`);
+    const r = await evaluatePerplexity(model, maxTokens ? ids.slice(0, maxTokens) : ids, {
+      window: num(flags, "window"),
+      memory: memory ?? undefined,
+      onProgress: memory ? (done, total) => io.stderr(`mnemo eval: window ${done} / ${total}\n`) : undefined,
+    });
+    const out: Record<string, unknown> = { mean_nll: r.meanNll, ppl: r.perplexity, tokens: r.predicted, ms: r.ms, ms_per_token: r.msPerToken, weight_type: model.info.weightType, gpu_weight_bytes: model.info.gpuBytes };
+    if (memory && r.memory) {
+      const { k, temperature, lambda, metric } = memory.options;
+      out.memory = { entries: memory.store.count, k, temperature, lambda, metric, mean_nll: r.memory.meanNll, ppl: r.memory.perplexity, ms_per_token: r.memory.msPerToken, ppl_change: r.memory.perplexity / r.perplexity - 1 };
+    }
+    let line = `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.meanNll.toFixed(5)}) over ${r.predicted} tokens\n`;
+    if (r.memory) line += `with memory (${memory!.store.count} entries): perplexity ${r.memory.perplexity.toFixed(3)} (${(100 * (r.memory.perplexity / r.perplexity - 1)).toFixed(1)}%)\n`;
+    io.stdout(flags.json ? JSON.stringify(out) + "\n" : line);
     return 0;
   } finally {
+    memory?.store.dispose();
     model.dispose();
   }
 }
@@ -263,6 +292,7 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   tokenize: tokenizeCommand,
   eval: evalCommand,
   convert: convertCommand,
+  memory: memoryCommand,
 };
 
 /** Runs the CLI; returns the exit code (2 for usage errors, 1 for failures). */

@@ -132,6 +132,7 @@ export class Gpt2KvCache implements ModelState {
 export class Gpt2Model implements LanguageModel {
   readonly info: ModelInfo;
   readonly maxChunk: number;
+  readonly hiddenSize: number;
 
   constructor(
     readonly gpu: Gpu,
@@ -143,6 +144,7 @@ export class Gpt2Model implements LanguageModel {
   ) {
     const c = config;
     this.maxChunk = c.nPositions;
+    this.hiddenSize = c.nEmbd;
     this.info = {
       type: "gpt2",
       vocabSize: c.vocabSize,

@@ -110,6 +110,8 @@ const MAX_CHUNK = 512;
 export class LstmModel implements LanguageModel {
   readonly info: ModelInfo;
   readonly maxChunk = MAX_CHUNK;
+  /** Plans expose no hidden states (no external memory for LSTMs yet). */
+  readonly hiddenSize = 0;
 
   constructor(
     readonly gpu: Gpu,

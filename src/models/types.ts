@@ -55,6 +55,11 @@ export interface ForwardPlan {
   /** f32 [rows, vocab]: rows = M with allLogits, else 1 (the last position). */
   readonly logits: GPUBuffer;
   readonly dispatches: readonly KernelDispatch[];
+  /**
+   * f32 [M, hiddenSize]: each row's final hidden state (GPT-2: after ln_f, before the LM
+   * head), the key of an external memory. Absent for models that do not expose it.
+   */
+  readonly hidden?: GPUBuffer;
   dispose(): void;
 }
 
@@ -68,6 +73,8 @@ export interface LanguageModel {
   planForward(state: ModelState, M: number, options?: { allLogits?: boolean }): ForwardPlan;
   /** Largest M a single plan accepts (prompts are split into chunks of this). */
   readonly maxChunk: number;
+  /** Width of `ForwardPlan.hidden` rows (0 when plans have no hidden states). */
+  readonly hiddenSize: number;
   /** True once dispose() ran: its weights are gone. */
   readonly isDisposed: boolean;
   dispose(): void;

@@ -5,47 +5,85 @@
 // which makes the whole text one continuous stateful pass (LSTM fixtures). NLL is computed
 // on the GPU per row; only the per-row values are read back.
 import { MnemoError } from "../errors.js";
-import { encodeDispatches, releaseDispatches } from "../gpu/dispatch.js";
+import { encodeDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import { tokenNll } from "../kernels/token-nll.js";
 import type { LanguageModel, ModelState } from "../models/types.js";
+import { WorkList, type GpuKnnStore, type MemoryMixOptions } from "../memory/gpu-store.js";
+import { checkStoreFitsModel } from "../memory/memory-model.js";
 
 export interface PerplexityResult {
   meanNll: number;
   perplexity: number;
   predicted: number;
   ms: number;
+  /** GPU time of the model's forward passes per predicted token (submit to readback). */
+  msPerToken: number;
+  /** The same ids scored with the external memory mixed in (same forward passes). */
+  memory?: { meanNll: number; perplexity: number; msPerToken: number };
 }
 
-/** Feeds chunk[0..n−2] into `state` and returns the summed NLL of chunk[1..n−1]. */
-async function windowNll(model: LanguageModel, state: ModelState, chunk: readonly number[]): Promise<number> {
+/** An external memory to score with, beside the model alone. */
+export interface EvalMemory {
+  store: GpuKnnStore;
+  options: Required<MemoryMixOptions>;
+}
+
+interface WindowScore {
+  nll: number;
+  ms: number;
+  memoryNll: number;
+  memoryMs: number;
+}
+
+/** Submits `dispatches`, then reads `M` floats of `out`; returns their sum and the time. */
+async function submitAndSum(model: LanguageModel, dispatches: readonly KernelDispatch[], out: GPUBuffer, M: number, label: string): Promise<{ sum: number; ms: number }> {
+  const gpu = model.gpu;
+  const t0 = performance.now();
+  const encoder = gpu.device.createCommandEncoder({ label });
+  encodeDispatches(encoder, dispatches);
+  gpu.device.queue.submit([encoder.finish()]);
+  let sum = 0;
+  for (const v of await gpu.readF32(out, M)) sum += v;
+  return { sum, ms: performance.now() - t0 };
+}
+
+/**
+ * Feeds chunk[0..n−2] into `state` and returns the summed NLL of chunk[1..n−1]; with a
+ * memory, a second submit mixes it into the same logits and scores them again.
+ */
+async function windowNll(model: LanguageModel, state: ModelState, chunk: readonly number[], memory?: EvalMemory): Promise<WindowScore> {
   const gpu = model.gpu;
   const M = chunk.length - 1;
+  const V = model.info.vocabSize;
   const plan = model.planForward(state, M, { allLogits: true });
-  const targets = gpu.upload(Uint32Array.from(chunk.slice(1)), "eval.targets");
-  const nll = gpu.createStorage(M * 4, "eval.nll");
-  const nllDispatch = tokenNll(gpu, { logits: plan.logits, targets, out: nll, M, V: model.info.vocabSize });
+  const work = new WorkList(gpu);
+  const targets = work.own(gpu.upload(Uint32Array.from(chunk.slice(1)), "eval.targets"));
+  const nll = work.own(gpu.createStorage(M * 4, "eval.nll"));
   try {
+    work.add(tokenNll(gpu, { logits: plan.logits, targets, out: nll, M, V }));
     gpu.write(plan.ids, Uint32Array.from(chunk.slice(0, M)));
     gpu.write(plan.positions, Uint32Array.from({ length: M }, (_, k) => state.position + k));
-    const encoder = gpu.device.createCommandEncoder({ label: "eval-window" });
-    encodeDispatches(encoder, [...plan.dispatches, nllDispatch]);
-    gpu.device.queue.submit([encoder.finish()]);
+    const base = await submitAndSum(model, [...plan.dispatches, ...work.dispatches], nll, M, "eval-window");
     state.position += M;
-    let sum = 0;
-    for (const v of await gpu.readF32(nll, M)) sum += v;
-    return sum;
+    if (!memory) return { nll: base.sum, ms: base.ms, memoryNll: 0, memoryMs: 0 };
+    const mixed = memory.store.planMix(plan.hidden!, 0, plan.logits, 0, M, V, memory.options);
+    try {
+      mixed.add(tokenNll(gpu, { logits: plan.logits, targets, out: nll, M, V }));
+      const withMemory = await submitAndSum(model, mixed.dispatches, nll, M, "eval-window-memory");
+      return { nll: base.sum, ms: base.ms, memoryNll: withMemory.sum, memoryMs: withMemory.ms };
+    } finally {
+      mixed.dispose();
+    }
   } finally {
-    releaseDispatches(gpu, [nllDispatch]);
+    work.dispose();
     plan.dispose();
-    gpu.pool.release(targets);
-    gpu.pool.release(nll);
   }
 }
 
 export async function evaluatePerplexity(
   model: LanguageModel,
   ids: readonly number[],
-  opts: { window?: number; onProgress?: (done: number, total: number) => void } = {},
+  opts: { window?: number; memory?: EvalMemory; onProgress?: (done: number, total: number) => void } = {},
 ): Promise<PerplexityResult> {
   const recurrent = !Number.isFinite(model.info.contextLength);
   const window = opts.window ?? Math.min(recurrent ? model.maxChunk : 1024, model.info.contextLength);
@@ -54,7 +92,11 @@ export async function evaluatePerplexity(
   }
   if (ids.length < 2) throw new MnemoError("BAD_INPUT", "Perplexity needs at least two tokens.");
   const t0 = performance.now();
+  if (opts.memory) checkStoreFitsModel(model, opts.memory.store);
   let total = 0;
+  let totalMs = 0;
+  let memoryTotal = 0;
+  let memoryMs = 0;
   const starts: number[] = [];
   for (let s = 0; s < ids.length - 1; s += window) starts.push(s);
   const carried = recurrent ? model.createState() : null;
@@ -62,7 +104,11 @@ export async function evaluatePerplexity(
     for (const [i, start] of starts.entries()) {
       const state = carried ?? model.createState();
       try {
-        total += await windowNll(model, state, ids.slice(start, start + window + 1));
+        const w = await windowNll(model, state, ids.slice(start, start + window + 1), opts.memory);
+        total += w.nll;
+        totalMs += w.ms;
+        memoryTotal += w.memoryNll;
+        memoryMs += w.memoryMs;
       } finally {
         if (!carried) state.dispose();
       }
@@ -73,5 +119,10 @@ export async function evaluatePerplexity(
   }
   const count = ids.length - 1;
   const meanNll = total / count;
-  return { meanNll, perplexity: Math.exp(meanNll), predicted: count, ms: performance.now() - t0 };
+  const result: PerplexityResult = { meanNll, perplexity: Math.exp(meanNll), predicted: count, ms: performance.now() - t0, msPerToken: totalMs / count };
+  if (opts.memory) {
+    const mean = memoryTotal / count;
+    result.memory = { meanNll: mean, perplexity: Math.exp(mean), msPerToken: (totalMs + memoryMs) / count };
+  }
+  return result;
 }

@@ -1,0 +1,56 @@
+// A language model that consults an external memory: every forward plan it records ends
+// with the memory's search and mixture over the rows that have logits, so a decode step
+// with memory is still one submit and a 4-byte readback. Sessions drive it like any model.
+import { MnemoError } from "../errors.js";
+import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
+import { memoryMixOptions, type GpuKnnStore, type MemoryMixOptions } from "./gpu-store.js";
+
+/** Checks that `store` holds keys of `model`'s hidden states. */
+export function checkStoreFitsModel(model: LanguageModel, store: GpuKnnStore): void {
+  if (model.hiddenSize === 0) {
+    throw new MnemoError("UNSUPPORTED_MODEL", `External memory needs a model that exposes its hidden states (GPT-2); ${model.info.description} does not.`);
+  }
+  if (store.data.fingerprint !== model.info.fingerprint) {
+    throw new MnemoError("BAD_INPUT", "This memory store was built with a different model (its fingerprint differs); build it again with this model.");
+  }
+  if (store.data.dims !== model.hiddenSize) {
+    throw new MnemoError("SHAPE_MISMATCH", `The memory store's keys have ${store.data.dims} values, this model's hidden states ${model.hiddenSize}.`);
+  }
+}
+
+/** `model` with `store` mixed into every distribution it computes. */
+export function withMemory(model: LanguageModel, store: GpuKnnStore, options: MemoryMixOptions = {}): LanguageModel {
+  checkStoreFitsModel(model, store);
+  const mix = memoryMixOptions(options);
+  return {
+    gpu: model.gpu,
+    info: model.info,
+    tokenizer: model.tokenizer,
+    maxChunk: model.maxChunk,
+    hiddenSize: model.hiddenSize,
+    get isDisposed() {
+      return model.isDisposed;
+    },
+    createState: (o) => model.createState(o),
+    planForward(state: ModelState, M: number, o: { allLogits?: boolean } = {}): ForwardPlan {
+      const plan = model.planForward(state, M, o);
+      try {
+        const rows = o.allLogits ? M : 1;
+        const memory = store.planMix(plan.hidden!, M - rows, plan.logits, 0, rows, model.info.vocabSize, mix);
+        return {
+          ...plan,
+          dispatches: [...plan.dispatches, ...memory.dispatches],
+          dispose: () => {
+            memory.dispose();
+            plan.dispose();
+          },
+        };
+      } catch (e) {
+        plan.dispose();
+        throw e;
+      }
+    },
+    // The base model belongs to whoever loaded it; the memory view frees nothing.
+    dispose: () => {},
+  };
+}

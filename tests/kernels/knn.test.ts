@@ -1,0 +1,187 @@
+// kNN-LM kernels against their TypeScript references: distances (f32 and f16 keys, L2 and
+// inner product, shards writing into one row), top-k (exact, ties broken by index, across
+// several passes) and the mixture p = lambda * p_knn + (1 - lambda) * p_lm.
+import { describe, it, expect, beforeAll } from "vitest";
+import type { Gpu } from "../../src/gpu/device.js";
+import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
+import { knnDistances, knnMix, knnTopK, KNN_NO_INDEX } from "../../src/kernels/knn.js";
+import { knnDistancesRef, knnMixRef, knnTopKRef } from "../../src/kernels/reference/knn.js";
+import { f16BitsToF32Array, f32ToF16Array } from "../../src/formats/f16.js";
+import { isMnemoError } from "../../src/errors.js";
+import { testGpu } from "../helpers/gpu.js";
+import { caught } from "../helpers/errors.js";
+import { expectClose } from "../helpers/compare.js";
+import { randomF32, rng } from "../helpers/random.js";
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+/** Small integers: every distance is exact in f32, so exact ties are common and testable. */
+function integerKeys(n: number, seed: number, range = 4): Float32Array {
+  const r = rng(seed);
+  return Float32Array.from({ length: n }, () => Math.floor(r() * (2 * range + 1)) - range);
+}
+
+async function distances(keys: Float32Array, n: number, dims: number, queries: Float32Array, rows: number, o: { keyType: "f32" | "f16"; metric: "l2" | "ip"; shards: number }): Promise<Float32Array> {
+  const out = gpu.createStorage(rows * n * 4, "out");
+  const q = gpu.upload(queries, "queries");
+  const owned: GPUBuffer[] = [out, q];
+  const per = Math.ceil(n / o.shards);
+  const ds = [];
+  for (let start = 0; start < n; start += per) {
+    const count = Math.min(per, n - start);
+    const slice = keys.subarray(start * dims, (start + count) * dims);
+    const k = gpu.upload(o.keyType === "f16" ? f32ToF16Array(slice) : slice, "keys");
+    owned.push(k);
+    ds.push(knnDistances(gpu, { keys: k, keyType: o.keyType, n: count, dims, queries: q, rows, out, outStride: n, outOffset: start, metric: o.metric }));
+  }
+  runDispatches(gpu, ds);
+  const got = await gpu.readF32(out, rows * n);
+  releaseDispatches(gpu, ds);
+  for (const b of owned) gpu.pool.release(b);
+  return got;
+}
+
+async function topK(dist: Float32Array, n: number, rows: number, k: number): Promise<{ dist: Float32Array; index: Uint32Array; passes: number }> {
+  const input = gpu.upload(dist, "dist");
+  const plan = knnTopK(gpu, { dist: input, n, rows, k });
+  runDispatches(gpu, plan.dispatches);
+  const out = { dist: await gpu.readF32(plan.dist, rows * k), index: await gpu.readU32(plan.index, rows * k), passes: plan.dispatches.length };
+  plan.dispose();
+  gpu.pool.release(input);
+  return out;
+}
+
+describe("knn distances", () => {
+  for (const [keyType, metric, n, dims, rows, shards] of [
+    ["f32", "l2", 1, 7, 1, 1],
+    ["f32", "l2", 333, 7, 3, 2],
+    ["f32", "ip", 2049, 64, 2, 3],
+    ["f16", "l2", 333, 6, 3, 1],
+    ["f16", "ip", 1000, 256, 1, 4],
+    ["f16", "l2", 1001, 12, 5, 2],
+    ["f32", "l2", 3, 4, 6, 1],
+  ] as const) {
+    it(`${keyType} keys, ${metric}, ${n} keys x ${dims} in ${shards} shard(s), ${rows} queries`, async () => {
+      const keys = randomF32(n * dims, n + dims, 2);
+      const queries = randomF32(rows * dims, 7 * rows + dims, 2);
+      const got = await distances(keys, n, dims, queries, rows, { keyType, metric, shards });
+      const refKeys = keyType === "f16" ? f16BitsToF32Array(f32ToF16Array(keys)) : keys;
+      expectClose(`${keyType} ${metric}`, got, knnDistancesRef(refKeys, n, dims, queries, rows, metric), { atol: 1e-4, rtol: 1e-5 });
+    });
+  }
+
+  it("refuses odd f16 dims and columns that do not fit the row", () => {
+    const b = gpu.createStorage(4096, "b");
+    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f16", n: 2, dims: 3, queries: b, rows: 1, out: b, outStride: 2, outOffset: 0, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
+    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f32", n: 4, dims: 2, queries: b, rows: 1, out: b, outStride: 5, outOffset: 2, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
+    gpu.pool.release(b);
+  });
+});
+
+describe("knn top-k", () => {
+  for (const [n, rows, k] of [
+    [5, 2, 8],
+    [1000, 3, 1],
+    [1000, 1, 7],
+    [5000, 2, 128],
+    [70_000, 1, 128],
+    [9000, 2, 256],
+  ] as const) {
+    it(`n=${n}, rows=${rows}, k=${k}: equal to the reference, ties broken by index`, async () => {
+      // Few distinct values: long runs of exact ties that cross chunk and pass boundaries.
+      const r = rng(n + k);
+      const dist = Float32Array.from({ length: n * rows }, () => Math.floor(r() * 40) / 8);
+      if (n > 10) dist[3] = NaN; // sorts last
+      const got = await topK(dist, n, rows, k);
+      const ref = knnTopKRef(dist, n, rows, k);
+      expect(Array.from(got.index)).toEqual(Array.from(ref.index));
+      expect(Array.from(got.dist)).toEqual(Array.from(ref.dist));
+      if (n < k) expect(got.index[n]).toBe(KNN_NO_INDEX);
+      if (n === 70_000) expect(got.passes).toBeGreaterThanOrEqual(3); // one row: small chunks, several passes
+    });
+  }
+
+  it("distances then top-k on random integer keys equal the reference search exactly", async () => {
+    const n = 3000;
+    const dims = 16;
+    const rows = 3;
+    const keys = integerKeys(n * dims, 5);
+    const queries = integerKeys(rows * dims, 6);
+    for (const keyType of ["f32", "f16"] as const) {
+      const d = await distances(keys, n, dims, queries, rows, { keyType, metric: "l2", shards: 2 });
+      const got = await topK(d, n, rows, 64);
+      const ref = knnTopKRef(knnDistancesRef(keys, n, dims, queries, rows, "l2"), n, rows, 64);
+      expect(Array.from(got.index), keyType).toEqual(Array.from(ref.index));
+      expect(Array.from(got.dist), keyType).toEqual(Array.from(ref.dist));
+    }
+  });
+
+  it("refuses k above the kernel's limit", () => {
+    const b = gpu.createStorage(4096, "b");
+    expect(isMnemoError(caught(() => knnTopK(gpu, { dist: b, n: 10, rows: 1, k: 257 })), "BAD_INPUT")).toBe(true);
+    gpu.pool.release(b);
+  });
+});
+
+describe("knn mixture", () => {
+  async function mix(logits: Float32Array, vocab: number, rows: number, topDist: Float32Array, topIndex: Uint32Array, k: number, values: Uint32Array, lambda: number, temperature: number): Promise<Float32Array> {
+    const l = gpu.upload(logits, "logits");
+    const td = gpu.upload(topDist, "top-dist");
+    const ti = gpu.upload(topIndex, "top-index");
+    const v = gpu.upload(values, "values");
+    const d = knnMix(gpu, { logits: l, vocab, rows, topDist: td, topIndex: ti, k, values: v, count: values.length, lambda, temperature });
+    runDispatches(gpu, [d]);
+    const got = await gpu.readF32(l, rows * vocab);
+    releaseDispatches(gpu, [d]);
+    for (const b of [l, td, ti, v]) gpu.pool.release(b);
+    return got;
+  }
+
+  for (const [vocab, rows, k, lambda, temperature] of [
+    [1000, 3, 128, 0.25, 100],
+    [1000, 2, 7, 0.9, 0.5],
+    [50257, 1, 128, 0.2, 10],
+    [37, 2, 256, 0, 1],
+  ] as const) {
+    it(`vocab ${vocab}, ${rows} rows, k=${k}, lambda ${lambda}, T ${temperature}: p within 1e-5 of the reference`, async () => {
+      const r = rng(vocab + k);
+      const logits = randomF32(rows * vocab, vocab, 6);
+      const count = 500;
+      // Neighbours share tokens (few distinct values); some slots are empty.
+      const values = Uint32Array.from({ length: count }, () => Math.floor(r() * Math.min(vocab, 20)));
+      const topIndex = Uint32Array.from({ length: rows * k }, (_, i) => (i % 11 === 10 ? KNN_NO_INDEX : Math.floor(r() * count)));
+      const topDist = new Float32Array(rows * k);
+      for (let row = 0; row < rows; row++) {
+        let d = 50 + r() * 10;
+        for (let s = 0; s < k; s++) topDist[row * k + s] = d += r() * 3;
+      }
+      const got = await mix(logits, vocab, rows, topDist, topIndex, k, values, lambda, temperature);
+      const ref = knnMixRef(logits, vocab, rows, topDist, topIndex, k, values, count, lambda, temperature);
+      expectClose("p", got.map(Math.exp), ref.map(Math.exp), { atol: 1e-5 });
+      expectClose("log p", got, ref, { atol: 2e-4, rtol: 1e-4 });
+      for (let row = 0; row < rows; row++) {
+        const total = got.subarray(row * vocab, (row + 1) * vocab).reduce((a, x) => a + Math.exp(x), 0);
+        expect(Math.abs(total - 1)).toBeLessThan(1e-4);
+      }
+    });
+  }
+
+  it("a row without valid neighbours keeps the model's distribution", async () => {
+    const vocab = 50;
+    const logits = randomF32(vocab, 3, 4);
+    const got = await mix(logits, vocab, 1, new Float32Array(4).fill(3.4e38), new Uint32Array(4).fill(KNN_NO_INDEX), 4, new Uint32Array([1]), 0.5, 1);
+    const ref = knnMixRef(logits, vocab, 1, new Float32Array(4), new Uint32Array(4).fill(KNN_NO_INDEX), 4, new Uint32Array([1]), 1, 0.5, 1);
+    expectClose("log p_lm", got, ref, { atol: 1e-5, rtol: 1e-5 });
+  });
+
+  it("refuses lambda outside 0..1 and a non-positive temperature", () => {
+    const b = gpu.createStorage(4096, "b");
+    const args = { logits: b, vocab: 4, rows: 1, topDist: b, topIndex: b, k: 2, values: b, count: 1 };
+    expect(isMnemoError(caught(() => knnMix(gpu, { ...args, lambda: 1.5, temperature: 1 })), "BAD_INPUT")).toBe(true);
+    expect(isMnemoError(caught(() => knnMix(gpu, { ...args, lambda: 0.5, temperature: 0 })), "BAD_INPUT")).toBe(true);
+    gpu.pool.release(b);
+  });
+});
