@@ -10,6 +10,11 @@ import type { WeightQuant } from "./models/gpt2-load.js";
 import type { LanguageModel, ModelInfo } from "./models/types.js";
 import { Session, type GenerateOptions, type GeneratedToken, type StepObserver } from "./runtime/session.js";
 import { GpuProfiler, MAX_TIMED_DISPATCHES, summarizeKernels, type KernelSummary } from "./gpu/profiler.js";
+import { buildKnnStore, type BuildMemoryOptions } from "./memory/build.js";
+import { GpuKnnStore, memoryMixOptions, type MemoryMixOptions } from "./memory/gpu-store.js";
+import { Memory } from "./memory/memory.js";
+import { checkStoreFitsModel, withMemory } from "./memory/memory-model.js";
+import { decodeKnnStore, type KnnStoreData as MemoryStore } from "./memory/store-file.js";
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
@@ -51,6 +56,8 @@ export interface SessionOptions {
    * separately, so steps run slower while it is on.
    */
   onKernelProfile?: (profile: KernelProfile) => void;
+  /** An external memory (from {@link Model.memory}) mixed into every step of the session. */
+  memory?: Memory;
 }
 
 /** GPU time of one step, per kernel (most expensive first). */
@@ -82,20 +89,51 @@ export class Model {
   /** A session: the model's memory (KV cache or recurrent state), kept between calls. */
   session(options: SessionOptions = {}): Session {
     this.assertUsable();
+    const lm = options.memory ? withMemory(this.lm, options.memory.store, options.memory.options) : this.lm;
     const onProfile = options.onKernelProfile;
     const observer = onProfile ? kernelProfileObserver(this.lm, onProfile) : undefined;
-    return new Session(this.lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 }, observer });
+    return new Session(lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 }, observer });
   }
 
   /** Generates from a fresh session (streamed); the session is disposed at the end. */
-  async *generate(prompt: string | readonly number[], options: GenerateOptions = {}): AsyncGenerator<GeneratedToken> {
+  async *generate(prompt: string | readonly number[], options: GenerateOptions & { memory?: Memory } = {}): AsyncGenerator<GeneratedToken> {
     this.assertUsable();
-    const session = this.session();
+    const session = this.session({ memory: options.memory });
     try {
       yield* session.generate(prompt, options);
     } finally {
       session.dispose();
     }
+  }
+
+  /**
+   * Builds an external memory store from `text` (GPT-2): the model reads it in windows of
+   * its context, and every position becomes an entry — its final hidden state as the key,
+   * the token that followed as the value. Save it with {@link encodeMemoryStore}.
+   */
+  async buildMemory(text: string | readonly number[], options: BuildMemoryOptions = {}): Promise<MemoryStore> {
+    this.assertUsable();
+    const ids = typeof text === "string" ? this.lm.tokenizer.encode(text) : [...text];
+    return buildKnnStore(this.lm, ids, options);
+  }
+
+  /**
+   * Puts a memory store on the GPU (a store from {@link Model.buildMemory}, or its bytes)
+   * for sessions and generate() calls: `model.session({ memory })`. The store must have
+   * been built with this model (BAD_INPUT otherwise); OUT_OF_MEMORY when it does not fit.
+   */
+  async memory(store: MemoryStore | Uint8Array | ArrayBuffer, options: MemoryMixOptions = {}): Promise<Memory> {
+    this.assertUsable();
+    const data = store instanceof Uint8Array || store instanceof ArrayBuffer ? decodeKnnStore(new Uint8Array(store)) : store;
+    const mix = memoryMixOptions(options);
+    const gpuStore = await GpuKnnStore.upload(this.lm.gpu, data);
+    try {
+      checkStoreFitsModel(this.lm, gpuStore);
+    } catch (e) {
+      gpuStore.dispose();
+      throw e;
+    }
+    return new Memory(gpuStore, mix, this.lm.tokenizer);
   }
 
   /** Frees the weights (and the device when Mnemo created it); later calls fail with DISPOSED. */

@@ -6,6 +6,7 @@ import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import { KNN_MAX_K, KNN_NO_INDEX, knnDistances, knnMix, knnTopK, type KnnMetric } from "../kernels/knn.js";
 import { checkKnnStore, type KnnStoreData } from "./store-file.js";
+import type { PlanNeighbours } from "../models/types.js";
 
 /** How a model consults its memory. */
 export interface MemoryMixOptions {
@@ -52,6 +53,8 @@ export interface RecordedWork {
 /** Dispatches to encode in order, and what to free when they are no longer needed. */
 export class WorkList implements RecordedWork {
   readonly dispatches: KernelDispatch[] = [];
+  /** After planMix: the nearest entries of the last row mixed. */
+  lastRowNeighbours?: PlanNeighbours;
   private readonly cleanups: (() => void)[] = [];
 
   constructor(private readonly gpu: Gpu) {}
@@ -159,6 +162,7 @@ export class GpuKnnStore {
       for (let r = 0; r < rows; r += slice) {
         const n = Math.min(slice, rows - r);
         const { topDist, topIndex } = this.planSearch(work, hidden, hiddenRow0 + r, n, k, options.metric);
+        work.lastRowNeighbours = { dist: topDist, index: topIndex, byteOffset: (n - 1) * k * 4, k };
         work.add(knnMix(gpu, { logits, row0: row0 + r, vocab, rows: n, topDist, topIndex, k, values: this.values, count, lambda: options.lambda, temperature: options.temperature }));
       }
       return work;

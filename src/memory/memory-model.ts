@@ -40,6 +40,7 @@ export function withMemory(model: LanguageModel, store: GpuKnnStore, options: Me
         return {
           ...plan,
           dispatches: [...plan.dispatches, ...memory.dispatches],
+          neighbours: memory.lastRowNeighbours,
           dispose: () => {
             memory.dispose();
             plan.dispose();

@@ -60,7 +60,18 @@ export interface ForwardPlan {
    * head), the key of an external memory. Absent for models that do not expose it.
    */
   readonly hidden?: GPUBuffer;
+  /** With an external memory: where the last row's k nearest entries land. */
+  readonly neighbours?: PlanNeighbours;
   dispose(): void;
+}
+
+/** The k nearest memory entries of one row: f32 distances and u32 entry indices. */
+export interface PlanNeighbours {
+  readonly dist: GPUBuffer;
+  readonly index: GPUBuffer;
+  /** Byte offset of the row's k values in both buffers. */
+  readonly byteOffset: number;
+  readonly k: number;
 }
 
 /** The interface generate() and sessions drive. */

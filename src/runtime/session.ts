@@ -6,7 +6,7 @@ import { MnemoError, abortError, throwIfAborted } from "../errors.js";
 import { encodeDispatches, releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import { READBACK_USAGE } from "../gpu/device.js";
 import { createSamplingParamsBuffer, sample, writeSamplingParams, type SamplingParams } from "../kernels/sample.js";
-import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
+import type { ForwardPlan, LanguageModel, ModelState, PlanNeighbours } from "../models/types.js";
 import type { DispatchTiming, GpuProfiler } from "../gpu/profiler.js";
 import { SeededRandom } from "./random.js";
 import type { StateSnapshot } from "./snapshot.js";
@@ -34,6 +34,11 @@ export interface GenerateOptions {
   stopOnEos?: boolean;
   /** Aborting stops generation with ABORTED; the tokens generated so far stay in the session. */
   signal?: AbortSignal;
+  /**
+   * With an external memory: also report, for each generated token, the memory entries that
+   * voted for it (one extra readback of k entries per step).
+   */
+  neighbours?: boolean;
   /** "truncate" (default): drop the oldest tokens when the context is full; "error": CONTEXT_FULL. */
   overflow?: "truncate" | "error";
 }
@@ -47,6 +52,16 @@ export interface GeneratedToken {
   id: number;
   /** The text this token completed (may be "" while a character spans tokens). */
   text: string;
+  /** With `neighbours: true` and a memory: the entries that voted for this token's step, nearest first. */
+  neighbours?: MemoryNeighbour[];
+}
+
+/** One memory entry found for a step: its index in the store and its distance. */
+export interface MemoryNeighbour {
+  /** Index of the entry in the memory store. */
+  entry: number;
+  /** Its distance from the step's hidden state (squared L2, or negative inner product). */
+  distance: number;
 }
 
 /** Timings of the last generate() call, in milliseconds. */
@@ -144,6 +159,10 @@ export class Session {
    */
   private readonly nextLogits: GPUBuffer;
   private logitsValid = false;
+  /** The memory entries behind nextLogits (a copy of the prefill plan's), when there are. */
+  private nextNeighbours: { dist: GPUBuffer; index: GPUBuffer; k: number } | null = null;
+  private neighboursValid = false;
+  private neighbourStaging: GPUBuffer | null = null;
   /** The conversation chat() has held in this session (null: none yet). */
   private conversation: ChatState | null = null;
   /** Timings of the last generate() or chat() call (null before the first). */
@@ -244,6 +263,7 @@ export class Session {
         const encoder = gpu.device.createCommandEncoder({ label: "prefill" });
         encodeDispatches(encoder, plan.dispatches, observer?.profiler);
         encoder.copyBufferToBuffer(plan.logits, 0, this.nextLogits, 0, logitsBytes);
+        this.keepNeighbours(encoder, plan.neighbours);
         observer?.profiler?.resolve(encoder);
         const t1 = performance.now();
         gpu.device.queue.submit([encoder.finish()]);
@@ -320,14 +340,48 @@ export class Session {
     };
   }
 
-  /** Submits `dispatches` plus sampling from `logits` into the decode input, and reads the id. */
+  /** Copies a prefill's nearest memory entries beside nextLogits (or forgets them). */
+  private keepNeighbours(encoder: GPUCommandEncoder, source: PlanNeighbours | undefined): void {
+    this.neighboursValid = !!source;
+    if (!source) return;
+    const gpu = this.model.gpu;
+    let kept = this.nextNeighbours;
+    if (kept?.k !== source.k) {
+      this.releaseNeighbours();
+      this.neighboursValid = true;
+      kept = this.nextNeighbours = { dist: gpu.createStorage(source.k * 4, "session.next-neighbours.dist"), index: gpu.createStorage(source.k * 4, "session.next-neighbours.index"), k: source.k };
+    }
+    encoder.copyBufferToBuffer(source.dist, source.byteOffset, kept.dist, 0, source.k * 4);
+    encoder.copyBufferToBuffer(source.index, source.byteOffset, kept.index, 0, source.k * 4);
+  }
+
+  private releaseNeighbours(): void {
+    const gpu = this.model.gpu;
+    if (this.nextNeighbours) for (const b of [this.nextNeighbours.dist, this.nextNeighbours.index]) gpu.pool.release(b);
+    if (this.neighbourStaging) gpu.pool.release(this.neighbourStaging);
+    this.nextNeighbours = null;
+    this.neighbourStaging = null;
+    this.neighboursValid = false;
+  }
+
+  /** Where step 0's neighbours are (the prefill's), if known. */
+  private prefillNeighbours(): PlanNeighbours | undefined {
+    const n = this.nextNeighbours;
+    return n && this.neighboursValid ? { dist: n.dist, index: n.index, byteOffset: 0, k: n.k } : undefined;
+  }
+
+  /**
+   * Submits `dispatches` plus sampling from `logits` into the decode input, and reads the id
+   * (and, when asked, the memory entries that voted in this step).
+   */
   private async sampleStep(
     forward: readonly KernelDispatch[],
     sampleDispatch: KernelDispatch,
     decodeIds: GPUBuffer,
     params: SamplingParams,
     slot: number,
-  ): Promise<number> {
+    neighbours?: PlanNeighbours,
+  ): Promise<{ id: number; neighbours?: MemoryNeighbour[] }> {
     const gpu = this.model.gpu;
     writeSamplingParams(gpu, this.params, params);
     const observer = this.options.observer;
@@ -336,6 +390,17 @@ export class Session {
     encodeDispatches(encoder, [...forward, sampleDispatch], observer?.profiler);
     const staging = this.staging[slot % this.staging.length];
     encoder.copyBufferToBuffer(decodeIds, 0, staging, 0, 4);
+    let neighbourStaging: GPUBuffer | null = null;
+    if (neighbours) {
+      const bytes = neighbours.k * 8;
+      if (!this.neighbourStaging || this.neighbourStaging.size < bytes) {
+        if (this.neighbourStaging) gpu.pool.release(this.neighbourStaging);
+        this.neighbourStaging = gpu.pool.acquire(bytes, READBACK_USAGE, "neighbours");
+      }
+      neighbourStaging = this.neighbourStaging;
+      encoder.copyBufferToBuffer(neighbours.dist, neighbours.byteOffset, neighbourStaging, 0, neighbours.k * 4);
+      encoder.copyBufferToBuffer(neighbours.index, neighbours.byteOffset, neighbourStaging, neighbours.k * 4, neighbours.k * 4);
+    }
     observer?.profiler?.resolve(encoder);
     const t1 = observer ? performance.now() : 0;
     gpu.device.queue.submit([encoder.finish()]);
@@ -343,12 +408,22 @@ export class Session {
     await gpu.track(staging.mapAsync(0x0001 /* GPUMapMode.READ */));
     const id = new Uint32Array(staging.getMappedRange(0, 4))[0];
     staging.unmap();
+    let found: MemoryNeighbour[] | undefined;
+    if (neighbours && neighbourStaging) {
+      await gpu.track(neighbourStaging.mapAsync(0x0001 /* GPUMapMode.READ */));
+      const k = neighbours.k;
+      const dist = new Float32Array(neighbourStaging.getMappedRange(0, k * 4).slice(0));
+      const index = new Uint32Array(neighbourStaging.getMappedRange(k * 4, k * 4).slice(0));
+      neighbourStaging.unmap();
+      found = [];
+      for (let s = 0; s < k; s++) if (index[s] !== 0xffffffff) found.push({ entry: index[s], distance: dist[s] });
+    }
     if (observer) {
       const t3 = performance.now();
       const gpuTimes = observer.profiler ? await observer.profiler.collect() : undefined;
       observer.onStep({ kind: "decode", tokens: forward.length ? 1 : 0, startMs: t0, recordMs: t1 - t0, submitMs: t2 - t1, waitMs: t3 - t2, gpu: gpuTimes });
     }
-    return id;
+    return { id, neighbours: found };
   }
 
   /**
@@ -448,7 +523,8 @@ export class Session {
         }
         const plan = this.getDecodePlan();
         const sampler = forward.length ? plan.sampleDispatch : logitsSample!;
-        const id = await this.sampleStep(forward, sampler, plan.ids, this.samplingParams(opts, rng.next()), step);
+        const source = opts.neighbours ? (forward.length ? plan.neighbours : this.prefillNeighbours()) : undefined;
+        const { id, neighbours } = await this.sampleStep(forward, sampler, plan.ids, this.samplingParams(opts, rng.next()), step, source);
         if (forward.length) {
           this.state.position += 1;
         }
@@ -462,7 +538,7 @@ export class Session {
         if (stopOnEos && id === eos) break;
         const piece = decoder.push(id);
         text += piece;
-        yield { id, text: piece };
+        yield opts.neighbours ? { id, text: piece, neighbours: neighbours ?? [] } : { id, text: piece };
         if (opts.stop?.some((s) => s.length > 0 && text.endsWith(s))) break;
       }
       // The last sampled token stays in the context, not yet in the cache (the next call
@@ -517,6 +593,7 @@ export class Session {
     this.context = [];
     this.dropped = 0;
     this.logitsValid = false;
+    this.neighboursValid = false;
     this.conversation = null;
   }
 
@@ -552,6 +629,7 @@ export class Session {
       this.context = [...s.tokens];
       this.dropped = s.droppedTokens;
       this.logitsValid = !!s.nextLogits && s.position === s.tokens.length;
+      this.neighboursValid = false;
       if (this.logitsValid) this.model.gpu.write(this.nextLogits, s.nextLogits!);
       this.conversation = s.chat ? structuredClone(s.chat) : null;
       this.releaseDecodePlan();
@@ -586,6 +664,7 @@ export class Session {
     this.state.dispose();
     if (!gpu.isLost) this.options.observer?.dispose?.();
     if (!gpu.isLost) {
+      this.releaseNeighbours();
       gpu.pool.release(this.nextLogits);
       gpu.pool.release(this.params);
       gpu.pool.release(this.history);
