@@ -4,7 +4,8 @@
 // Variants:
 //   DISTANCES   d[row, offset + j] = distance from query row to key j of one key shard.
 //               Squared L2 (metric 0) or negative inner product (metric 1), so smaller is
-//               nearer for both. No barriers.
+//               nearer for both; keys at or beyond live[0] (not filled yet) get the largest
+//               finite f32. No barriers.
 //     TILED     dims % 4 == 0: 4 keys x TQ queries per invocation; otherwise one
 //               invocation per (key, query).
 //     KEYS_F16  keys hold halves packed two per u32 (dims must be even).
@@ -45,7 +46,10 @@ struct Params {
 #endif
 @group(0) @binding(1) var<storage, read> queries: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<f32>;
-@group(0) @binding(3) var<uniform> p: Params;
+// live[0]: keys in use (a growing store fills its shard over time); keys at or beyond it
+// get the largest distance and are never written with a real one.
+@group(0) @binding(3) var<storage, read> live: array<u32>;
+@group(0) @binding(4) var<uniform> p: Params;
 
 #if TILED
 // Register tiles: 4 keys x TQ queries per invocation (dims % 4 == 0), so each loaded key
@@ -74,6 +78,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (j0 >= p.n || r0 >= p.rows) {
     return;
   }
+  let in_use = live[0];
   var acc: array<f32, 16>;
   for (var t = 0u; t < 16u; t++) {
     acc[t] = 0.0;
@@ -106,7 +111,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var r = 0u; r < TQ; r++) {
     for (var c = 0u; c < 4u; c++) {
       if (r0 + r < p.rows && j0 + c < p.n) {
-        out[(r0 + r) * p.out_stride + p.out_offset + j0 + c] = acc[r * 4u + c];
+        let j = p.out_offset + j0 + c;
+        out[(r0 + r) * p.out_stride + j] = select(INF, acc[r * 4u + c], j < in_use);
       }
     }
   }
@@ -145,7 +151,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 #endif
-  out[row * p.out_stride + p.out_offset + j] = acc;
+  out[row * p.out_stride + p.out_offset + j] = select(INF, acc, p.out_offset + j < live[0]);
 }
 #endif
 #endif
@@ -265,7 +271,9 @@ struct Params {
 @group(0) @binding(1) var<storage, read> top_dist: array<f32>;
 @group(0) @binding(2) var<storage, read> top_index: array<u32>;
 @group(0) @binding(3) var<storage, read> values: array<u32>;
-@group(0) @binding(4) var<uniform> p: Params;
+// live[0]: entries in use; indices at or beyond it (or beyond count) are empty slots.
+@group(0) @binding(4) var<storage, read> live: array<u32>;
+@group(0) @binding(5) var<uniform> p: Params;
 
 const FAN: u32 = 16u;
 var<workgroup> partial: array<f32, WG>;
@@ -324,12 +332,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   // Neighbour weights: softmax(-d / T) over the valid ones; top_dist is ascending, so the
   // first valid distance is the smallest and every exponent is <= 0.
   let d0 = top_dist[nb];
+  let valid = min(p.count, live[0]);
   var wsum = 0.0;
   for (var s = lid; s < p.k; s += WG) {
     let i = top_index[nb + s];
     var w = 0.0;
     var t = NO_INDEX;
-    if (i < p.count) {
+    if (i < valid) {
       t = min(values[i], p.vocab - 1u);
       w = exp((d0 - top_dist[nb + s]) * p.inv_temp);
       lm_logit[s] = logits[base + t];

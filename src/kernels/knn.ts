@@ -31,6 +31,8 @@ export interface KnnDistancesArgs {
   rows: number;
   /** f32 [rows, outStride]; this shard writes columns outOffset..outOffset + n - 1. */
   out: GPUBuffer;
+  /** u32 [1]: columns at or beyond it are unused keys (distance 3.4e38). */
+  live: GPUBuffer;
   outStride: number;
   outOffset: number;
   metric: KnnMetric;
@@ -62,7 +64,7 @@ export function knnDistances(gpu: Gpu, a: KnnDistancesArgs): KernelDispatch {
       defines: { DISTANCES: true, TILED: tiled, KEYS_F16: a.keyType === "f16", TOPK: false, WITH_INDEX: false, MIX: false },
       constants: tiled ? { WG, TQ: tq } : { WG },
     },
-    bindings: [a.keys, a.queries, a.out],
+    bindings: [a.keys, a.queries, a.out, a.live],
     params: paramWords([a.n, a.dims, a.rows, a.outStride, a.outOffset, a.metric === "l2" ? 0 : 1, groupsX, row0]),
     workgroups: [groupsX, Math.ceil(a.rows / tq)],
     flops: 3 * a.n * a.dims * a.rows,
@@ -157,6 +159,8 @@ export interface KnnMixArgs {
   /** u32 [count]: the token that followed each key. */
   values: GPUBuffer;
   count: number;
+  /** u32 [1]: entries in use (indices at or beyond it are empty). */
+  live: GPUBuffer;
   /** Weight of the memory's distribution, 0..1. */
   lambda: number;
   /** Softmax temperature over the neighbours' distances (> 0). */
@@ -181,7 +185,7 @@ export function knnMix(gpu: Gpu, a: KnnMixArgs): KernelDispatch {
   return makeDispatch(gpu, {
     kernel: "knn_mix",
     pipeline: { file: "knn", defines: { DISTANCES: false, TILED: false, KEYS_F16: false, TOPK: false, WITH_INDEX: false, MIX: true }, constants: { WG } },
-    bindings: [a.logits, a.topDist, a.topIndex, a.values],
+    bindings: [a.logits, a.topDist, a.topIndex, a.values, a.live],
     params: paramWords([a.vocab, a.k, a.rows, a.count, { f32: a.lambda }, { f32: 1 / a.temperature }, row0]),
     workgroups: [a.rows],
     flops: 6 * a.rows * a.vocab,

@@ -5,7 +5,7 @@ import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import { KNN_MAX_K, KNN_NO_INDEX, knnDistances, knnMix, knnTopK, type KnnMetric } from "../kernels/knn.js";
-import { checkKnnStore, type KnnStoreData } from "./store-file.js";
+import { checkKnnStore, type KeyType, type KnnStoreData } from "./store-file.js";
 import type { PlanNeighbours } from "../models/types.js";
 
 /** How a model consults its memory. */
@@ -83,29 +83,55 @@ export class WorkList implements RecordedWork {
   }
 }
 
-/** A memory store uploaded to the GPU. */
+/**
+ * A memory store on the GPU. A static store holds the entries of a store file; a growing
+ * store (a session's memory of what it has read) starts empty with room for `capacity`
+ * f32 entries and is filled by `append` as a ring: when full, the oldest entries are
+ * overwritten. Searches always cover every slot; `live` tells the kernels which are filled.
+ */
 export class GpuKnnStore {
   private readonly shards: Shard[] = [];
   private readonly values: GPUBuffer;
+  private readonly live: GPUBuffer;
+  /** Token after each slot's key, and the token at its position (CPU copies, for describe). */
+  readonly slotValues: Uint32Array;
+  readonly slotInputs: Uint32Array;
+  /** Entries appended so far (a growing store); the count for a static one. */
+  private appended: number;
   private disposed = false;
 
   private constructor(
     private readonly gpu: Gpu,
-    /** The store on the CPU (its inputs let callers show the text around a neighbour). */
-    readonly data: KnnStoreData,
+    readonly fingerprint: string,
+    readonly dims: number,
+    readonly keyType: KeyType,
+    /** Slots: the entry count of a static store, the ring size of a growing one. */
+    readonly capacity: number,
+    readonly growing: boolean,
+    keys: Float32Array | Uint16Array | null,
+    values: Uint32Array,
+    inputs: Uint32Array,
     maxShardBytes: number,
   ) {
-    const keyBytes = data.dims * (data.keyType === "f16" ? 2 : 4);
+    const keyBytes = dims * (keyType === "f16" ? 2 : 4);
     const perShard = Math.max(1, Math.floor(maxShardBytes / keyBytes));
+    this.slotValues = values;
+    this.slotInputs = inputs;
+    this.appended = growing ? 0 : capacity;
+    const owned: GPUBuffer[] = [];
     try {
-      for (let start = 0; start < data.count; start += perShard) {
-        const count = Math.min(perShard, data.count - start);
-        const keys = data.keys.subarray(start * data.dims, (start + count) * data.dims);
-        this.shards.push({ buffer: gpu.upload(keys, `memory.keys[${this.shards.length}]`), start, count });
+      for (let start = 0; start < capacity; start += perShard) {
+        const count = Math.min(perShard, capacity - start);
+        const label = `memory.keys[${this.shards.length}]`;
+        const buffer = keys ? gpu.upload(keys.subarray(start * dims, (start + count) * dims), label) : gpu.createStorage(count * keyBytes, label);
+        owned.push(buffer);
+        this.shards.push({ buffer, start, count });
       }
-      this.values = gpu.upload(data.count > 0 ? data.values : new Uint32Array(1), "memory.values");
+      this.values = gpu.upload(capacity > 0 ? values : new Uint32Array(1), "memory.values");
+      owned.push(this.values);
+      this.live = gpu.upload(Uint32Array.of(this.liveCount), "memory.live");
     } catch (e) {
-      for (const s of this.shards) gpu.pool.release(s.buffer);
+      for (const b of owned) gpu.pool.release(b);
       throw e;
     }
   }
@@ -117,13 +143,36 @@ export class GpuKnnStore {
   static upload(gpu: Gpu, data: KnnStoreData, options: { maxShardBytes?: number } = {}): Promise<GpuKnnStore> {
     checkKnnStore(data);
     if (data.count >= KNN_NO_INDEX) throw new MnemoError("TOO_LARGE", `A memory store holds fewer than ${KNN_NO_INDEX} entries, not ${data.count}.`);
-    const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
-    const maxShardBytes = Math.min(options.maxShardBytes ?? limit, limit);
-    return gpu.allocateChecked("the memory store", () => new GpuKnnStore(gpu, data, maxShardBytes));
+    return gpu.allocateChecked(
+      "the memory store",
+      () => new GpuKnnStore(gpu, data.fingerprint, data.dims, data.keyType, data.count, false, data.keys, data.values, data.inputs, shardLimit(gpu, options.maxShardBytes)),
+    );
   }
 
+  /** An empty growing store of `capacity` f32 entries of `dims` (a session's memory). */
+  static growing(gpu: Gpu, o: { fingerprint: string; dims: number; capacity: number; maxShardBytes?: number }): Promise<GpuKnnStore> {
+    if (!Number.isInteger(o.capacity) || o.capacity < 1 || o.capacity >= KNN_NO_INDEX) {
+      throw new MnemoError("BAD_INPUT", `A growing memory's capacity must be an integer in 1..${KNN_NO_INDEX - 1}, got ${o.capacity}.`);
+    }
+    return gpu.allocateChecked(
+      "the session's memory",
+      () => new GpuKnnStore(gpu, o.fingerprint, o.dims, "f32", o.capacity, true, null, new Uint32Array(o.capacity), new Uint32Array(o.capacity), shardLimit(gpu, o.maxShardBytes)),
+    );
+  }
+
+  /** Filled entries. */
   get count(): number {
-    return this.data.count;
+    return Math.min(this.appended, this.capacity);
+  }
+
+  /** Same as count (slots in use). */
+  private get liveCount(): number {
+    return this.count;
+  }
+
+  /** Entries ever appended to a growing store (the oldest are overwritten once it is full). */
+  get totalAppended(): number {
+    return this.appended;
   }
 
   /** Shards the keys are split into. */
@@ -134,6 +183,56 @@ export class GpuKnnStore {
   /** Bytes on the GPU (keys and values). */
   get gpuBytes(): number {
     return this.shards.reduce((a, s) => a + s.buffer.size, 0) + this.values.size;
+  }
+
+  /**
+   * Appends `rows` f32 rows of `hidden` (from byte `hiddenOffset`) as keys, with their next
+   * tokens and input tokens, into the next ring slots: copy commands on `encoder` (no
+   * readback) plus queue writes of the values and the live count.
+   */
+  append(encoder: GPUCommandEncoder, hidden: GPUBuffer, hiddenOffset: number, values: readonly number[], inputs: readonly number[]): void {
+    if (!this.growing) throw new MnemoError("INTERNAL", "Only a growing memory takes appends.");
+    const rowBytes = this.dims * 4;
+    for (let r = 0; r < values.length; r++) {
+      const slot = this.appended % this.capacity;
+      const shard = this.shards.find((s) => slot >= s.start && slot < s.start + s.count)!;
+      encoder.copyBufferToBuffer(hidden, hiddenOffset + r * rowBytes, shard.buffer, (slot - shard.start) * rowBytes, rowBytes);
+      this.slotValues[slot] = values[r];
+      this.slotInputs[slot] = inputs[r];
+      this.gpu.write(this.values, Uint32Array.of(values[r]), slot * 4);
+      this.appended++;
+    }
+    this.gpu.write(this.live, Uint32Array.of(this.liveCount));
+  }
+
+  /** Every slot's key, value and input, and how many were appended (a session snapshot). */
+  async read(): Promise<{ keys: Float32Array; values: Uint32Array; inputs: Uint32Array; appended: number }> {
+    const keys = new Float32Array(this.capacity * this.dims);
+    for (const s of this.shards) keys.set(await this.gpu.readF32(s.buffer, s.count * this.dims), s.start * this.dims);
+    return { keys, values: this.slotValues.slice(), inputs: this.slotInputs.slice(), appended: this.appended };
+  }
+
+  /** Restores what `read` returned (same capacity and dims). */
+  write(state: { keys: Float32Array; values: Uint32Array; inputs: Uint32Array; appended: number }): void {
+    if (state.keys.length !== this.capacity * this.dims || state.values.length !== this.capacity || state.inputs.length !== this.capacity) {
+      throw new MnemoError("SHAPE_MISMATCH", `The snapshot's memory has ${state.values.length} slots of ${state.keys.length / Math.max(1, state.values.length)} values; this session's memory ${this.capacity} of ${this.dims}.`);
+    }
+    for (const s of this.shards) this.gpu.write(s.buffer, state.keys.subarray(s.start * this.dims, (s.start + s.count) * this.dims));
+    this.slotValues.set(state.values);
+    this.slotInputs.set(state.inputs);
+    this.gpu.write(this.values, state.values);
+    this.appended = state.appended;
+    this.gpu.write(this.live, Uint32Array.of(this.liveCount));
+  }
+
+  /** Copies this growing store into `other` (a fork), on the GPU. */
+  copyTo(encoder: GPUCommandEncoder, other: GpuKnnStore): void {
+    this.shards.forEach((s, i) => encoder.copyBufferToBuffer(s.buffer, 0, other.shards[i].buffer, 0, s.buffer.size));
+    encoder.copyBufferToBuffer(this.values, 0, other.values, 0, this.values.size);
+    encoder.copyBufferToBuffer(this.live, 0, other.live, 0, 4);
+    other.slotValues.set(this.slotValues);
+    other.slotInputs.set(this.slotInputs);
+    other.appended = this.appended;
   }
 
   /**
@@ -153,7 +252,7 @@ export class GpuKnnStore {
   ): WorkList {
     if (this.disposed) throw new MnemoError("DISPOSED", "This memory store was disposed.");
     const gpu = this.gpu;
-    const count = this.data.count;
+    const count = this.capacity;
     const k = options.k;
     const work = new WorkList(gpu);
     try {
@@ -163,7 +262,7 @@ export class GpuKnnStore {
         const n = Math.min(slice, rows - r);
         const { topDist, topIndex } = this.planSearch(work, hidden, hiddenRow0 + r, n, k, options.metric);
         work.lastRowNeighbours = { dist: topDist, index: topIndex, byteOffset: (n - 1) * k * 4, k };
-        work.add(knnMix(gpu, { logits, row0: row0 + r, vocab, rows: n, topDist, topIndex, k, values: this.values, count, lambda: options.lambda, temperature: options.temperature }));
+        work.add(knnMix(gpu, { logits, row0: row0 + r, vocab, rows: n, topDist, topIndex, k, values: this.values, count, live: this.live, lambda: options.lambda, temperature: options.temperature }));
       }
       return work;
     } catch (e) {
@@ -175,7 +274,7 @@ export class GpuKnnStore {
   /** Records distances and top-k for `rows` queries into `work`; returns where the k nearest land. */
   planSearch(work: WorkList, queries: GPUBuffer, queryRow0: number, rows: number, k: number, metric: KnnMetric): { topDist: GPUBuffer; topIndex: GPUBuffer } {
     const gpu = this.gpu;
-    const count = this.data.count;
+    const count = this.capacity;
     if (count === 0) {
       // Nothing to search: every slot empty, so the mixture keeps the model's distribution.
       return {
@@ -185,7 +284,7 @@ export class GpuKnnStore {
     }
     const distances = work.own(gpu.createStorage(rows * count * 4, "memory.distances"));
     for (const s of this.shards) {
-      work.add(knnDistances(gpu, { keys: s.buffer, keyType: this.data.keyType, n: s.count, dims: this.data.dims, queries, queryRow0, rows, out: distances, outStride: count, outOffset: s.start, metric }));
+      work.add(knnDistances(gpu, { keys: s.buffer, keyType: this.keyType, n: s.count, dims: this.dims, queries, queryRow0, rows, out: distances, outStride: count, outOffset: s.start, live: this.live, metric }));
     }
     const top = knnTopK(gpu, { dist: distances, n: count, rows, k });
     work.adopt(top.dispatches, top.dispose);
@@ -197,5 +296,11 @@ export class GpuKnnStore {
     this.disposed = true;
     for (const s of this.shards) this.gpu.pool.release(s.buffer);
     this.gpu.pool.release(this.values);
+    this.gpu.pool.release(this.live);
   }
+}
+
+function shardLimit(gpu: Gpu, wanted?: number): number {
+  const limit = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+  return Math.min(wanted ?? limit, limit);
 }

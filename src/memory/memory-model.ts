@@ -10,11 +10,11 @@ export function checkStoreFitsModel(model: LanguageModel, store: GpuKnnStore): v
   if (model.hiddenSize === 0) {
     throw new MnemoError("UNSUPPORTED_MODEL", `External memory needs a model that exposes its hidden states (GPT-2); ${model.info.description} does not.`);
   }
-  if (store.data.fingerprint !== model.info.fingerprint) {
+  if (store.fingerprint !== model.info.fingerprint) {
     throw new MnemoError("BAD_INPUT", "This memory store was built with a different model (its fingerprint differs); build it again with this model.");
   }
-  if (store.data.dims !== model.hiddenSize) {
-    throw new MnemoError("SHAPE_MISMATCH", `The memory store's keys have ${store.data.dims} values, this model's hidden states ${model.hiddenSize}.`);
+  if (store.dims !== model.hiddenSize) {
+    throw new MnemoError("SHAPE_MISMATCH", `The memory store's keys have ${store.dims} values, this model's hidden states ${model.hiddenSize}.`);
   }
 }
 

@@ -34,7 +34,7 @@ export class Memory {
 
   /** The text around entry `entry`: up to `contextTokens` tokens before it, and its next token. */
   describe(entry: number, contextTokens = 16): MemoryEntryText {
-    const { inputs, values, count } = this.store.data;
+    const { slotInputs: inputs, slotValues: values, count } = this.store;
     if (!Number.isInteger(entry) || entry < 0 || entry >= count) throw new RangeError(`No memory entry ${entry} (the store has ${count}).`);
     const from = Math.max(0, entry - contextTokens + 1);
     return { context: this.tokenizer.decode(Array.from(inputs.subarray(from, entry + 1))), next: this.tokenizer.decode([values[entry]]) };

@@ -24,10 +24,11 @@ function integerKeys(n: number, seed: number, range = 4): Float32Array {
   return Float32Array.from({ length: n }, () => Math.floor(r() * (2 * range + 1)) - range);
 }
 
-async function distances(keys: Float32Array, n: number, dims: number, queries: Float32Array, rows: number, o: { keyType: "f32" | "f16"; metric: "l2" | "ip"; shards: number }): Promise<Float32Array> {
+async function distances(keys: Float32Array, n: number, dims: number, queries: Float32Array, rows: number, o: { keyType: "f32" | "f16"; metric: "l2" | "ip"; shards: number; live?: number }): Promise<Float32Array> {
   const out = gpu.createStorage(rows * n * 4, "out");
   const q = gpu.upload(queries, "queries");
-  const owned: GPUBuffer[] = [out, q];
+  const live = gpu.upload(Uint32Array.of(o.live ?? n), "live");
+  const owned: GPUBuffer[] = [out, q, live];
   const per = Math.ceil(n / o.shards);
   const ds = [];
   for (let start = 0; start < n; start += per) {
@@ -35,7 +36,7 @@ async function distances(keys: Float32Array, n: number, dims: number, queries: F
     const slice = keys.subarray(start * dims, (start + count) * dims);
     const k = gpu.upload(o.keyType === "f16" ? f32ToF16Array(slice) : slice, "keys");
     owned.push(k);
-    ds.push(knnDistances(gpu, { keys: k, keyType: o.keyType, n: count, dims, queries: q, rows, out, outStride: n, outOffset: start, metric: o.metric }));
+    ds.push(knnDistances(gpu, { keys: k, keyType: o.keyType, n: count, dims, queries: q, rows, out, outStride: n, outOffset: start, live, metric: o.metric }));
   }
   runDispatches(gpu, ds);
   const got = await gpu.readF32(out, rows * n);
@@ -73,10 +74,26 @@ describe("knn distances", () => {
     });
   }
 
+  it("keys at or beyond the live count get the largest distance (a growing store)", async () => {
+    const [n, dims, rows] = [40, 8, 5];
+    const keys = randomF32(n * dims, 3);
+    const queries = randomF32(rows * dims, 4);
+    for (const dimsCase of [dims, 7]) {
+      const got = await distances(keys.subarray(0, n * dimsCase), n, dimsCase, queries.subarray(0, rows * dimsCase), rows, { keyType: "f32", metric: "l2", shards: 2, live: 23 });
+      const ref = knnDistancesRef(keys.subarray(0, n * dimsCase), n, dimsCase, queries.subarray(0, rows * dimsCase), rows, "l2");
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < n; j++) {
+          if (j < 23) expect(Math.abs(got[r * n + j] - ref[r * n + j])).toBeLessThan(1e-4);
+          else expect(got[r * n + j]).toBe(3.4028234663852886e38);
+        }
+      }
+    }
+  });
+
   it("refuses odd f16 dims and columns that do not fit the row", () => {
     const b = gpu.createStorage(4096, "b");
-    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f16", n: 2, dims: 3, queries: b, rows: 1, out: b, outStride: 2, outOffset: 0, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f32", n: 4, dims: 2, queries: b, rows: 1, out: b, outStride: 5, outOffset: 2, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
+    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f16", n: 2, dims: 3, queries: b, rows: 1, out: b, outStride: 2, outOffset: 0, live: b, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
+    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f32", n: 4, dims: 2, queries: b, rows: 1, out: b, outStride: 5, outOffset: 2, live: b, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
     gpu.pool.release(b);
   });
 });
@@ -127,16 +144,17 @@ describe("knn top-k", () => {
 });
 
 describe("knn mixture", () => {
-  async function mix(logits: Float32Array, vocab: number, rows: number, topDist: Float32Array, topIndex: Uint32Array, k: number, values: Uint32Array, lambda: number, temperature: number): Promise<Float32Array> {
+  async function mix(logits: Float32Array, vocab: number, rows: number, topDist: Float32Array, topIndex: Uint32Array, k: number, values: Uint32Array, lambda: number, temperature: number, liveCount?: number): Promise<Float32Array> {
     const l = gpu.upload(logits, "logits");
     const td = gpu.upload(topDist, "top-dist");
     const ti = gpu.upload(topIndex, "top-index");
     const v = gpu.upload(values, "values");
-    const d = knnMix(gpu, { logits: l, vocab, rows, topDist: td, topIndex: ti, k, values: v, count: values.length, lambda, temperature });
+    const live = gpu.upload(Uint32Array.of(liveCount ?? values.length), "live");
+    const d = knnMix(gpu, { logits: l, vocab, rows, topDist: td, topIndex: ti, k, values: v, count: values.length, live, lambda, temperature });
     runDispatches(gpu, [d]);
     const got = await gpu.readF32(l, rows * vocab);
     releaseDispatches(gpu, [d]);
-    for (const b of [l, td, ti, v]) gpu.pool.release(b);
+    for (const b of [l, td, ti, v, live]) gpu.pool.release(b);
     return got;
   }
 
@@ -169,6 +187,18 @@ describe("knn mixture", () => {
     });
   }
 
+  it("entries at or beyond the live count do not vote", async () => {
+    const vocab = 30;
+    const logits = randomF32(vocab, 8, 3);
+    const topIndex = Uint32Array.of(0, 5, 1, 6);
+    const topDist = Float32Array.of(1, 2, 3, 4);
+    const values = Uint32Array.of(3, 4, 9, 9, 9, 7, 8);
+    const got = await mix(logits, vocab, 1, topDist, topIndex, 4, values, 0.5, 1, 2);
+    // Only entries 0 and 1 are live: the same as a store of those two.
+    const ref = knnMixRef(logits, vocab, 1, topDist, topIndex, 4, values, 2, 0.5, 1);
+    expectClose("live-limited mixture", got, ref, { atol: 1e-5, rtol: 1e-5 });
+  });
+
   it("a row without valid neighbours keeps the model's distribution", async () => {
     const vocab = 50;
     const logits = randomF32(vocab, 3, 4);
@@ -179,7 +209,7 @@ describe("knn mixture", () => {
 
   it("refuses lambda outside 0..1 and a non-positive temperature", () => {
     const b = gpu.createStorage(4096, "b");
-    const args = { logits: b, vocab: 4, rows: 1, topDist: b, topIndex: b, k: 2, values: b, count: 1 };
+    const args = { logits: b, vocab: 4, rows: 1, topDist: b, topIndex: b, k: 2, values: b, count: 1, live: b };
     expect(isMnemoError(caught(() => knnMix(gpu, { ...args, lambda: 1.5, temperature: 1 })), "BAD_INPUT")).toBe(true);
     expect(isMnemoError(caught(() => knnMix(gpu, { ...args, lambda: 0.5, temperature: 0 })), "BAD_INPUT")).toBe(true);
     gpu.pool.release(b);
