@@ -13,6 +13,7 @@ import { GpuProfiler, MAX_TIMED_DISPATCHES, summarizeKernels, type KernelSummary
 import { buildKnnStore, type BuildMemoryOptions } from "./memory/build.js";
 import { GpuKnnStore, memoryMixOptions, type MemoryMixOptions } from "./memory/gpu-store.js";
 import { Memory } from "./memory/memory.js";
+import type { GrowingMemoryOptions } from "./runtime/session-memory.js";
 import { checkStoreFitsModel, withMemory } from "./memory/memory-model.js";
 import { decodeKnnStore, type KnnStoreData as MemoryStore } from "./memory/store-file.js";
 
@@ -58,6 +59,12 @@ export interface SessionOptions {
   onKernelProfile?: (profile: KernelProfile) => void;
   /** An external memory (from {@link Model.memory}) mixed into every step of the session. */
   memory?: Memory;
+  /**
+   * A memory that grows as the session reads and writes (GPT-2): every position joins it
+   * once the token after it is known, so text that has left the context window can still
+   * be recalled. Snapshots and forks carry it. `true` for the defaults.
+   */
+  growingMemory?: boolean | GrowingMemoryOptions;
 }
 
 /** GPU time of one step, per kernel (most expensive first). */
@@ -92,7 +99,14 @@ export class Model {
     const lm = options.memory ? withMemory(this.lm, options.memory.store, options.memory.options) : this.lm;
     const onProfile = options.onKernelProfile;
     const observer = onProfile ? kernelProfileObserver(this.lm, onProfile) : undefined;
-    return new Session(lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 }, observer });
+    const growing = options.growingMemory === true ? {} : options.growingMemory || undefined;
+    if (growing) {
+      memoryMixOptions(growing); // bad options fail here, not at the first forward
+      const capacity = growing.capacity ?? 1;
+      if (!Number.isInteger(capacity) || capacity < 1 || capacity >= 0xffffffff) throw new MnemoError("BAD_INPUT", `A growing memory's capacity must be a positive integer, got ${capacity}.`);
+      if (this.lm.hiddenSize === 0) throw new MnemoError("UNSUPPORTED_MODEL", `A growing memory needs a model that exposes its hidden states (GPT-2); ${this.lm.info.description} does not.`);
+    }
+    return new Session(lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 }, observer, growingMemory: growing });
   }
 
   /** Generates from a fresh session (streamed); the session is disposed at the end. */

@@ -15,6 +15,7 @@ export type { ModelSource } from "./loading/model-files.js";
 export { MnemoError, isMnemoError, type MnemoErrorCode } from "./errors.js";
 export { Memory, type MemoryEntryText } from "./memory/memory.js";
 export type { MemoryMixOptions } from "./memory/gpu-store.js";
+export type { GrowingMemoryOptions, GrowingMemoryState } from "./runtime/session-memory.js";
 export type { BuildMemoryOptions } from "./memory/build.js";
 export { encodeKnnStore as encodeMemoryStore, decodeKnnStore as decodeMemoryStore, type KnnStoreData as MemoryStore, type KeyType as MemoryKeyType } from "./memory/store-file.js";
 export type { KnnMetric as MemoryMetric } from "./kernels/knn.js";

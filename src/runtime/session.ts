@@ -11,6 +11,7 @@ import type { DispatchTiming, GpuProfiler } from "../gpu/profiler.js";
 import { SeededRandom } from "./random.js";
 import type { StateSnapshot } from "./snapshot.js";
 import { finishChatTurn, planChatTurn, type ChatMessage, type ChatState } from "./chat.js";
+import { SessionMemory, type GrowingMemoryOptions } from "./session-memory.js";
 
 /** Options of {@link Session.generate}. */
 export interface GenerateOptions {
@@ -170,13 +171,17 @@ export class Session {
   /** What happens when the context fills up; may be changed between calls. */
   overflowPolicy: OverflowPolicy;
 
+  /** The growing memory (options.growingMemory), created before the first forward. */
+  private memory: SessionMemory | null = null;
+
   /** @internal Sessions come from `model.session()`. */
   constructor(
+    /** @internal The model without the session's growing memory. */
+    readonly baseModel: LanguageModel,
     /** @internal */
-    readonly model: LanguageModel,
-    /** @internal */
-    readonly options: { cacheType?: "f32" | "f16"; overflowPolicy?: OverflowPolicy; observer?: StepObserver } = {},
+    readonly options: { cacheType?: "f32" | "f16"; overflowPolicy?: OverflowPolicy; observer?: StepObserver; growingMemory?: GrowingMemoryOptions } = {},
   ) {
+    const model = baseModel;
     const gpu = model.gpu;
     this.state = model.createState({ cacheType: options.cacheType });
     this.params = createSamplingParamsBuffer(gpu);
@@ -185,6 +190,24 @@ export class Session {
     this.history = gpu.createStorage(historyLen * 4, "sampling.history");
     this.staging = [0, 1].map(() => gpu.pool.acquire(4, READBACK_USAGE, "sampled-id"));
     this.overflowPolicy = options.overflowPolicy ?? DEFAULT_POLICY;
+  }
+
+  /** @internal The model the session runs: with its growing memory mixed in, once created. */
+  get model(): LanguageModel {
+    return this.memory?.model ?? this.baseModel;
+  }
+
+  /** Creates the growing memory on first use (its store is allocated asynchronously). */
+  private async ensureMemory(): Promise<void> {
+    if (this.memory || !this.options.growingMemory) return;
+    this.memory = await SessionMemory.create(this.baseModel, this.options.growingMemory);
+    this.releaseDecodePlan();
+  }
+
+  /** The session's growing memory store (entries appended so far), when it has one. */
+  get growingMemory(): { entries: number; appended: number; capacity: number } | null {
+    const s = this.memory?.store;
+    return s ? { entries: s.count, appended: s.totalAppended, capacity: s.capacity } : null;
   }
 
   /** Tokens currently in the model's memory. */
@@ -238,7 +261,8 @@ export class Session {
   }
 
   /** Prefills `ids` in chunks, applying the overflow policy first if they do not fit. */
-  private async prefill(ids: number[], opts: { signal?: AbortSignal; overflow?: "truncate" | "error" }): Promise<void> {
+  private async prefill(ids: number[], opts: { signal?: AbortSignal; overflow?: "truncate" | "error" }, replayed = 0): Promise<void> {
+    await this.ensureMemory();
     // A token sampled last time is in the context but not yet in the cache: feed it first.
     ids = [...this.context.splice(this.state.position), ...ids];
     if (ids.length === 0) return;
@@ -247,7 +271,7 @@ export class Session {
       if (opts.overflow === "error") {
         throw new MnemoError("CONTEXT_FULL", `${this.context.length + ids.length} tokens do not fit the model's context of ${ctx}.`);
       }
-      ids = this.shrinkContext(ids);
+      ({ ids, replayed } = this.shrinkContext(ids));
     }
     const gpu = this.model.gpu;
     const logitsBytes = this.model.info.vocabSize * 4;
@@ -261,7 +285,10 @@ export class Session {
         const observer = this.options.observer;
         const t0 = performance.now();
         const encoder = gpu.device.createCommandEncoder({ label: "prefill" });
+        const chunkReplayed = Math.min(chunk.length, Math.max(0, replayed - at));
+        this.memory?.beforeForward(encoder, chunk, chunkReplayed);
         encodeDispatches(encoder, plan.dispatches, observer?.profiler);
+        if (this.memory && plan.hidden) this.memory.afterForward(encoder, plan.hidden, chunk, chunkReplayed);
         encoder.copyBufferToBuffer(plan.logits, 0, this.nextLogits, 0, logitsBytes);
         this.keepNeighbours(encoder, plan.neighbours);
         observer?.profiler?.resolve(encoder);
@@ -288,9 +315,11 @@ export class Session {
 
   /**
    * Applies the overflow policy: returns the ids to prefill after resetting the state to
-   * the kept first part plus the most recent tokens (half the context in total).
+   * the kept first part plus the most recent tokens (half the context in total), and how
+   * many of them (the leading ones) had been fed before.
    */
-  private shrinkContext(incoming: number[]): number[] {
+  private shrinkContext(incoming: number[]): { ids: number[]; replayed: number } {
+    const fedBefore = this.state.position;
     const ctx = this.model.info.contextLength;
     const all = [...this.context, ...incoming];
     if (!Number.isFinite(ctx)) throw new MnemoError("INTERNAL", "A recurrent state has no context to shrink.");
@@ -298,12 +327,13 @@ export class Session {
     const keepTotal = Math.max(1, Math.floor(ctx / 2));
     const recent = all.slice(all.length - (keepTotal - keepFirst));
     const kept = [...all.slice(0, keepFirst), ...recent];
+    const replayed = Math.min(keepFirst, fedBefore) + Math.max(0, fedBefore - (all.length - recent.length));
     this.dropped += all.length - kept.length;
     this.state.clear();
     this.context = [];
     this.logitsValid = false;
     this.releaseDecodePlan();
-    return kept;
+    return { ids: kept, replayed };
   }
 
   private releaseDecodePlan(): void {
@@ -387,7 +417,11 @@ export class Session {
     const observer = this.options.observer;
     const t0 = observer ? performance.now() : 0;
     const encoder = gpu.device.createCommandEncoder({ label: "decode-step" });
+    // The decode plan feeds the last sampled token (the end of the context).
+    const fed = forward.length ? [this.context[this.context.length - 1]] : [];
+    if (fed.length) this.memory?.beforeForward(encoder, fed, 0);
     encodeDispatches(encoder, [...forward, sampleDispatch], observer?.profiler);
+    if (fed.length && this.memory && this.decodePlan?.hidden) this.memory.afterForward(encoder, this.decodePlan.hidden, fed, 0);
     const staging = this.staging[slot % this.staging.length];
     encoder.copyBufferToBuffer(decodeIds, 0, staging, 0, 4);
     let neighbourStaging: GPUBuffer | null = null;
@@ -511,7 +545,8 @@ export class Session {
           // The sampled id is already in decode.ids; only its position is new.
           if (this.state.position >= this.model.info.contextLength) {
             if (opts.overflow === "error") throw new MnemoError("CONTEXT_FULL", `The context of ${this.model.info.contextLength} tokens is full.`);
-            await this.prefill(this.shrinkContext([]), { signal });
+            const { ids: kept, replayed } = this.shrinkContext([]);
+            await this.prefill(kept, { signal }, replayed);
             const again = this.getDecodePlan();
             releaseDispatches(gpu, [logitsSample!]);
             logitsSample = sample(gpu, { logits: this.nextLogits, N: this.model.info.vocabSize, params: this.params, history: this.history, out: again.ids });
@@ -595,6 +630,7 @@ export class Session {
     this.logitsValid = false;
     this.neighboursValid = false;
     this.conversation = null;
+    this.memory?.clear();
   }
 
   /** A serialisable copy of the session's memory (GPU → CPU). */
@@ -611,6 +647,7 @@ export class Session {
         position: this.state.position,
         nextLogits: this.logitsValid ? await this.model.gpu.readF32(this.nextLogits, V) : undefined,
         chat: this.conversation ? structuredClone(this.conversation) : undefined,
+        growingMemory: this.memory ? await this.memory.read() : undefined,
       };
     });
   }
@@ -626,6 +663,9 @@ export class Session {
         throw new MnemoError("SHAPE_MISMATCH", `The snapshot's next-token logits have ${s.nextLogits.length} entries, this model's vocabulary ${V}.`);
       }
       this.state.write(s.tensors, s.position);
+      await this.ensureMemory();
+      if (this.memory && s.growingMemory) this.memory.write(s.growingMemory);
+      else this.memory?.clear();
       this.context = [...s.tokens];
       this.dropped = s.droppedTokens;
       this.logitsValid = !!s.nextLogits && s.position === s.tokens.length;
@@ -640,10 +680,12 @@ export class Session {
   async fork(): Promise<Session> {
     return this.exclusive(async () => {
       const observer = this.options.observer;
-      const other = new Session(this.model, { ...this.options, observer: observer?.fork ? observer.fork() : observer });
+      const other = new Session(this.baseModel, { ...this.options, observer: observer?.fork ? observer.fork() : observer });
+      await other.ensureMemory();
       const gpu = this.model.gpu;
       const encoder = gpu.device.createCommandEncoder({ label: "fork" });
       this.state.copyTo(encoder, other.state);
+      if (this.memory && other.memory) this.memory.copyTo(encoder, other.memory);
       encoder.copyBufferToBuffer(this.nextLogits, 0, other.nextLogits, 0, this.model.info.vocabSize * 4);
       gpu.device.queue.submit([encoder.finish()]);
       other.context = [...this.context];
@@ -662,6 +704,7 @@ export class Session {
     const gpu = this.model.gpu;
     this.releaseDecodePlan();
     this.state.dispose();
+    if (!gpu.isLost) this.memory?.dispose();
     if (!gpu.isLost) this.options.observer?.dispose?.();
     if (!gpu.isLost) {
       this.releaseNeighbours();

@@ -5,7 +5,8 @@
 import { MnemoError } from "../errors.js";
 import { bufferSource } from "../formats/source.js";
 import type { ChatState } from "./chat.js";
-import { openSafetensors, writeSafetensors, type SafetensorsDtype } from "../formats/safetensors.js";
+import { openSafetensors, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInput } from "../formats/safetensors.js";
+import type { GrowingMemoryState } from "./session-memory.js";
 
 /** One tensor of a snapshot. F16 data is raw half-precision bits. */
 export type SnapshotTensor = SnapshotTensorF32 | SnapshotTensorF16;
@@ -48,6 +49,8 @@ export interface StateSnapshot {
   nextLogits?: Float32Array;
   /** The conversation held by chat() turns, when there is one. */
   chat?: ChatState;
+  /** The session's growing memory (`model.session({ growingMemory })`), when it has one. */
+  growingMemory?: GrowingMemoryState;
 }
 
 /** The tensor name next-token logits travel under (never a state tensor's name). */
@@ -58,13 +61,23 @@ const VERSION = "1";
 
 /** Encodes a snapshot as safetensors bytes (for a file, IndexedDB or the network). */
 export function encodeSnapshot(s: StateSnapshot): Uint8Array {
-  const tensors = Object.entries(s.tensors).map(([name, t]) => ({
+  const tensors: SafetensorsTensorInput[] = Object.entries(s.tensors).map(([name, t]) => ({
     name,
     dtype: (t.dtype === "f16" ? "F16" : "F32") as SafetensorsDtype,
     shape: t.shape,
     data: t.data,
   }));
   if (s.nextLogits) tensors.push({ name: NEXT_LOGITS, dtype: "F32", shape: [s.nextLogits.length], data: s.nextLogits });
+  const g = s.growingMemory;
+  if (g) {
+    const slots = g.values.length;
+    tensors.push(
+      { name: MEMORY.keys, dtype: "F32", shape: [slots, slots ? g.keys.length / slots : 0], data: g.keys },
+      { name: MEMORY.values, dtype: "U32", shape: [slots], data: g.values },
+      { name: MEMORY.inputs, dtype: "U32", shape: [slots], data: g.inputs },
+    );
+    if (g.pending) tensors.push({ name: MEMORY.pending, dtype: "F32", shape: [g.pending.key.length], data: g.pending.key });
+  }
   return writeSafetensors(tensors, {
     format: FORMAT,
     version: VERSION,
@@ -74,6 +87,7 @@ export function encodeSnapshot(s: StateSnapshot): Uint8Array {
     dropped: String(s.droppedTokens),
     position: String(s.position),
     ...(s.chat ? { chat: JSON.stringify(s.chat) } : {}),
+    ...(g ? { memory_appended: String(g.appended), ...(g.pending ? { memory_pending_input: String(g.pending.input) } : {}) } : {}),
   });
 }
 
@@ -102,7 +116,9 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> 
   if (!Number.isSafeInteger(position) || position < 0 || position > (tokens as number[]).length) bad("the position is invalid.");
   const chat = m.chat === undefined ? undefined : parseChat(m.chat);
   const tensors: Record<string, SnapshotTensor> = {};
+  const growingMemory = await readGrowingMemory(file, m);
   for (const info of file.tensors.values()) {
+    if ((Object.values(MEMORY) as string[]).includes(info.name)) continue;
     const raw = await file.readRaw(info.name);
     if (info.dtype === "F32") tensors[info.name] = { dtype: "f32", shape: info.shape, data: new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4) };
     else if (info.dtype === "F16") tensors[info.name] = { dtype: "f16", shape: info.shape, data: new Uint16Array(raw.buffer, raw.byteOffset, raw.byteLength / 2) };
@@ -112,7 +128,34 @@ export async function decodeSnapshot(bytes: Uint8Array): Promise<StateSnapshot> 
   delete tensors[NEXT_LOGITS];
   if (next && (next.dtype !== "f32" || next.shape.length !== 1)) bad("the next-token logits are not an f32 vector.");
   const nextLogits = next ? (next.data as Float32Array) : undefined;
-  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, position, tensors, nextLogits, chat };
+  return { modelFingerprint: m.model, kind: m.kind, tokens: tokens as number[], droppedTokens: dropped, position, tensors, nextLogits, chat, growingMemory };
+}
+
+/** Tensor names of a growing memory in a snapshot (never a state tensor's name). */
+const MEMORY = { keys: "memory.keys", values: "memory.values", inputs: "memory.inputs", pending: "memory.pending" } as const;
+
+async function readGrowingMemory(file: SafetensorsFile, m: Record<string, string>): Promise<GrowingMemoryState | undefined> {
+  if (!file.tensors.has(MEMORY.keys)) return undefined;
+  const keys = file.tensor(MEMORY.keys);
+  const values = file.tensor(MEMORY.values);
+  const inputs = file.tensor(MEMORY.inputs);
+  const slots = keys.shape[0];
+  if (keys.dtype !== "F32" || keys.shape.length !== 2 || values.dtype !== "U32" || inputs.dtype !== "U32" || values.shape[0] !== slots || inputs.shape[0] !== slots) {
+    bad("the growing memory's tensors do not have matching shapes (f32 [slots, dims], u32 [slots], u32 [slots]).");
+  }
+  const appended = Number(m.memory_appended);
+  if (!Number.isSafeInteger(appended) || appended < 0) bad("the growing memory's entry count is invalid.");
+  const u32 = async (name: string) => {
+    const raw = await file.readRaw(name);
+    return new Uint32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
+  };
+  const state: GrowingMemoryState = { keys: await file.readF32(MEMORY.keys), values: await u32(MEMORY.values), inputs: await u32(MEMORY.inputs), appended };
+  if (file.tensors.has(MEMORY.pending)) {
+    const input = Number(m.memory_pending_input);
+    if (!Number.isInteger(input) || input < 0) bad("the growing memory's pending token is invalid.");
+    state.pending = { key: await file.readF32(MEMORY.pending), input };
+  }
+  return state;
 }
 
 function parseChat(text: string): ChatState {

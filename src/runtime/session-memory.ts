@@ -1,0 +1,111 @@
+// A session's growing memory (the continuous-cache variant of kNN-LM): every position the
+// session has read or written joins a memory store once the token after it is known, so
+// the session keeps recalling text after it has left the context window. Appends are GPU
+// copies recorded beside each forward pass: no readback, no new pipelines or bind groups.
+import type { Gpu } from "../gpu/device.js";
+import { GpuKnnStore, memoryMixOptions, type MemoryMixOptions } from "../memory/gpu-store.js";
+import { withMemory } from "../memory/memory-model.js";
+import type { LanguageModel } from "../models/types.js";
+
+/** Options of a session's growing memory. */
+export interface GrowingMemoryOptions extends MemoryMixOptions {
+  /** Entries kept (a ring: the oldest are overwritten when full; default 16384). */
+  capacity?: number;
+}
+
+/** What a snapshot carries of a growing memory. */
+export interface GrowingMemoryState {
+  keys: Float32Array;
+  values: Uint32Array;
+  inputs: Uint32Array;
+  appended: number;
+  /** The last position's hidden state, waiting for the token after it. */
+  pending?: { key: Float32Array; input: number };
+}
+
+export class SessionMemory {
+  /** f32 [dims]: the hidden state of the last position fed, until its next token is known. */
+  private readonly pendingKey: GPUBuffer;
+  private pendingInput: number | null = null;
+
+  private constructor(
+    private readonly gpu: Gpu,
+    readonly store: GpuKnnStore,
+    /** The model with this memory mixed in. */
+    readonly model: LanguageModel,
+    readonly options: GrowingMemoryOptions,
+  ) {
+    this.pendingKey = gpu.createStorage(store.dims * 4, "session-memory.pending");
+  }
+
+  static async create(base: LanguageModel, options: GrowingMemoryOptions): Promise<SessionMemory> {
+    const mix = memoryMixOptions(options);
+    const store = await GpuKnnStore.growing(base.gpu, { fingerprint: base.info.fingerprint, dims: base.hiddenSize, capacity: options.capacity ?? 16384 });
+    try {
+      return new SessionMemory(base.gpu, store, withMemory(base, store, mix), options);
+    } catch (e) {
+      store.dispose();
+      throw e;
+    }
+  }
+
+  /**
+   * Before a forward that feeds `ids`, of which the first `replayed` were fed before (a
+   * context shrink re-feeds them): the pending position learns its next token.
+   */
+  beforeForward(encoder: GPUCommandEncoder, ids: readonly number[], replayed: number): void {
+    if (this.pendingInput === null || ids.length === 0) return;
+    if (replayed === 0) this.store.append(encoder, this.pendingKey, 0, [ids[0]], [this.pendingInput]);
+    // A replay recomputes the pending position; its entry comes from the replayed rows.
+    this.pendingInput = null;
+  }
+
+  /**
+   * After it: each row whose next token is new joins the memory (rows of replayed text
+   * followed by replayed text are in it already); the last row waits for its next token.
+   */
+  afterForward(encoder: GPUCommandEncoder, hidden: GPUBuffer, ids: readonly number[], replayed: number): void {
+    const M = ids.length;
+    const first = Math.max(0, replayed - 1);
+    if (first < M - 1) {
+      this.store.append(encoder, hidden, first * this.store.dims * 4, ids.slice(first + 1, M), ids.slice(first, M - 1));
+    }
+    encoder.copyBufferToBuffer(hidden, (M - 1) * this.store.dims * 4, this.pendingKey, 0, this.store.dims * 4);
+    this.pendingInput = ids[M - 1];
+  }
+
+  /** Forgets everything (session reset). */
+  clear(): void {
+    this.store.write({
+      keys: new Float32Array(this.store.capacity * this.store.dims),
+      values: new Uint32Array(this.store.capacity),
+      inputs: new Uint32Array(this.store.capacity),
+      appended: 0,
+    });
+    this.pendingInput = null;
+  }
+
+  async read(): Promise<GrowingMemoryState> {
+    const state: GrowingMemoryState = await this.store.read();
+    if (this.pendingInput !== null) state.pending = { key: await this.gpu.readF32(this.pendingKey, this.store.dims), input: this.pendingInput };
+    return state;
+  }
+
+  write(state: GrowingMemoryState): void {
+    this.store.write(state);
+    this.pendingInput = state.pending ? state.pending.input : null;
+    if (state.pending) this.gpu.write(this.pendingKey, state.pending.key);
+  }
+
+  /** Copies this memory into `other` (a fork). */
+  copyTo(encoder: GPUCommandEncoder, other: SessionMemory): void {
+    this.store.copyTo(encoder, other.store);
+    encoder.copyBufferToBuffer(this.pendingKey, 0, other.pendingKey, 0, this.store.dims * 4);
+    other.pendingInput = this.pendingInput;
+  }
+
+  dispose(): void {
+    this.store.dispose();
+    this.gpu.pool.release(this.pendingKey);
+  }
+}
