@@ -15,7 +15,7 @@ import { evaluatePerplexity } from "../runtime/eval.js";
 import { UsageError, num, parseFlags } from "./args.js";
 import { defaultIo, openModel, packageRoot, type CliIo } from "./common.js";
 import { chatCommand } from "./chat.js";
-import { MEMORY_FLAGS, memoryCommand, openMemory, readTextFlag } from "./memory.js";
+import { MEMORY_FLAGS, benchMemory, memoryCommand, memoryLine, openMemory, readTextFlag, type MemoryBench } from "./memory.js";
 import { withMemory } from "../memory/memory-model.js";
 export type { CliIo } from "./common.js";
 
@@ -40,7 +40,9 @@ const USAGE = `Usage: mnemo <command> [flags]
             writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open.
 
   bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--prompt-tokens 128]
-            [--gen-tokens 32] [--profile-steps 8] [--json]
+            [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--json]
+            --memory-entries: also a store of N synthetic keys: search time per token, and decode
+            with and without it
   profile   (bench's flags) --trace <file.json>: also writes a Chrome trace (Perfetto, chrome://tracing)
 
 --model defaults to the bundled weights/gpt2-gutenberg-q8_0.gguf. Synthetic models (random weights,
@@ -193,7 +195,7 @@ async function convertCommand(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-const BENCH_FLAGS = { values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace"], booleans: ["json", "keep-token-table-f16"] };
+const BENCH_FLAGS = { values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace", "memory-entries", "k", "memory-temperature", "lambda", "metric"], booleans: ["json", "keep-token-table-f16"] };
 
 /** The bench result as printed: snake_case JSON, per-step records left out. */
 /** What the browser entry costs a page (dist/bundle-size.json, written by `npm run build:lib`). */
@@ -263,23 +265,30 @@ async function runBench(argv: string[], io: CliIo, trace: boolean): Promise<numb
   const flags = parseFlags(argv, BENCH_FLAGS);
   if (trace && typeof flags.trace !== "string") throw new UsageError("profile needs --trace <file.json>.");
   const model = await openModel(flags);
+  let memory: MemoryBench | null = null;
   try {
     const genTokens = num(flags, "gen-tokens", trace ? 8 : 32)!;
-    const r = await benchmark(model, {
+    const options = {
       promptTokens: num(flags, "prompt-tokens", 128),
       genTokens,
       profileSteps: num(flags, "profile-steps", trace ? genTokens : undefined),
-      onProgress: (phase) => io.stderr(`mnemo bench: ${phase}…\n`),
-    });
+      onProgress: (phase: string) => io.stderr(`mnemo bench: ${phase}…\n`),
+    };
+    const entries = num(flags, "memory-entries");
+    memory = entries === undefined ? null : await benchMemory(model, entries, flags, options, io);
+    const r = await benchmark(memory ? memory.model : model, options);
+    if (memory) memory.report.decode_ms_per_step_with = r.decode.msPerStep.median;
     if (trace) {
       if (!r.gpu) throw new MnemoError("UNSUPPORTED_FEATURE", r.profileSkipped ?? "No GPU timings were recorded.");
       await writeFile(flags.trace as string, JSON.stringify(chromeTrace(r.records, { model: r.model.description, adapter: r.adapter })));
     }
     const bundle = await readBundleSize();
-    io.stdout(flags.json ? JSON.stringify(benchJson(r, bundle)) + "\n" : benchTable(r, bundle));
+    const json = { ...benchJson(r, bundle), ...(memory ? { memory: memory.report } : {}) };
+    io.stdout(flags.json ? JSON.stringify(json) + "\n" : benchTable(r, bundle) + (memory ? memoryLine(memory.report) : ""));
     if (trace && !flags.json) io.stdout(`trace written to ${flags.trace} (open it in https://ui.perfetto.dev or chrome://tracing)\n`);
     return 0;
   } finally {
+    memory?.store.dispose();
     model.dispose();
   }
 }

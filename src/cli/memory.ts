@@ -7,6 +7,10 @@ import type { LanguageModel } from "../models/types.js";
 import type { KnnMetric } from "../kernels/knn.js";
 import { UsageError, num, parseFlags } from "./args.js";
 import { openModel, type CliIo } from "./common.js";
+import { benchMemorySearch } from "../memory/bench.js";
+import { syntheticKnnStore } from "../memory/synthetic.js";
+import { withMemory } from "../memory/memory-model.js";
+import { benchmark, type BenchOptions } from "../runtime/bench.js";
 
 /** Flags of eval and generate that attach a memory store. */
 export const MEMORY_FLAGS = ["memory", "k", "memory-temperature", "lambda", "metric"] as const;
@@ -70,4 +74,46 @@ export async function memoryCommand(argv: string[], io: CliIo): Promise<number> 
   if (sub === "build") return buildCommand(rest, io);
   if (sub === "inspect") return inspectCommand(rest, io);
   throw new UsageError(`memory needs "build" or "inspect", got ${sub === undefined ? "nothing" : `"${sub}"`}.`);
+}
+
+/** A synthetic memory attached for `mnemo bench --memory-entries N`, and what it measured. */
+export interface MemoryBench {
+  store: GpuKnnStore;
+  model: LanguageModel;
+  report: Record<string, unknown>;
+}
+
+/** Builds and uploads N synthetic entries, times one search, and the decode step without memory. */
+export async function benchMemory(model: LanguageModel, entries: number, flags: Record<string, string | boolean>, options: BenchOptions, io: CliIo): Promise<MemoryBench> {
+  if (!Number.isInteger(entries) || entries < 1) throw new UsageError("--memory-entries must be a positive integer.");
+  const mix = memoryMixOptions({ k: num(flags, "k"), temperature: num(flags, "memory-temperature"), lambda: num(flags, "lambda"), metric: flags.metric as KnnMetric | undefined });
+  if (model.hiddenSize === 0) throw new UsageError("--memory-entries needs a GPT-2 model.");
+  io.stderr(`mnemo bench: ${entries} synthetic memory entries…\n`);
+  const store = await GpuKnnStore.upload(model.gpu, syntheticKnnStore({ fingerprint: model.info.fingerprint, dims: model.hiddenSize, entries, vocab: model.info.vocabSize }));
+  try {
+    const search = await benchMemorySearch(model, store, mix);
+    io.stderr("mnemo bench: decode without memory…\n");
+    const plain = await benchmark(model, { ...options, profileSteps: 0, onProgress: undefined });
+    const report: Record<string, unknown> = {
+      entries,
+      key_type: "f16",
+      shards: store.shardCount,
+      gpu_bytes: store.gpuBytes,
+      k: mix.k,
+      search_ms_per_token: search,
+      decode_ms_per_step_without: plain.decode.msPerStep.median,
+    };
+    return { store, model: withMemory(model, store, mix), report };
+  } catch (e) {
+    store.dispose();
+    throw e;
+  }
+}
+
+/** The bench table's memory line. */
+export function memoryLine(r: Record<string, unknown>): string {
+  const search = r.search_ms_per_token as { median: number };
+  const without = r.decode_ms_per_step_without as number;
+  const withMemory = r.decode_ms_per_step_with as number;
+  return `memory: ${r.entries} entries (${r.shards} shard(s), ${((r.gpu_bytes as number) / 1e6).toFixed(1)} MB), search ${search.median.toFixed(2)} ms/token; decode ${without.toFixed(2)} → ${withMemory.toFixed(2)} ms/step\n`;
 }

@@ -53,6 +53,21 @@ describe("mnemo bench", () => {
     expect(r.out).toMatch(/tokens\/s/);
   }, 120_000);
 
+  it("--memory-entries: search time per token, knn kernels in the profile, decode with and without memory", async () => {
+    const r = await cli(["bench", "--model", "tests/fixtures/models/tiny-gpt2", "--prompt-tokens", "8", "--gen-tokens", "4", "--memory-entries", "3000", "--k", "32", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.memory).toMatchObject({ entries: 3000, key_type: "f16", shards: 1, k: 32 });
+    expect(j.memory.gpu_bytes).toBeGreaterThanOrEqual(3000 * 64 * 2 + 3000 * 4);
+    expect(j.memory.search_ms_per_token.median).toBeGreaterThan(0);
+    expect(j.memory.decode_ms_per_step_with).toBeGreaterThan(0);
+    expect(j.memory.decode_ms_per_step_without).toBeGreaterThan(0);
+    if (j.gpu) {
+      const names = j.gpu.kernels.map((k: { kernel: string }) => k.kernel);
+      expect(names).toEqual(expect.arrayContaining(["knn_distances_f16", "knn_topk", "knn_mix"]));
+    }
+  }, 120_000);
+
   it("refuses an unknown synthetic model and prompts longer than the context", async () => {
     const a = await cli(["bench", "--model", "synthetic:gpt5"]);
     expect(a.code).toBe(1);
