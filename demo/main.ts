@@ -1,6 +1,6 @@
 // The demo page: UI only. The model lives in worker.ts, so the page never freezes and Stop
 // answers at once.
-import type { FromWorker, KernelBar, ModelChoice, ToWorker, SamplingForm } from "./protocol.js";
+import type { FromWorker, KernelBar, ModelChoice, RecalledEntry, ToWorker, SamplingForm } from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -88,8 +88,40 @@ ui.generate.addEventListener("click", () => {
   ui.output.append(currentTurn);
   ui.stats.textContent = "";
   setGenerating(true);
-  send({ type: "generate", prompt: ui.prompt.value, sampling: sampling(), conversation });
+  $("recalled").textContent = "";
+  send({ type: "generate", prompt: ui.prompt.value, sampling: sampling(), conversation, useMemory: $<HTMLInputElement>("use-memory").checked });
 });
+
+$<HTMLInputElement>("memory-file").addEventListener("change", async (e) => {
+  const file = (e.target as HTMLInputElement).files?.[0];
+  if (file) $<HTMLTextAreaElement>("memory-text").value = await file.text();
+});
+$("build-memory").addEventListener("click", () => {
+  $("memory-status").textContent = "Reading the document…";
+  $<HTMLButtonElement>("build-memory").disabled = true;
+  send({ type: "build-memory", text: $<HTMLTextAreaElement>("memory-text").value });
+});
+
+/** One generated token and the stored passages that voted for it (newest first, 12 kept). */
+function showRecall(token: string, neighbours: RecalledEntry[]): void {
+  const list = $("recalled");
+  const item = document.createElement("li");
+  const head = document.createElement("strong");
+  head.textContent = JSON.stringify(token);
+  item.append(head, " ← ");
+  for (const n of neighbours) {
+    const quote = document.createElement("q");
+    quote.className = "recall";
+    quote.textContent = `…${n.context}`;
+    const next = document.createElement("em");
+    next.textContent = n.next;
+    quote.append(next);
+    quote.title = `distance ${n.distance.toFixed(2)}`;
+    item.append(quote, " ");
+  }
+  list.prepend(item);
+  while (list.children.length > 12) list.lastElementChild?.remove();
+}
 
 ui.stop.addEventListener("click", () => send({ type: "stop" }));
 $("clear-cache").addEventListener("click", () => send({ type: "clear-cache" }));
@@ -139,6 +171,10 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       $("kernel-panel").hidden = true;
       ui.generate.disabled = false;
       for (const b of ui.memoryButtons) b.disabled = false;
+      $<HTMLButtonElement>("build-memory").disabled = false;
+      $<HTMLInputElement>("use-memory").checked = false;
+      $<HTMLInputElement>("use-memory").disabled = true;
+      $("memory-status").textContent = "";
       document.body.dataset.modelLoaded = "true";
       break;
     case "token":
@@ -170,11 +206,26 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     case "notice":
       ui.status.textContent = msg.message;
       break;
+    case "memory-progress":
+      $("memory-status").textContent = `Reading the document: ${msg.done} of ${msg.total} positions`;
+      break;
+    case "memory-built":
+      const size = msg.gpuBytes >= 1e6 ? `${(msg.gpuBytes / 1e6).toFixed(1)} MB` : `${(msg.gpuBytes / 1e3).toFixed(0)} kB`;
+      $("memory-status").textContent = `Remembered ${msg.entries} positions (${size} on the GPU).`;
+      $<HTMLButtonElement>("build-memory").disabled = false;
+      $<HTMLInputElement>("use-memory").disabled = false;
+      $<HTMLInputElement>("use-memory").checked = true;
+      document.body.dataset.memoryBuilt = "true";
+      break;
+    case "recall":
+      showRecall(msg.token, msg.neighbours);
+      break;
     case "error":
       ui.progress.hidden = true;
       ui.status.textContent = `Error (${msg.code}): ${msg.message}`;
       if (generating) setGenerating(false);
       ui.load.disabled = false;
+      $<HTMLButtonElement>("build-memory").disabled = !document.body.dataset.modelLoaded;
       break;
   }
 };

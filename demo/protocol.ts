@@ -15,7 +15,8 @@ export interface SamplingForm {
 
 export type ToWorker =
   | { type: "load"; choice: ModelChoice }
-  | { type: "generate"; prompt: string; sampling: SamplingForm; conversation: boolean }
+  | { type: "generate"; prompt: string; sampling: SamplingForm; conversation: boolean; useMemory: boolean }
+  | { type: "build-memory"; text: string }
   | { type: "stop" }
   | { type: "snapshot" }
   | { type: "restore"; index: number }
@@ -28,6 +29,13 @@ export interface MemoryView {
   contextLength: number;
   kvBytes: number;
   dropped: number;
+}
+
+/** A memory entry that voted for a generated token: the text around it. */
+export interface RecalledEntry {
+  context: string;
+  next: string;
+  distance: number;
 }
 
 export interface KernelBar {
@@ -47,4 +55,7 @@ export type FromWorker =
   | { type: "memory"; memory: MemoryView; snapshots: number; forks: number }
   | { type: "kernels"; gpuMs: number; bars: KernelBar[] }
   | { type: "notice"; message: string }
+  | { type: "memory-built"; entries: number; gpuBytes: number }
+  | { type: "memory-progress"; done: number; total: number }
+  | { type: "recall"; token: string; neighbours: RecalledEntry[] }
   | { type: "error"; code: string; message: string };

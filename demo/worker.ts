@@ -6,6 +6,7 @@ import {
   isWebGpuAvailable,
   MnemoError,
   type KernelProfile,
+  type Memory,
   type Model,
   type Session,
   type SessionSnapshot,
@@ -16,6 +17,11 @@ const post = (msg: FromWorker) => (self as unknown as Worker).postMessage(msg);
 
 let model: Model | null = null;
 let session: Session | null = null;
+/** The document the user asked the model to remember, and a session that consults it. */
+let memory: Memory | null = null;
+let memorySession: Session | null = null;
+/** How the demo mixes its memory in: strong enough that recall is visible. */
+const MEMORY_MIX = { k: 32, temperature: 10, lambda: 0.5 };
 let abort: AbortController | null = null;
 const snapshots: SessionSnapshot[] = [];
 const forks: Session[] = [];
@@ -56,6 +62,7 @@ async function load(choice: ModelChoice): Promise<void> {
   abort?.abort();
   for (const f of forks) f.dispose();
   session?.dispose();
+  dropMemory();
   model?.dispose();
   model = null;
   session = null;
@@ -82,27 +89,51 @@ async function load(choice: ModelChoice): Promise<void> {
   reportMemory();
 }
 
-async function generate(prompt: string, s: SamplingForm, conversation: boolean): Promise<void> {
+function dropMemory(): void {
+  memorySession?.dispose();
+  memory?.dispose();
+  memorySession = null;
+  memory = null;
+}
+
+async function buildMemory(text: string): Promise<void> {
+  if (!model) throw new MnemoError("BAD_INPUT", "Load a model first.");
+  if (!text.trim()) throw new MnemoError("BAD_INPUT", "Paste or choose a document to remember first.");
+  dropMemory();
+  const store = await model.buildMemory(text, { onProgress: (done, total) => post({ type: "memory-progress", done, total }) });
+  memory = await model.memory(store, MEMORY_MIX);
+  memorySession = model.session({ memory });
+  post({ type: "memory-built", entries: memory.entries, gpuBytes: memory.gpuBytes });
+}
+
+async function generate(prompt: string, s: SamplingForm, conversation: boolean, useMemory: boolean): Promise<void> {
   if (!model || !session) throw new MnemoError("BAD_INPUT", "Load a model first.");
-  if (!conversation) session.reset();
+  if (useMemory && !memorySession) throw new MnemoError("BAD_INPUT", "Build a memory first (Recall panel).");
+  const active = useMemory ? memorySession! : session;
+  if (!conversation) active.reset();
   abort = new AbortController();
   const start = performance.now();
   let first = 0;
   let count = 0;
   let stopped = false;
   try {
-    const stream = session.generate(prompt, {
+    const stream = active.generate(prompt, {
       maxTokens: s.maxTokens,
       temperature: s.temperature,
       topK: s.topK,
       topP: s.topP,
       seed: s.seed,
       signal: abort.signal,
+      neighbours: useMemory,
     });
     for await (const token of stream) {
       count++;
       if (count === 1) first = performance.now() - start;
       post({ type: "token", text: token.text });
+      if (token.neighbours && memory) {
+        const neighbours = token.neighbours.slice(0, 3).map((n) => ({ ...memory!.describe(n.entry, 12), distance: n.distance }));
+        post({ type: "recall", token: token.text, neighbours });
+      }
       const decodeMs = performance.now() - start - first;
       post({ type: "stats", ttftMs: first, tokensPerS: count > 1 ? ((count - 1) * 1000) / decodeMs : 0, tokens: count });
       if (count % 8 === 0) reportMemory();
@@ -122,7 +153,9 @@ async function handle(msg: ToWorker): Promise<void> {
     case "load":
       return load(msg.choice);
     case "generate":
-      return generate(msg.prompt, msg.sampling, msg.conversation);
+      return generate(msg.prompt, msg.sampling, msg.conversation, msg.useMemory);
+    case "build-memory":
+      return buildMemory(msg.text);
     case "stop":
       abort?.abort();
       return;

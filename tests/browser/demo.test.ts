@@ -98,6 +98,31 @@ describe("demo page", () => {
     await page.close();
   }, 600_000);
 
+  it("remembers a document: recall changes greedy text and lists passages from the document", async () => {
+    const doc =
+      "The lighthouse keeper of Varnholm was a woman named Odalys Quenby. Every night Odalys Quenby climbed " +
+      "the ninety steps with a lamp of whale oil, and every morning she wrote the weather in a green ledger.";
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    await loadModel(page, "gpt2");
+    await page.fill("#memory-text", doc);
+    await page.click("#build-memory");
+    await page.waitForSelector('body[data-memory-built="true"]', { timeout: 180_000 });
+    expect(await page.textContent("#memory-status")).toMatch(/Remembered \d+ positions/);
+    expect(await page.isChecked("#use-memory")).toBe(true);
+    await page.fill("#prompt", "Every night Odalys");
+    await generate(page, 10);
+    expect(await page.textContent("#output")).toContain("Quenby");
+    const recalled = await page.$$eval("#recalled q.recall", (els) => els.map((e) => e.textContent ?? ""));
+    expect(recalled.length).toBeGreaterThan(0);
+    for (const r of recalled) expect(doc).toContain(r.replace(/^…/, ""));
+    await page.screenshot({ path: join(shots, "recall.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 600_000);
+
   it("streams text from the LSTM model and stops on demand", async () => {
     const page = await context.newPage();
     const errors: string[] = [];
