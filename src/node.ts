@@ -9,6 +9,7 @@ installNodeHost(NODE_HOST);
 
 export * from "./index.js";
 export { saveSnapshotFile, loadSnapshotFile } from "./runtime/snapshot-file.js";
+export { saveMemoryStoreFile, loadMemoryStoreFile } from "./memory/store-node.js";
 
 /**
  * Loads GPT-2 (a Hugging Face safetensors folder or a GGUF file) or an LSTM LM. `source` is

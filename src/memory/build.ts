@@ -8,12 +8,13 @@ import { f32ToF16Array } from "../formats/f16.js";
 import type { LanguageModel } from "../models/types.js";
 import type { KeyType, KnnStoreData } from "./store-file.js";
 
-/** Options of {@link buildKnnStore}. */
+/** Options of building a memory store (`model.buildMemory`). */
 export interface BuildMemoryOptions {
   /** How keys are kept (default "f16": half the bytes; distances move by ~1e-3 relative). */
   keyType?: KeyType;
   /** Tokens per window (default: the model's context, at most 1024). */
   window?: number;
+  /** Aborting stops the build with ABORTED between windows. */
   signal?: AbortSignal;
   /** Called after each window with the ids done so far and the total. */
   onProgress?: (done: number, total: number) => void;

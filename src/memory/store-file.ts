@@ -28,14 +28,15 @@ export interface KnnStoreData {
   fingerprint: string;
   /** Values per key (the model's hidden size). */
   dims: number;
+  /** How the keys are stored. */
   keyType: KeyType;
   /** Entries. */
   count: number;
-  /** [count, dims]: f32 values, or f16 bits. */
+  /** The keys, row-major (count rows of dims): f32 values, or f16 bits. */
   keys: Float32Array | Uint16Array;
-  /** [count] the next-token id of each key. */
+  /** The next-token id of each key (count entries). */
   values: Uint32Array;
-  /** [count] the token at each key's position (the text the key came from). */
+  /** The token at each key's position, the text the key came from (count entries). */
   inputs: Uint32Array;
 }
 

@@ -15,12 +15,24 @@ export interface GrowingMemoryOptions extends MemoryMixOptions {
 
 /** What a snapshot carries of a growing memory. */
 export interface GrowingMemoryState {
+  /** Every slot's key, row-major (capacity rows of the hidden size). */
   keys: Float32Array;
+  /** The token after each slot's position. */
   values: Uint32Array;
+  /** The token at each slot's position. */
   inputs: Uint32Array;
+  /** Entries ever appended (entry e sits in slot e % capacity). */
   appended: number;
-  /** The last position's hidden state, waiting for the token after it. */
-  pending?: { key: Float32Array; input: number };
+  /** The last position, waiting for the token after it. */
+  pending?: PendingMemoryEntry;
+}
+
+/** A position of a growing memory whose next token is not known yet. */
+export interface PendingMemoryEntry {
+  /** Its hidden state. */
+  key: Float32Array;
+  /** Its token. */
+  input: number;
 }
 
 export class SessionMemory {

@@ -57,6 +57,16 @@ export interface GeneratedToken {
   neighbours?: MemoryNeighbour[];
 }
 
+/** How full a session's growing memory is. */
+export interface GrowingMemoryUsage {
+  /** Entries held (at most the capacity). */
+  entries: number;
+  /** Entries ever appended (beyond the capacity, the oldest were overwritten). */
+  appended: number;
+  /** Entries it can hold. */
+  capacity: number;
+}
+
 /** One memory entry found for a step: its index in the store and its distance. */
 export interface MemoryNeighbour {
   /** Index of the entry in the memory store. */
@@ -204,8 +214,8 @@ export class Session {
     this.releaseDecodePlan();
   }
 
-  /** The session's growing memory store (entries appended so far), when it has one. */
-  get growingMemory(): { entries: number; appended: number; capacity: number } | null {
+  /** The session's growing memory, when it has one (created by the first call that reads text). */
+  get growingMemory(): GrowingMemoryUsage | null {
     const s = this.memory?.store;
     return s ? { entries: s.count, appended: s.totalAppended, capacity: s.capacity } : null;
   }

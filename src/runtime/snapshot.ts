@@ -4,6 +4,7 @@
 // Reusing safetensors keeps one validated parser for every tensor file Mnemo reads.
 import { MnemoError } from "../errors.js";
 import { bufferSource } from "../formats/source.js";
+import { getBytes, putBytes, type IdbPlace } from "../loading/idb-bytes.js";
 import type { ChatState } from "./chat.js";
 import { openSafetensors, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInput } from "../formats/safetensors.js";
 import type { GrowingMemoryState } from "./session-memory.js";
@@ -173,44 +174,15 @@ function parseChat(text: string): ChatState {
   return { messages: c.messages.map((m) => ({ role: m.role, content: m.content })), fed: c.fed };
 }
 
-const IDB_NAME = "mnemo-sessions";
-const IDB_STORE = "snapshots";
-
-function openDb(): Promise<IDBDatabase> {
-  if (typeof indexedDB === "undefined") throw new MnemoError("BAD_INPUT", "IndexedDB is not available here; use encodeSnapshot() bytes or a file.");
-  return new Promise((resolve, reject) => {
-    const req = indexedDB.open(IDB_NAME, 1);
-    req.onupgradeneeded = () => req.result.createObjectStore(IDB_STORE);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
-
-function idbRequest<T>(store: IDBObjectStore, make: (s: IDBObjectStore) => IDBRequest<T>): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const req = make(store);
-    req.onsuccess = () => resolve(req.result);
-    req.onerror = () => reject(req.error);
-  });
-}
+const SNAPSHOTS: IdbPlace = { database: "mnemo-sessions", store: "snapshots", alternative: "use encodeSnapshot() bytes or a file." };
 
 /** Saves a snapshot in IndexedDB under `key` (browsers and workers). */
 export async function saveSnapshotToIndexedDb(key: string, s: StateSnapshot): Promise<void> {
-  const db = await openDb();
-  try {
-    await idbRequest(db.transaction(IDB_STORE, "readwrite").objectStore(IDB_STORE), (st) => st.put(encodeSnapshot(s), key));
-  } finally {
-    db.close();
-  }
+  await putBytes(SNAPSHOTS, key, encodeSnapshot(s));
 }
 
 /** Loads a snapshot saved with {@link saveSnapshotToIndexedDb}; null when there is none. */
 export async function loadSnapshotFromIndexedDb(key: string): Promise<StateSnapshot | null> {
-  const db = await openDb();
-  try {
-    const bytes = await idbRequest(db.transaction(IDB_STORE, "readonly").objectStore(IDB_STORE), (st) => st.get(key));
-    return bytes ? decodeSnapshot(new Uint8Array(bytes as ArrayBuffer)) : null;
-  } finally {
-    db.close();
-  }
+  const bytes = await getBytes(SNAPSHOTS, key);
+  return bytes ? decodeSnapshot(bytes) : null;
 }

@@ -3,6 +3,10 @@
 import { describe, it, expect } from "vitest";
 import { decodeKnnStore, encodeKnnStore, readKnnStoreHeader, type KnnStoreData } from "../../src/memory/store-file.js";
 import { f32ToF16Array } from "../../src/formats/f16.js";
+import { loadMemoryStoreFile, saveMemoryStoreFile } from "../../src/memory/store-node.js";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { isMnemoError } from "../../src/errors.js";
 import { caught } from "../helpers/errors.js";
 import { randomF32 } from "../helpers/random.js";
@@ -68,6 +72,16 @@ describe("memory store file", () => {
     expectBad(patched(12, 9), /key type code 9/);
     expectBad(patched(16, 0), /dims 0/);
     expectBad(patched(20, 5000), /fingerprint of 5000 bytes/);
+  });
+
+  it("round-trips through a file (Node), leaving no partial file behind", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "mnemo-store-"));
+    const s = store("f16", 20, 8);
+    await saveMemoryStoreFile(join(dir, "a.mem"), s);
+    expect(await readdir(dir)).toEqual(["a.mem"]);
+    const back = await loadMemoryStoreFile(join(dir, "a.mem"));
+    expect(encodeKnnStore(back)).toEqual(encodeKnnStore(s));
+    await rm(dir, { recursive: true });
   });
 
   it("reads the header without the keys", () => {

@@ -12,6 +12,10 @@ import { loadModel } from "../../../src/api.js";
 import { isMnemoError } from "../../../src/errors.js";
 import type { GeneratedToken } from "../../../src/runtime/session.js";
 import { loadSnapshotFromIndexedDb, saveSnapshotToIndexedDb, type StateSnapshot } from "../../../src/runtime/snapshot.js";
+import { loadMemoryStoreFromIndexedDb, saveMemoryStoreToIndexedDb } from "../../../src/memory/store-persist.js";
+import { knnDistances, knnTopK } from "../../../src/kernels/knn.js";
+import { knnDistancesRef, knnTopKRef } from "../../../src/kernels/reference/knn.js";
+import { f32ToF16Array } from "../../../src/formats/f16.js";
 
 interface CheckResult {
   name: string;
@@ -61,7 +65,9 @@ async function run(): Promise<{ adapter: string; checks: CheckResult[] }> {
     checks.push({ name: `matmul ${q8 ? "q8_0" : "f32"} M=${M} N=${N} K=${K}`, maxAbs: maxAbsDiff(got, matmulRef(x, exact, M, N, K, { bias })), tolerance: 1e-4 });
     releaseDispatches(gpu, [md]);
   }
+  checks.push({ name: "knn distances (f16, tiled) + top-k: indices differing from the reference", maxAbs: await knnSearchCheck(gpu) });
   checks.push({ name: "session snapshot through IndexedDB", maxAbs: await indexedDbRoundTrip() });
+  checks.push({ name: "memory store through IndexedDB", maxAbs: await memoryStoreRoundTrip() });
   checks.push({ name: "two generate() calls at once equal each alone", maxAbs: await concurrentGenerate() });
   checks.push({ name: "device lost mid-generation: DEVICE_LOST, then a new model works", maxAbs: await deviceLoss() });
   return { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, checks };
@@ -90,6 +96,35 @@ async function indexedDbRoundTrip(): Promise<number> {
       JSON.stringify([snap.modelFingerprint, snap.kind, snap.tokens, snap.droppedTokens, snap.position, snap.chat]) &&
     t.dtype === "f32" && JSON.stringify(t.shape) === "[2,3,4]";
   return same ? Math.max(maxAbsDiff(t.data as Float32Array, kv), maxAbsDiff(back.nextLogits!, snap.nextLogits!)) : Infinity;
+}
+
+/** Distances and top-k on integer keys (exact in f32 and f16): how many indices differ. */
+async function knnSearchCheck(gpu: Awaited<ReturnType<typeof createGpu>>): Promise<number> {
+  const [n, dims, rows, k] = [2500, 16, 3, 40];
+  const ints = (len: number, seed: number) => random(len, seed).map((v) => Math.round(v * 4));
+  const keys = ints(n * dims, 21);
+  const queries = ints(rows * dims, 22);
+  const [gk, gq, out, live] = [gpu.upload(f32ToF16Array(keys), "keys"), gpu.upload(queries, "q"), gpu.createStorage(rows * n * 4, "d"), gpu.upload(Uint32Array.of(n), "live")];
+  const d = knnDistances(gpu, { keys: gk, keyType: "f16", n, dims, queries: gq, rows, out, outStride: n, outOffset: 0, live, metric: "l2" });
+  const top = knnTopK(gpu, { dist: out, n, rows, k });
+  runDispatches(gpu, [d, ...top.dispatches]);
+  const got = await gpu.readU32(top.index, rows * k);
+  const want = knnTopKRef(knnDistancesRef(keys, n, dims, queries, rows, "l2"), n, rows, k).index;
+  releaseDispatches(gpu, [d]);
+  top.dispose();
+  for (const b of [gk, gq, out, live]) gpu.pool.release(b);
+  return got.reduce((bad, v, i) => bad + (v === want[i] ? 0 : 1), 0);
+}
+
+/** Saves a memory store in IndexedDB and loads it back: 0 when it came back bit for bit. */
+async function memoryStoreRoundTrip(): Promise<number> {
+  const keys = random(5 * 6, 11);
+  const store = { fingerprint: "browser-test", dims: 6, keyType: "f32" as const, count: 5, keys, values: Uint32Array.of(1, 2, 3, 4, 5), inputs: Uint32Array.of(9, 8, 7, 6, 5) };
+  await saveMemoryStoreToIndexedDb("round-trip", store);
+  const back = await loadMemoryStoreFromIndexedDb("round-trip");
+  if (!back || (await loadMemoryStoreFromIndexedDb("never-saved")) !== null) return Infinity;
+  const same = back.fingerprint === store.fingerprint && back.count === 5 && back.values.join() === "1,2,3,4,5" && back.inputs.join() === "9,8,7,6,5";
+  return same ? maxAbsDiff(back.keys as Float32Array, keys) : Infinity;
 }
 
 const TINY = new URL("tiny-gpt2/", location.href).href;
