@@ -40,7 +40,8 @@ export function withMemory(model: LanguageModel, store: GpuKnnStore, options: Me
         return {
           ...plan,
           dispatches: [...plan.dispatches, ...memory.dispatches],
-          neighbours: memory.lastRowNeighbours,
+          // An inner memory's neighbours win: they are the ones its Memory can describe.
+          neighbours: plan.neighbours ?? memory.lastRowNeighbours,
           dispose: () => {
             memory.dispose();
             plan.dispose();
