@@ -44,14 +44,8 @@ interface Shard {
   count: number;
 }
 
-/** Recorded GPU work plus the buffers it owns. */
-export interface RecordedWork {
-  readonly dispatches: readonly KernelDispatch[];
-  dispose(): void;
-}
-
 /** Dispatches to encode in order, and what to free when they are no longer needed. */
-export class WorkList implements RecordedWork {
+export class WorkList {
   readonly dispatches: KernelDispatch[] = [];
   /** After planMix: the nearest entries of the last row mixed. */
   lastRowNeighbours?: PlanNeighbours;
@@ -129,7 +123,7 @@ export class GpuKnnStore {
       }
       this.values = gpu.upload(capacity > 0 ? values : new Uint32Array(1), "memory.values");
       owned.push(this.values);
-      this.live = gpu.upload(Uint32Array.of(this.liveCount), "memory.live");
+      this.live = gpu.upload(Uint32Array.of(this.count), "memory.live");
     } catch (e) {
       for (const b of owned) gpu.pool.release(b);
       throw e;
@@ -165,11 +159,6 @@ export class GpuKnnStore {
     return Math.min(this.appended, this.capacity);
   }
 
-  /** Same as count (slots in use). */
-  private get liveCount(): number {
-    return this.count;
-  }
-
   /** Entries ever appended to a growing store (the oldest are overwritten once it is full). */
   get totalAppended(): number {
     return this.appended;
@@ -202,7 +191,7 @@ export class GpuKnnStore {
       this.gpu.write(this.values, Uint32Array.of(values[r]), slot * 4);
       this.appended++;
     }
-    this.gpu.write(this.live, Uint32Array.of(this.liveCount));
+    this.gpu.write(this.live, Uint32Array.of(this.count));
   }
 
   /** Every slot's key, value and input, and how many were appended (a session snapshot). */
@@ -222,7 +211,7 @@ export class GpuKnnStore {
     this.slotInputs.set(state.inputs);
     this.gpu.write(this.values, state.values);
     this.appended = state.appended;
-    this.gpu.write(this.live, Uint32Array.of(this.liveCount));
+    this.gpu.write(this.live, Uint32Array.of(this.count));
   }
 
   /** Copies this growing store into `other` (a fork), on the GPU. */
