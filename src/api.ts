@@ -99,13 +99,7 @@ export class Model {
     const lm = options.memory ? withMemory(this.lm, options.memory.store, options.memory.options) : this.lm;
     const onProfile = options.onKernelProfile;
     const observer = onProfile ? kernelProfileObserver(this.lm, onProfile) : undefined;
-    const growing = options.growingMemory === true ? {} : options.growingMemory || undefined;
-    if (growing) {
-      memoryMixOptions(growing); // bad options fail here, not at the first forward
-      const capacity = growing.capacity ?? 1;
-      if (!Number.isInteger(capacity) || capacity < 1 || capacity >= 0xffffffff) throw new MnemoError("BAD_INPUT", `A growing memory's capacity must be a positive integer, got ${capacity}.`);
-      if (this.lm.hiddenSize === 0) throw new MnemoError("UNSUPPORTED_MODEL", `A growing memory needs a model that exposes its hidden states (GPT-2); ${this.lm.info.description} does not.`);
-    }
+    const growing = growingMemoryOptions(this.lm, options.growingMemory);
     return new Session(lm, { cacheType: options.cacheType, overflowPolicy: { keepFirst: options.keepFirstTokens ?? 0 }, observer, growingMemory: growing });
   }
 
@@ -166,6 +160,17 @@ export class Model {
   get languageModel(): LanguageModel {
     return this.lm;
   }
+}
+
+/** Checks `session({ growingMemory })` up front, so bad options fail there, not at the first forward. */
+function growingMemoryOptions(lm: LanguageModel, option: SessionOptions["growingMemory"]): GrowingMemoryOptions | undefined {
+  if (!option) return undefined;
+  const growing = option === true ? {} : option;
+  memoryMixOptions(growing);
+  const capacity = growing.capacity ?? 1;
+  if (!Number.isInteger(capacity) || capacity < 1 || capacity >= 0xffffffff) throw new MnemoError("BAD_INPUT", `A growing memory's capacity must be a positive integer, got ${capacity}.`);
+  if (lm.hiddenSize === 0) throw new MnemoError("UNSUPPORTED_MODEL", `A growing memory needs a model that exposes its hidden states (GPT-2); ${lm.info.description} does not.`);
+  return growing;
 }
 
 /** A step observer that times every kernel and reports per-kernel sums; forks get their own. */
