@@ -182,14 +182,18 @@ export class GpuKnnStore {
   append(encoder: GPUCommandEncoder, hidden: GPUBuffer, hiddenOffset: number, values: readonly number[], inputs: readonly number[]): void {
     if (!this.growing) throw new MnemoError("INTERNAL", "Only a growing memory takes appends.");
     const rowBytes = this.dims * 4;
-    for (let r = 0; r < values.length; r++) {
+    // One copy and one value write per run of slots that stays inside a shard and does not
+    // wrap around the ring (a prefill chunk appends up to a thousand rows at once).
+    for (let r = 0; r < values.length; ) {
       const slot = this.appended % this.capacity;
       const shard = this.shards.find((s) => slot >= s.start && slot < s.start + s.count)!;
-      encoder.copyBufferToBuffer(hidden, hiddenOffset + r * rowBytes, shard.buffer, (slot - shard.start) * rowBytes, rowBytes);
-      this.slotValues[slot] = values[r];
-      this.slotInputs[slot] = inputs[r];
-      this.gpu.write(this.values, Uint32Array.of(values[r]), slot * 4);
-      this.appended++;
+      const run = Math.min(values.length - r, shard.start + shard.count - slot);
+      encoder.copyBufferToBuffer(hidden, hiddenOffset + r * rowBytes, shard.buffer, (slot - shard.start) * rowBytes, run * rowBytes);
+      this.slotValues.set(values.slice(r, r + run), slot);
+      this.slotInputs.set(inputs.slice(r, r + run), slot);
+      this.gpu.write(this.values, this.slotValues.subarray(slot, slot + run), slot * 4);
+      this.appended += run;
+      r += run;
     }
     this.gpu.write(this.live, Uint32Array.of(this.count));
   }
