@@ -275,38 +275,12 @@ struct Params {
 @group(0) @binding(4) var<storage, read> live: array<u32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
-const FAN: u32 = 16u;
-var<workgroup> partial: array<f32, WG>;
-var<workgroup> fan: array<f32, FAN>;
-var<workgroup> total: f32;
+#include common/workgroup_reduce
+
 // Per neighbour: its token (NO_INDEX when invalid), its weight, and the model's logit of it.
 var<workgroup> token: array<u32, K_MAX>;
 var<workgroup> weight: array<f32, K_MAX>;
 var<workgroup> lm_logit: array<f32, K_MAX>;
-
-// Reduces `v` over the workgroup with max (is_max) or +, returned uniform to everyone.
-fn workgroup_reduce(lid: u32, v: f32, is_max: bool) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  if (lid < FAN) {
-    let per = WG / FAN;
-    var s = partial[lid * per];
-    for (var j = 1u; j < per; j++) {
-      let e = partial[lid * per + j];
-      s = select(s + e, max(s, e), is_max);
-    }
-    fan[lid] = s;
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    var s = fan[0];
-    for (var j = 1u; j < FAN; j++) {
-      s = select(s + fan[j], max(s, fan[j]), is_max);
-    }
-    total = s;
-  }
-  return workgroupUniformLoad(&total);
-}
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -6,10 +6,7 @@
 // deviations from it), both on x minus the row's first element, so rows with a large
 // common offset keep their precision, which a one-pass sum of squares (or even a plain
 // f32 mean at offset 1000) would lose. x and out must be different buffers.
-//
-// Reductions use two levels (WG partials -> FAN partials -> one value) instead of a tree:
-// three barriers instead of log2(WG), which matters where barriers are slow (SwiftShader)
-// and costs nothing measurable on a real GPU.
+// WORKGROUP's reductions: shaders/common/workgroup_reduce.wgsl.
 
 override WG: u32 = 256;
 
@@ -52,33 +49,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
 }
 #else
-const FAN: u32 = 16u;
-var<workgroup> partial: array<f32, WG>;
-var<workgroup> fan: array<f32, FAN>;
-var<workgroup> total: f32;
-
-// Sum of `v` over the workgroup, returned to every invocation (uniform).
-fn workgroup_sum(lid: u32, v: f32) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  if (lid < FAN) {
-    let per = WG / FAN;
-    var s = 0.0;
-    for (var j = 0u; j < per; j++) {
-      s += partial[lid * per + j];
-    }
-    fan[lid] = s;
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    var s = 0.0;
-    for (var j = 0u; j < FAN; j++) {
-      s += fan[j];
-    }
-    total = s;
-  }
-  return workgroupUniformLoad(&total);
-}
+#include common/workgroup_reduce
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -95,14 +66,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var i = lid; i < p.d; i += WG) {
     s += x[base + i] - pivot;
   }
-  let mean = workgroup_sum(lid, s) / f32(p.d);
+  let mean = workgroup_reduce(lid, s, false) / f32(p.d);
 
   var q = 0.0;
   for (var i = lid; i < p.d; i += WG) {
     let c = (x[base + i] - pivot) - mean;
     q += c * c;
   }
-  let variance = workgroup_sum(lid, q) / f32(p.d);
+  let variance = workgroup_reduce(lid, q, false) / f32(p.d);
   let inv_std = inverseSqrt(variance + p.eps);
 
   for (var i = lid; i < p.d; i += WG) {

@@ -1,10 +1,9 @@
 // Row-wise softmax of x [M, N]: out = exp(x - max) / sum(exp(x - max)).
 // One workgroup per row; subtracting the row maximum keeps every exp <= 1, so large
 // logits cannot overflow. x and out must be different buffers.
-// Two-level reductions (see layernorm.wgsl for why).
+// Reductions: shaders/common/workgroup_reduce.wgsl.
 
 override WG: u32 = 256;
-const FAN: u32 = 16u;
 
 struct Params {
   m: u32,
@@ -17,33 +16,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<uniform> p: Params;
 
-var<workgroup> partial: array<f32, WG>;
-var<workgroup> fan: array<f32, FAN>;
-var<workgroup> total: f32;
-
-// Reduces `v` over the workgroup with max (is_max) or +, returned uniform to everyone.
-fn workgroup_reduce(lid: u32, v: f32, is_max: bool) -> f32 {
-  partial[lid] = v;
-  workgroupBarrier();
-  if (lid < FAN) {
-    let per = WG / FAN;
-    var s = partial[lid * per];
-    for (var j = 1u; j < per; j++) {
-      let e = partial[lid * per + j];
-      s = select(s + e, max(s, e), is_max);
-    }
-    fan[lid] = s;
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    var s = fan[0];
-    for (var j = 1u; j < FAN; j++) {
-      s = select(s + fan[j], max(s, fan[j]), is_max);
-    }
-    total = s;
-  }
-  return workgroupUniformLoad(&total);
-}
+#include common/workgroup_reduce
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

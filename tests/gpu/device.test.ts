@@ -64,6 +64,17 @@ describe("pipeline cache", () => {
   it("rejects an undefined shader switch instead of guessing", () => {
     expect(() => shaderSource("elementwise", {})).toThrow(/did not define/);
   });
+
+  it("pulls shared snippets in where a file says #include, once per file", () => {
+    const softmax = shaderSource("softmax");
+    expect(softmax).not.toMatch(/^[ \t]*#include/m);
+    expect(softmax.match(/fn workgroup_reduce\(/g)).toHaveLength(1);
+    const mix = shaderSource("knn", { DISTANCES: false, TILED: false, KEYS_F16: false, TOPK: false, WITH_INDEX: false, MIX: true });
+    expect(mix.match(/fn workgroup_reduce\(/g)).toHaveLength(1);
+    // The include sits inside layernorm's workgroup branch: the other variant does not get it.
+    expect(shaderSource("layernorm", { PER_ROW: false })).toMatch(/fn workgroup_reduce\(/);
+    expect(shaderSource("layernorm", { PER_ROW: true })).not.toMatch(/fn workgroup_reduce\(/);
+  });
 });
 
 describe("readback", () => {
