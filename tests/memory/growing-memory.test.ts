@@ -112,7 +112,7 @@ describe("growing memory", () => {
     // cue's hidden state finds the entry written when the cue first came (its value is the
     // name's first token), and so on. A cue, then a "name" of 3 rare tokens, then filler
     // that pushes both out of the 64-position window, then the cue again. (gpt2-gutenberg
-    // with real text: docs/guides/sessions-and-memory.md.)
+    // with real text: `npm run recall-name`, results in docs/guides/external-memory.md.)
     const files = await readModelFiles(fixture("models/tiny-gpt2"));
     const st = await openSafetensors(bufferSource(files["model.safetensors"]));
     const tensors = await Promise.all([...st.tensors.values()].map(async (t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape, data: t.name === "wpe.weight" || t.name.endsWith("attn.c_proj.weight") ? new Float32Array(t.shape[0] * t.shape[1]) : await st.readF32(t.name) })));
