@@ -6,7 +6,7 @@ import { MnemoError } from "../errors.js";
 export type ShaderDefines = Readonly<Record<string, boolean>>;
 
 const directive = /#(if|elif)\s+([A-Za-z_][A-Za-z0-9_]*)/g;
-const include = /^[ \t]*#include[ \t]+(common\/[A-Za-z0-9_]+)[ \t]*$/gm;
+const include = /^[ \t]*#include[ \t]+(\S+)[ \t]*$/gm;
 
 /**
  * Returns the WGSL text of `shaders/<file>.wgsl` with its `#if NAME` blocks resolved by
@@ -40,9 +40,9 @@ function withIncludes(file: string): string {
   const text = WGSL_SOURCES[file];
   if (text === undefined) throw new MnemoError("INTERNAL", `No shader file shaders/${file}.wgsl.`);
   return text.replace(include, (_line, name: string) => {
-    const snippet = WGSL_SOURCES[name];
+    const snippet = name.startsWith("common/") ? WGSL_SOURCES[name] : undefined;
     if (snippet === undefined) {
-      throw new MnemoError("INTERNAL", `shaders/${file}.wgsl includes ${name}, which is not a file in shaders/.`);
+      throw new MnemoError("INTERNAL", `shaders/${file}.wgsl includes ${name}, which is not a snippet in shaders/common/.`);
     }
     if (/^[ \t]*#include/m.test(snippet)) {
       throw new MnemoError("INTERNAL", `shaders/${name}.wgsl includes another file; snippets may not nest.`);

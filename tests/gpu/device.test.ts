@@ -4,6 +4,7 @@ import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
 import { residualAdd, gelu } from "../../src/kernels/elementwise.js";
 import { MnemoError, isMnemoError } from "../../src/errors.js";
 import { shaderSource } from "../../src/gpu/shader-source.js";
+import { WGSL_SOURCES } from "../../src/kernels/wgsl.generated.js";
 import { freshGpu, testGpu } from "../helpers/gpu.js";
 import { caughtAsync } from "../helpers/errors.js";
 
@@ -74,6 +75,19 @@ describe("pipeline cache", () => {
     // The include sits inside layernorm's workgroup branch: the other variant does not get it.
     expect(shaderSource("layernorm", { PER_ROW: false })).toMatch(/fn workgroup_reduce\(/);
     expect(shaderSource("layernorm", { PER_ROW: true })).not.toMatch(/fn workgroup_reduce\(/);
+  });
+
+  it("refuses an include that is not a snippet of shaders/common, and nested includes", () => {
+    const sources = WGSL_SOURCES as Record<string, string>;
+    const cases = { "test/unknown": "#include common/nope\n", "test/outside": "#include softmax\n", "common/test_nested": "#include common/workgroup_reduce\n", "test/nested": "#include common/test_nested\n" };
+    Object.assign(sources, cases);
+    try {
+      expect(() => shaderSource("test/unknown")).toThrow(/not a snippet in shaders\/common/);
+      expect(() => shaderSource("test/outside")).toThrow(/not a snippet in shaders\/common/);
+      expect(() => shaderSource("test/nested")).toThrow(/may not nest/);
+    } finally {
+      for (const name of Object.keys(cases)) delete sources[name];
+    }
   });
 });
 
