@@ -16,7 +16,6 @@
 // implements the same rules on the CPU.
 
 override WG: u32 = 256;
-const FAN: u32 = 16u;
 const WAYS: u32 = 16u;
 // Words of the history bit set: ceil(N / 32), set by the wrapper.
 override MASK_WORDS: u32 = 1;
@@ -50,42 +49,19 @@ struct Sampling {
 @group(0) @binding(4) var<uniform> shape: Shape;
 
 var<workgroup> seen: array<atomic<u32>, MASK_WORDS>;
-var<workgroup> part_f: array<f32, WG>;
 var<workgroup> part_u: array<u32, WG>;
 var<workgroup> part_i: array<u32, WG>;
 var<workgroup> part_v: array<vec4<f32>, WG>;
-var<workgroup> fan_f: array<f32, FAN>;
 var<workgroup> fan_v: array<vec4<f32>, FAN>;
 var<workgroup> total_v: vec4<f32>;
 var<workgroup> fan_u: array<u32, FAN>;
 var<workgroup> fan_i: array<u32, FAN>;
-var<workgroup> total_f: f32;
 var<workgroup> last_kept: atomic<u32>;
 
 // ---- reductions (two levels: WG -> FAN -> 1, three barriers) --------------------------
 
-fn reduce_f32(lid: u32, v: f32, is_max: bool) -> f32 {
-  part_f[lid] = v;
-  workgroupBarrier();
-  if (lid < FAN) {
-    let per = WG / FAN;
-    var s = part_f[lid * per];
-    for (var j = 1u; j < per; j++) {
-      let e = part_f[lid * per + j];
-      s = select(s + e, max(s, e), is_max);
-    }
-    fan_f[lid] = s;
-  }
-  workgroupBarrier();
-  if (lid == 0u) {
-    var s = fan_f[0];
-    for (var j = 1u; j < FAN; j++) {
-      s = select(s + fan_f[j], max(s, fan_f[j]), is_max);
-    }
-    total_f = s;
-  }
-  return workgroupUniformLoad(&total_f);
-}
+// workgroup_reduce (f32 max or sum) and its scratch arrays partial, fan, total; FAN.
+#include common/workgroup_reduce
 
 fn sum_vec4(lid: u32, v: vec4<f32>) -> vec4<f32> {
   part_v[lid] = v;
@@ -296,23 +272,23 @@ fn pick(lid: u32, keep: u32, m: f32) {
       last = i + 1u;
     }
   }
-  part_f[lid] = s;
+  partial[lid] = s;
   atomicMax(&last_kept, last);
   workgroupBarrier();
   if (lid == 0u) {
-    // Exclusive scan in place: part_f[t] becomes the mass before chunk t.
+    // Exclusive scan in place: partial[t] becomes the mass before chunk t.
     var acc = 0.0;
     for (var t = 0u; t < WG; t++) {
-      let v = part_f[t];
-      part_f[t] = acc;
+      let v = partial[t];
+      partial[t] = acc;
       acc += v;
     }
-    total_f = acc;
+    total = acc;
   }
   workgroupBarrier();
-  let total = workgroupUniformLoad(&total_f);
-  let goal = sp.random * total;
-  let before = part_f[lid];
+  let kept_mass = workgroupUniformLoad(&total);
+  let goal = sp.random * kept_mass;
+  let before = partial[lid];
   if (s > 0.0 && goal >= before && goal < before + s) {
     var cum = before;
     var chosen = last - 1u;
@@ -328,8 +304,8 @@ fn pick(lid: u32, keep: u32, m: f32) {
     }
     out[shape.out_index] = chosen;
   }
-  if (lid == 0u && !(goal < total)) {
-    // random * total rounded up to total: the last kept token.
+  if (lid == 0u && !(goal < kept_mass)) {
+    // random * kept_mass rounded up to kept_mass: the last kept token.
     out[shape.out_index] = atomicLoad(&last_kept) - 1u;
   }
 }
@@ -349,7 +325,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
   for (var i = lid; i < shape.n; i += WG) {
     mx = max(mx, scaled(i));
   }
-  let m = reduce_f32(lid, mx, true);
+  let m = workgroup_reduce(lid, mx, true);
   let key_max = order_key(m);
 
   var keep = order_key(-BIG);
