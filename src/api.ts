@@ -14,7 +14,7 @@ import { buildKnnStore, type BuildMemoryOptions } from "./memory/build.js";
 import { GpuKnnStore, memoryMixOptions, type MemoryMixOptions } from "./memory/gpu-store.js";
 import { Memory } from "./memory/memory.js";
 import type { GrowingMemoryOptions } from "./runtime/session-memory.js";
-import { checkStoreFitsModel, withMemory } from "./memory/memory-model.js";
+import { checkStoreFitsModel, requireHiddenStates, withMemory } from "./memory/memory-model.js";
 import { decodeKnnStore, type KnnStoreData as MemoryStore } from "./memory/store-file.js";
 
 /** Options of {@link loadModel}. */
@@ -169,7 +169,7 @@ function growingMemoryOptions(lm: LanguageModel, option: SessionOptions["growing
   memoryMixOptions(growing);
   const capacity = growing.capacity ?? 1;
   if (!Number.isInteger(capacity) || capacity < 1 || capacity >= 0xffffffff) throw new MnemoError("BAD_INPUT", `A growing memory's capacity must be a positive integer, got ${capacity}.`);
-  if (lm.hiddenSize === 0) throw new MnemoError("UNSUPPORTED_MODEL", `A growing memory needs a model that exposes its hidden states (GPT-2); ${lm.info.description} does not.`);
+  requireHiddenStates(lm, "A growing memory");
   return growing;
 }
 

@@ -7,6 +7,7 @@ import { encodeDispatches } from "../gpu/dispatch.js";
 import { f32ToF16Array } from "../formats/f16.js";
 import type { LanguageModel } from "../models/types.js";
 import type { KeyType, KnnStoreData } from "./store-file.js";
+import { requireHiddenStates } from "./memory-model.js";
 
 /** Options of building a memory store (`model.buildMemory`). */
 export interface BuildMemoryOptions {
@@ -22,8 +23,8 @@ export interface BuildMemoryOptions {
 
 /** Runs `model` over `ids` and returns the store of (hidden state → next id) pairs. */
 export async function buildKnnStore(model: LanguageModel, ids: readonly number[], options: BuildMemoryOptions = {}): Promise<KnnStoreData> {
+  requireHiddenStates(model, "External memory");
   const D = model.hiddenSize;
-  if (D === 0) throw new MnemoError("UNSUPPORTED_MODEL", `External memory needs a model that exposes its hidden states (GPT-2); ${model.info.description} does not.`);
   const window = options.window ?? Math.min(model.maxChunk, 1024);
   if (!Number.isInteger(window) || window < 1 || window > model.maxChunk) {
     throw new MnemoError("BAD_INPUT", `The memory window must be 1..${model.maxChunk} tokens, got ${window}.`);

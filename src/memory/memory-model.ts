@@ -5,11 +5,16 @@ import { MnemoError } from "../errors.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
 import { memoryMixOptions, type GpuKnnStore, type MemoryMixOptions } from "./gpu-store.js";
 
+/** Throws UNSUPPORTED_MODEL unless `model` exposes its hidden states (a memory's keys); `what` needs them. */
+export function requireHiddenStates(model: LanguageModel, what: string): void {
+  if (model.hiddenSize === 0) {
+    throw new MnemoError("UNSUPPORTED_MODEL", `${what} needs a model that exposes its hidden states (GPT-2); ${model.info.description} does not.`);
+  }
+}
+
 /** Checks that `store` holds keys of `model`'s hidden states. */
 export function checkStoreFitsModel(model: LanguageModel, store: GpuKnnStore): void {
-  if (model.hiddenSize === 0) {
-    throw new MnemoError("UNSUPPORTED_MODEL", `External memory needs a model that exposes its hidden states (GPT-2); ${model.info.description} does not.`);
-  }
+  requireHiddenStates(model, "External memory");
   if (store.fingerprint !== model.info.fingerprint) {
     throw new MnemoError("BAD_INPUT", "This memory store was built with a different model (its fingerprint differs); build it again with this model.");
   }

@@ -96,10 +96,14 @@ describe("memory store of tiny-gpt2", () => {
     const data = await buildKnnStore(tiny, [1, 2, 3, 4]);
     const store = await GpuKnnStore.upload(gpu, { ...data, fingerprint: "someone-else" });
     expect(isMnemoError(await caughtAsync(() => withMemory(tiny, store)), "BAD_INPUT")).toBe(true);
-    store.dispose();
     const lstm = await loadModelAt(gpu, "tests/fixtures/models/tiny-lstm");
     expect(isMnemoError(await caughtAsync(() => buildKnnStore(lstm, [1, 2, 3])), "UNSUPPORTED_MODEL")).toBe(true);
+    expect(isMnemoError(await caughtAsync(() => withMemory(lstm, store)), "UNSUPPORTED_MODEL")).toBe(true);
+    store.dispose();
     lstm.dispose();
+    const lstmModel = await loadModel(fixture("models/tiny-lstm"));
+    expect(isMnemoError(await caughtAsync(() => lstmModel.session({ growingMemory: true })), "UNSUPPORTED_MODEL")).toBe(true);
+    lstmModel.dispose();
   });
 });
 
