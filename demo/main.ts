@@ -192,10 +192,9 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       const m = msg.memory;
       const frac = Number.isFinite(m.contextLength) && m.contextLength > 0 ? m.tokens / m.contextLength : 0;
       $("context-fill").style.width = `${Math.min(100, 100 * frac)}%`;
-      const held = Number.isFinite(m.contextLength)
-        ? `Context: ${m.tokens} of ${m.contextLength} tokens · KV cache`
-        : `Read ${m.tokens} tokens · recurrent (h, c) state, no context limit ·`;
-      $("context-text").textContent = `${held} ${m.kvBytes >= 1 << 20 ? `${(m.kvBytes / (1 << 20)).toFixed(1)} MiB` : `${(m.kvBytes / 1024).toFixed(0)} KiB`}${m.dropped ? ` · ${m.dropped} dropped` : ""}`;
+      const held = Number.isFinite(m.contextLength) ? `Context: ${m.tokens} of ${m.contextLength} tokens · KV cache` : `Read ${m.tokens} tokens · recurrent (h, c) state, no context limit ·`;
+      $("context-text").textContent =
+        `${held} ${m.kvBytes >= 1 << 20 ? `${(m.kvBytes / (1 << 20)).toFixed(1)} MiB` : `${(m.kvBytes / 1024).toFixed(0)} KiB`}${m.dropped ? ` · ${m.dropped} dropped` : ""}`;
       $("snapshots").textContent = `${msg.snapshots} snapshot(s) · ${msg.forks} fork(s)`;
       break;
     }
@@ -209,7 +208,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     case "memory-progress":
       $("memory-status").textContent = `Reading the document: ${msg.done} of ${msg.total} positions`;
       break;
-    case "memory-built":
+    case "memory-built": {
       const size = msg.gpuBytes >= 1e6 ? `${(msg.gpuBytes / 1e6).toFixed(1)} MB` : `${(msg.gpuBytes / 1e3).toFixed(0)} kB`;
       $("memory-status").textContent = `Remembered ${msg.entries} positions (${size} on the GPU).`;
       $<HTMLButtonElement>("build-memory").disabled = false;
@@ -217,6 +216,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       $<HTMLInputElement>("use-memory").checked = true;
       document.body.dataset.memoryBuilt = "true";
       break;
+    }
     case "recall":
       showRecall(msg.token, msg.neighbours);
       break;

@@ -1,9 +1,6 @@
 // Messages between the demo page and its model worker.
 
-export type ModelChoice =
-  | { kind: "bundled"; name: "gpt2" | "lstm" }
-  | { kind: "url"; url: string }
-  | { kind: "files"; files: File[] };
+export type ModelChoice = { kind: "bundled"; name: "gpt2" | "lstm" } | { kind: "url"; url: string } | { kind: "files"; files: File[] };
 
 export interface SamplingForm {
   maxTokens: number;

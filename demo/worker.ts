@@ -1,16 +1,6 @@
 // The demo's model worker: loads models through Mnemo's public API, streams tokens back to
 // the page, and keeps the session (the model's memory) between turns.
-import {
-  clearModelCache,
-  loadModel,
-  isWebGpuAvailable,
-  MnemoError,
-  type KernelProfile,
-  type Memory,
-  type Model,
-  type Session,
-  type SessionSnapshot,
-} from "../src/index.js";
+import { clearModelCache, loadModel, isWebGpuAvailable, MnemoError, type KernelProfile, type Memory, type Model, type Session, type SessionSnapshot } from "../src/index.js";
 import type { FromWorker, ModelChoice, SamplingForm, ToWorker } from "./protocol.js";
 
 const post = (msg: FromWorker) => (self as unknown as Worker).postMessage(msg);

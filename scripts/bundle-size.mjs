@@ -28,7 +28,10 @@ const result = await build({
   },
 });
 const outputs = (Array.isArray(result) ? result : [result]).flatMap((r) => r.output);
-const code = outputs.filter((o) => o.type === "chunk").map((o) => o.code).join("\n");
+const code = outputs
+  .filter((o) => o.type === "chunk")
+  .map((o) => o.code)
+  .join("\n");
 // A Node built-in or Dawn in here would break browser bundles (and mean a wrong entry).
 const nodeOnly = [/["']node:/, /["']webgpu["']/].filter((re) => re.test(code)).map(String);
 const report = {

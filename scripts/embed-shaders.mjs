@@ -1,4 +1,4 @@
-// Embeds every shaders/*.wgsl file into src/kernels/wgsl.generated.ts so that the same
+// Embeds every shaders/*.wgsl file into src/gpu/wgsl.generated.ts so that the same
 // source works in Node (tsx, vitest), in Vite builds and in the published bundle, without
 // a file-system read or a bundler-specific `?raw` import at run time.
 import { readdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const shaderDir = join(root, "shaders");
-const outFile = join(root, "src", "kernels", "wgsl.generated.ts");
+const outFile = join(root, "src", "gpu", "wgsl.generated.ts");
 
 // Kernel files at the top level, shared snippets (`#include common/<name>`) in common/.
 const files = ["", "common/"].flatMap((dir) =>

@@ -1,5 +1,5 @@
 // npm run fuzz -- [--count N] [--seed S] [--target NAME] [--save DIR]
-// Mutation-fuzzes every parser that takes outside bytes (src/formats/fuzz-targets.ts) and
+// Mutation-fuzzes every parser that takes outside bytes (src/fuzz/targets.ts) and
 // prints one JSON line per target: inputs, failures, time, peak memory. An input fails when
 // it ends in anything but a result or a MnemoError, takes over 2 s, or pushes the process's
 // peak memory past 1 GiB (an allocation sized by an unchecked field). Failing inputs are written to
@@ -7,8 +7,8 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { FUZZ_TARGETS } from "../src/formats/fuzz-targets.js";
-import { fuzzInput, runFuzzInput } from "../src/formats/fuzz.js";
+import { FUZZ_TARGETS } from "../src/fuzz/targets.js";
+import { fuzzInput, runFuzzInput } from "../src/fuzz/harness.js";
 
 const { values } = parseArgs({ options: { count: { type: "string" }, seed: { type: "string" }, target: { type: "string" }, save: { type: "string" } } });
 const count = Number(values.count ?? 10_000);
@@ -58,6 +58,16 @@ for (const target of targets) {
   }
   failures += failed;
   const seconds = (performance.now() - t0) / 1000;
-  console.log(JSON.stringify({ target: target.name, inputs: count, failures: failed, seconds: +seconds.toFixed(2), slowest_ms: +slowest.toFixed(1), peak_rss_mb: Math.round(peakRssMb()), outcomes: Object.fromEntries(errors) }));
+  console.log(
+    JSON.stringify({
+      target: target.name,
+      inputs: count,
+      failures: failed,
+      seconds: +seconds.toFixed(2),
+      slowest_ms: +slowest.toFixed(1),
+      peak_rss_mb: Math.round(peakRssMb()),
+      outcomes: Object.fromEntries(errors),
+    }),
+  );
 }
 process.exit(failures ? 1 : 0);

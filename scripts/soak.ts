@@ -15,7 +15,10 @@ installNodeHost(NODE_HOST);
 const model = await loadLanguageModel(await createGpu(), await resolveModelFiles(values.model ?? "tests/fixtures/models/tiny-gpt2"));
 const prompt = [5, 17, 99, 3, 250, 7];
 let leaked = false;
-for (const [kind, run] of [["generate-abort", generateAbortCycles], ["fork-restore", forkRestoreCycles]] as const) {
+for (const [kind, run] of [
+  ["generate-abort", generateAbortCycles],
+  ["fork-restore", forkRestoreCycles],
+] as const) {
   const r = await run(model, cycles, prompt);
   leaked ||= r.liveBuffersAfter !== r.liveBuffersBefore || r.liveBytesAfter !== r.liveBytesBefore;
   console.log(JSON.stringify({ kind, ...r, ms: Math.round(r.ms) }));

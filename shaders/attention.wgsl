@@ -1,7 +1,8 @@
 // Causal scaled dot-product attention of GPT-2 over one layer's KV cache.
 // q comes from the fused QKV activation [M, 3D] (row = [q | k | v], D = n_head * head_dim);
 // keys and values come from the cache [n_head, n_ctx, head_dim], already holding this
-// step's rows (kv_cache.wgsl runs first). Query row m attends to cache positions
+// step's rows (written by the QKV matmul's epilogue, matmul.wgsl KV_WRITE, or by
+// kv_cache.wgsl before this kernel). Query row m attends to cache positions
 // 0..positions[m] inclusive (clamped to n_ctx - 1).
 //
 // No workgroup barriers (they are very expensive on SwiftShader): one invocation owns one

@@ -5,12 +5,28 @@
 //   W_Q8_0 : 9 words per block of 32 along K: f32 scale, then 32 int8 (4 per word)
 //   W_Q4_0 : 5 words per block of 32 along K: f32 scale, then 16 bytes of nibbles
 //            (byte j: element j in the low nibble, element j + 16 in the high nibble), value q - 8
-// Three paths, no barriers (on SwiftShader they cost far more than they save, GUIDE.md):
+// Three paths, no barriers but LN's (on SwiftShader they cost far more than they save, GUIDE.md):
 //   TILE  (M > 1, K % 4 == 0): an 8 x 4 tile of out per invocation (TM = 8 rows, 4 columns);
 //   GEMV4 (M = 1, K % 4 == 0): four columns per invocation, four k per load;
 //   scalar (K % 4 != 0, f32/f16 only): one column and TM rows per invocation.
 // The tiles are unrolled by hand into named registers: indexed arrays of accumulators
-// spill to memory on SwiftShader.
+// spill to memory on SwiftShader. The one-row paths loop over their columns when the grid
+// does not cover N in one pass (LN on software adapters).
+//
+// Two fusions, each replacing a dispatch of its own:
+//   LN (M = 1 only): the GEMV multiplies x_hat = LayerNorm(x row) (gamma, beta, eps; the
+//     two-pass statistics of layernorm.wgsl), which every workgroup first computes for
+//     itself into workgroup memory, with two barriers. A barrier makes SwiftShader run each
+//     4-invocation subgroup of a workgroup as a coroutine of its own, so software adapters
+//     get a grid of a few 4-invocation workgroups that loop over the columns (see
+//     src/kernels/matmul.ts). LN_OUT: workgroup 0 also writes x_hat to `normed` (the LM
+//     head keeps the hidden state).
+//   KV_WRITE: out rows are GPT-2's fused [q | k | v] (N = 3 * n_head * head_dim); the k and v
+//     columns also go into one layer's KV cache at the row's position, in kv_cache.wgsl's
+//     layout [n_head, n_ctx, head_dim] (KV_F16: halves, two per word, written by the
+//     invocation owning both columns of the pair: GEMV4 and TILE paths only).
+// Bindings are numbered by role; a variant declares only those it uses (the others are
+// holes in its bind group), so the fused QKV GEMV binds 9 storage buffers.
 
 override WG: u32 = 64;
 override TM: u32 = 1;
@@ -22,13 +38,24 @@ struct Params {
   groups_x: u32,
   // First element of x to read (row offset * K): lets the LM head read only the last row.
   x_offset: u32,
-  _pad0: u32,
-  _pad1: u32,
-  _pad2: u32,
+  // LN: added to the variance.
+  eps: f32,
+  // KV_WRITE: the cache shape.
+  head_dim: u32,
+  n_ctx: u32,
 }
 
+// A row of x as the vector paths read it (four k per entry) or as the scalar path does.
 #if VEC4
-@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+alias row_t = vec4<f32>;
+const LANES: u32 = 4u;
+#else
+alias row_t = f32;
+const LANES: u32 = 1u;
+#endif
+
+@group(0) @binding(0) var<storage, read> x: array<row_t>;
+#if VEC4
 #if W_F32
 @group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
 #elif W_F16
@@ -38,17 +65,37 @@ struct Params {
 #endif
 #else
 // Scalar path: f32/f16 weights with K % 4 != 0.
-@group(0) @binding(0) var<storage, read> x: array<f32>;
 #if W_F32
 @group(0) @binding(1) var<storage, read> w: array<f32>;
 #else
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 #endif
 #endif
+#if HAS_BIAS
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
+#endif
+#if HAS_RESIDUAL
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
+#endif
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
-@group(0) @binding(5) var<uniform> p: Params;
+#if LN
+@group(0) @binding(5) var<storage, read> gamma: array<row_t>;
+@group(0) @binding(6) var<storage, read> beta: array<row_t>;
+#if LN_OUT
+@group(0) @binding(7) var<storage, read_write> normed: array<row_t>;
+#endif
+#endif
+#if KV_WRITE
+@group(0) @binding(8) var<storage, read> positions: array<u32>;
+#if KV_F16
+@group(0) @binding(9) var<storage, read_write> k_cache: array<u32>;
+@group(0) @binding(10) var<storage, read_write> v_cache: array<u32>;
+#else
+@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
+@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
+#endif
+#endif
+@group(0) @binding(11) var<uniform> p: Params;
 
 fn gelu(v: f32) -> f32 {
   let inner = 0.7978845608028654 * (v + 0.044715 * v * v * v);
@@ -82,8 +129,160 @@ fn weight4(row: u32, k4: u32, K4: u32) -> vec4<f32> {
 }
 #endif
 
-// Writes out[m, n] after the epilogue (bias, GELU, residual).
-fn store(m: u32, n: u32, acc: f32) {
+fn hsum(v: row_t) -> f32 {
+#if VEC4
+  return dot(v, vec4<f32>(1.0));
+#else
+  return v;
+#endif
+}
+
+fn first_lane(v: row_t) -> f32 {
+#if VEC4
+  return v.x;
+#else
+  return v;
+#endif
+}
+
+#if LN
+struct RowStats {
+  // The row's first element: the statistics are taken relative to it (exact for nearby
+  // values, so a large common offset costs no precision).
+  pivot: f32,
+  // Of x - pivot.
+  mean: f32,
+  inv_std: f32,
+}
+
+override XN: u32 = 1; // K / LANES
+var<workgroup> x_hat: array<row_t, XN>;
+// Per invocation: the sum of its slice of x - pivot (entries lid, lid + WG, ...) and the
+// squared deviations from the slice's own mean.
+var<workgroup> slice_sum: array<f32, WG>;
+var<workgroup> slice_m2: array<f32, WG>;
+
+// Entries of the slice of invocation j in a row of n entries.
+fn slice_entries(j: u32, n: u32) -> u32 {
+  return (n + WG - 1u - j) / WG;
+}
+
+// The statistics of layernorm.wgsl from one barrier: each invocation takes its slice's
+// deviations from the slice's own mean, and every invocation combines the slices exactly
+// (Chan et al.: M2 = sum over slices of M2_j + n_j (mean_j - mean)^2). Every invocation
+// of the workgroup must call it.
+fn row_stats(lid: u32) -> RowStats {
+  let n = p.K / LANES;
+  let src = p.x_offset / LANES;
+  let pivot = first_lane(x[src]);
+  var s = 0.0;
+  for (var i = lid; i < n; i += WG) {
+    s += hsum(x[src + i] - pivot);
+  }
+  let slice_mean = s / f32(max(slice_entries(lid, n) * LANES, 1u));
+  var q = 0.0;
+  for (var i = lid; i < n; i += WG) {
+    let d = (x[src + i] - pivot) - slice_mean;
+    q += hsum(d * d);
+  }
+  slice_sum[lid] = s;
+  slice_m2[lid] = q;
+  workgroupBarrier();
+  var total = 0.0;
+  for (var j = 0u; j < WG; j++) {
+    total += slice_sum[j];
+  }
+  let mean = total / f32(p.K);
+  var m2 = 0.0;
+  for (var j = 0u; j < WG; j++) {
+    let n_j = f32(slice_entries(j, n) * LANES);
+    let d = slice_sum[j] / max(n_j, 1.0) - mean;
+    m2 += slice_m2[j] + n_j * d * d;
+  }
+  return RowStats(pivot, mean, inverseSqrt(m2 / f32(p.K) + p.eps));
+}
+
+// Fills x_hat with the layer norm of the row at x_offset, in layernorm.wgsl's order of
+// operations (each invocation its slice, then a barrier); `first_group`: this workgroup
+// also writes it to `normed`. Every invocation of the workgroup must call it.
+fn normalise_row(lid: u32, first_group: bool) {
+  let stats = row_stats(lid);
+  let n = p.K / LANES;
+  let src = p.x_offset / LANES;
+  for (var i = lid; i < n; i += WG) {
+    let v = ((x[src + i] - stats.pivot) - stats.mean) * stats.inv_std * gamma[i] + beta[i];
+    x_hat[i] = v;
+#if LN_OUT
+    if (first_group) {
+      normed[i] = v;
+    }
+#endif
+  }
+  workgroupBarrier();
+}
+#endif
+
+#if LN
+var<private> x_own: array<row_t, 1600u / LANES>;
+fn copy_own() {
+  for (var i = 0u; i < p.K / LANES; i++) { x_own[i] = x_hat[i]; }
+}
+#endif
+// Entry i of the row of x that starts at entry `base` (with LN: of x_hat).
+fn x_at(base: u32, i: u32) -> row_t {
+#if LN_COPY
+  return x_own[i];
+#elif LN
+  return x_hat[i];
+#else
+  return x[base + i];
+#endif
+}
+
+#if KV_WRITE
+// Element index in a cache [n_head, n_ctx, head_dim] of element e (0..D) of the row at `pos`.
+fn cache_element(e: u32, pos: u32) -> u32 {
+  return ((e / p.head_dim) * p.n_ctx + pos) * p.head_dim + e % p.head_dim;
+}
+
+#if KV_F16
+// Columns n, n + 1 (n even) of row m into their cache word, if they are k or v columns.
+// head_dim is even, so the pair never straddles a head or the k/v boundary.
+fn cache_store_pair(m: u32, n: u32, v0: f32, v1: f32) {
+  let d_model = p.N / 3u;
+  let pos = positions[m];
+  if (n < d_model || pos >= p.n_ctx) {
+    return;
+  }
+  let word = cache_element((n - d_model) % d_model, pos) / 2u;
+  let packed = pack2x16float(vec2<f32>(v0, v1));
+  if (n < 2u * d_model) {
+    k_cache[word] = packed;
+  } else {
+    v_cache[word] = packed;
+  }
+}
+#else
+// Column n of row m into its cache slot, if it is a k or v column.
+fn cache_store(m: u32, n: u32, v: f32) {
+  let d_model = p.N / 3u;
+  let pos = positions[m];
+  if (n < d_model || pos >= p.n_ctx) {
+    return;
+  }
+  let dst = cache_element((n - d_model) % d_model, pos);
+  if (n < 2u * d_model) {
+    k_cache[dst] = v;
+  } else {
+    v_cache[dst] = v;
+  }
+}
+#endif
+#endif
+
+// Writes out[m, n] after the epilogue (bias, GELU, residual) and returns it; with an f32
+// KV cache, a k or v column also goes to its cache slot.
+fn store(m: u32, n: u32, acc: f32) -> f32 {
   var v = acc;
 #if HAS_BIAS
   v += bias[n];
@@ -95,33 +294,118 @@ fn store(m: u32, n: u32, acc: f32) {
   v += residual[m * p.N + n];
 #endif
   out[m * p.N + n] = v;
+#if KV_WRITE
+#if KV_F16
+#else
+  cache_store(m, n, v);
+#endif
+#endif
+  return v;
 }
 
 #if VEC4
 // Writes the first `cols` (1..4) columns n0.. of row m, each the sum of its vec4 accumulator.
 fn store_row(m: u32, n0: u32, cols: u32, s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32>) {
   let ones = vec4<f32>(1.0);
-  store(m, n0, dot(s0, ones));
-  if (1u < cols) { store(m, n0 + 1u, dot(s1, ones)); }
-  if (2u < cols) { store(m, n0 + 2u, dot(s2, ones)); }
-  if (3u < cols) { store(m, n0 + 3u, dot(s3, ones)); }
+  let v0 = store(m, n0, dot(s0, ones));
+  var v1 = 0.0;
+  var v2 = 0.0;
+  var v3 = 0.0;
+  if (1u < cols) { v1 = store(m, n0 + 1u, dot(s1, ones)); }
+  if (2u < cols) { v2 = store(m, n0 + 2u, dot(s2, ones)); }
+  if (3u < cols) { v3 = store(m, n0 + 3u, dot(s3, ones)); }
+#if KV_WRITE
+#if KV_F16
+  // n0 % 4 == 0: both columns of each cache word belong to this invocation.
+  if (1u < cols) { cache_store_pair(m, n0, v0, v1); }
+  if (3u < cols) { cache_store_pair(m, n0 + 2u, v2, v3); }
+#endif
+#endif
+}
+#endif
+
+#if GEMV4
+// Four columns n0.. of the one-row product (columns past N read the last valid row and are
+// never written): each activation vec4 serves four weight rows.
+fn gemv4_columns(xb: u32, n0: u32) {
+  let K4 = p.K / 4u;
+  let r0 = n0;
+  let r1 = min(n0 + 1u, p.N - 1u);
+  let r2 = min(n0 + 2u, p.N - 1u);
+  let r3 = min(n0 + 3u, p.N - 1u);
+  var s0 = vec4<f32>(0.0);
+  var s1 = vec4<f32>(0.0);
+  var s2 = vec4<f32>(0.0);
+  var s3 = vec4<f32>(0.0);
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let a = x_at(xb, k4);
+    s0 += a * weight4(r0, k4, K4);
+    s1 += a * weight4(r1, k4, K4);
+    s2 += a * weight4(r2, k4, K4);
+    s3 += a * weight4(r3, k4, K4);
+  }
+  store_row(0u, n0, min(4u, p.N - n0), s0, s1, s2, s3);
+}
+#endif
+
+#if VEC4
+#else
+// Column n of rows m0.. (up to TM of them), scalar loads (K % 4 != 0, f32/f16 weights).
+fn scalar_column(xb: u32, n: u32, m0: u32) {
+  let K = p.K;
+  let rows = min(TM, p.M - m0);
+  var acc: array<f32, 4>; // TM <= 4
+  for (var r = 0u; r < TM; r++) {
+    acc[r] = 0.0;
+  }
+#if W_F32
+  let wbase = n * K;
+  for (var k = 0u; k < K; k++) {
+    let wv = w[wbase + k];
+    for (var r = 0u; r < rows; r++) {
+      acc[r] += x_at(xb + (m0 + r) * K, k) * wv;
+    }
+  }
+#elif W_F16
+  let wbase = n * K;
+  for (var k = 0u; k < K; k++) {
+    let i = wbase + k;
+    let pair = unpack2x16float(w[i >> 1u]);
+    let wv = select(pair.x, pair.y, (i & 1u) == 1u);
+    for (var r = 0u; r < rows; r++) {
+      acc[r] += x_at(xb + (m0 + r) * K, k) * wv;
+    }
+  }
+#endif
+  for (var r = 0u; r < rows; r++) {
+    store(m0 + r, n, acc[r]);
+  }
 }
 #endif
 
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  // Keeps bias and residual statically used in every variant so that all variants share
-  // one binding layout (unused ones get a small placeholder buffer). Never taken: N >= 1.
-  if (p.N == 0u) {
-    out[0] = bias[0] + residual[0];
-  }
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+#if LN
+  // Before any invocation leaves: the whole workgroup takes part.
+  normalise_row(lid, wid.x == 0u && wid.y == 0u);
+#if LN_COPY
+  copy_own();
+#endif
+#endif
+  let x_row = p.x_offset / LANES;
   let m0 = wid.z * TM;
   let K = p.K;
+  let first_column = (wid.y * p.groups_x + wid.x) * WG + lid;
+  let grid_columns = groups.x * groups.y * WG;
 #if TILE
   // Prefill path: a 8 x 4 tile (rows m0.., columns n0..) per invocation, so each weight
   // vec4 serves 8 rows and each activation vec4 4 columns. Columns past N and rows past
   // M read the last valid one and are never written.
-  let n0 = ((wid.y * p.groups_x + wid.x) * WG + lid) * 4u;
+  let n0 = first_column * 4u;
   if (n0 >= p.N || m0 >= p.M) {
     return;
   }
@@ -180,62 +464,19 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (6u < rows_here) { store_row(m0 + 6u, n0, cols, s6_0, s6_1, s6_2, s6_3); }
   if (7u < rows_here) { store_row(m0 + 7u, n0, cols, s7_0, s7_1, s7_2, s7_3); }
 #elif GEMV4
-  // Decode path (M = 1): four columns per invocation, so each activation vec4 serves four
-  // weight rows. Columns past N read the last valid row and are never written.
-  let n0 = ((wid.y * p.groups_x + wid.x) * WG + lid) * 4u;
-  if (n0 >= p.N) {
-    return;
+  // Decode path (M = 1): four columns per invocation and pass of the loop, n0 = 4 · (this
+  // invocation's index + passes · invocations in the grid); the grid covers N in one pass
+  // except for LN on software adapters (see LN above).
+  for (var n0 = first_column * 4u; n0 < p.N; n0 += grid_columns * 4u) {
+    gemv4_columns(x_row, n0);
   }
-  let K4 = K / 4u;
-  let r0 = n0;
-  let r1 = min(n0 + 1u, p.N - 1u);
-  let r2 = min(n0 + 2u, p.N - 1u);
-  let r3 = min(n0 + 3u, p.N - 1u);
-  let xb = p.x_offset / 4u;
-  var s0 = vec4<f32>(0.0);
-  var s1 = vec4<f32>(0.0);
-  var s2 = vec4<f32>(0.0);
-  var s3 = vec4<f32>(0.0);
-  for (var k4 = 0u; k4 < K4; k4++) {
-    let a = x[xb + k4];
-    s0 += a * weight4(r0, k4, K4);
-    s1 += a * weight4(r1, k4, K4);
-    s2 += a * weight4(r2, k4, K4);
-    s3 += a * weight4(r3, k4, K4);
-  }
-  store_row(0u, n0, min(4u, p.N - n0), s0, s1, s2, s3);
 #else
-  let n = (wid.y * p.groups_x + wid.x) * WG + lid;
-  if (n >= p.N || m0 >= p.M) {
+  // Scalar path (K % 4 != 0): one column and up to TM rows per invocation and pass.
+  if (m0 >= p.M) {
     return;
   }
-  let rows = min(TM, p.M - m0);
-  var acc: array<f32, 4>; // TM <= 4
-  for (var r = 0u; r < TM; r++) {
-    acc[r] = 0.0;
-  }
-#if W_F32
-  // Scalar paths (K % 4 != 0).
-  let wbase = n * K;
-  for (var k = 0u; k < K; k++) {
-    let wv = w[wbase + k];
-    for (var r = 0u; r < rows; r++) {
-      acc[r] += x[p.x_offset + (m0 + r) * K + k] * wv;
-    }
-  }
-#elif W_F16
-  let wbase = n * K;
-  for (var k = 0u; k < K; k++) {
-    let i = wbase + k;
-    let pair = unpack2x16float(w[i >> 1u]);
-    let wv = select(pair.x, pair.y, (i & 1u) == 1u);
-    for (var r = 0u; r < rows; r++) {
-      acc[r] += x[p.x_offset + (m0 + r) * K + k] * wv;
-    }
-  }
-#endif
-  for (var r = 0u; r < rows; r++) {
-    store(m0 + r, n, acc[r]);
+  for (var n = first_column; n < p.N; n += grid_columns) {
+    scalar_column(x_row, n, m0);
   }
 #endif
 }

@@ -20,9 +20,6 @@ const WAYS: u32 = 16u;
 // Words of the history bit set: ceil(N / 32), set by the wrapper.
 override MASK_WORDS: u32 = 1;
 
-const BIG: f32 = 1e30;
-const CUTOFF: f32 = -80.0;
-
 struct Shape {
   n: u32,
   out_index: u32,
@@ -30,17 +27,8 @@ struct Shape {
   _pad: u32,
 }
 
-// Written every step by writeSamplingParams (src/kernels/sample.ts); 8 words.
-struct Sampling {
-  temperature: f32,
-  inv_temperature: f32,
-  top_k: u32,
-  top_p: f32,
-  penalty: f32,
-  inv_penalty: f32,
-  history_length: u32,
-  random: f32,
-}
+// Sampling (the parameter struct), BIG, CUTOFF, order_key, beats, scaled_logit, token_weight.
+#include common/sampling
 
 @group(0) @binding(0) var<storage, read> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> sp: Sampling;
@@ -87,43 +75,13 @@ fn sum_vec4(lid: u32, v: vec4<f32>) -> vec4<f32> {
 
 // ---- values ---------------------------------------------------------------------------
 
-// Monotone map f32 -> u32 (see argmax.wgsl): NaN -> 0, -0 -> key(+0).
-fn order_key(v: f32) -> u32 {
-  var bits = bitcast<u32>(v);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) {
-    return 0u;
-  }
-  if (bits == 0x80000000u) {
-    bits = 0u;
-  }
-  return select(bits | 0x80000000u, ~bits, (bits & 0x80000000u) != 0u);
-}
-
-fn beats(k: u32, i: u32, bk: u32, bi: u32) -> bool {
-  return k > bk || (k == bk && i < bi);
-}
-
 fn in_history(i: u32) -> bool {
   return (atomicLoad(&seen[i >> 5u]) & (1u << (i & 31u))) != 0u;
 }
 
-// HF / CTRL repetition penalty; multiplying by the f32 reciprocal keeps GPU and reference
-// bit-identical (a product is correctly rounded everywhere, a quotient is not).
-fn apply_penalty(i: u32, l: f32) -> f32 {
-  if (in_history(i)) {
-    return select(l * sp.penalty, l * sp.inv_penalty, l > 0.0);
-  }
-  return l;
-}
-
 // Sanitised, penalised, temperature-scaled logit.
 fn scaled(i: u32) -> f32 {
-  var l = logits[i];
-  let bits = bitcast<u32>(l);
-  if ((bits & 0x7f800000u) == 0x7f800000u) {
-    l = select(-BIG, BIG, bits == 0x7f800000u);
-  }
-  return clamp(apply_penalty(i, l) * sp.inv_temperature, -BIG, BIG);
+  return scaled_logit(logits[i], in_history(i));
 }
 
 // Unnormalised probability of token i if its key reaches `keep`, else 0.
@@ -132,8 +90,7 @@ fn weight(i: u32, keep: u32, m: f32) -> f32 {
   if (order_key(z) < keep) {
     return 0.0;
   }
-  let d = z - m;
-  return select(0.0, exp(d), d > CUTOFF);
+  return token_weight(z, m);
 }
 
 // ---- steps ----------------------------------------------------------------------------
@@ -152,7 +109,7 @@ fn greedy(lid: u32) {
   var bk = 0u;
   var bi = 0xffffffffu;
   for (var i = lid; i < shape.n; i += WG) {
-    let k = order_key(apply_penalty(i, logits[i]));
+    let k = order_key(penalised(logits[i], in_history(i)));
     if (beats(k, i, bk, bi)) {
       bk = k;
       bi = i;
@@ -199,8 +156,7 @@ fn histogram(lid: u32, lo: u32, shift: u32, use_mass: bool, m: f32) -> array<f32
       let bin = min((k - lo) >> shift, WAYS - 1u);
       var v = 1.0;
       if (use_mass) {
-        let d = z - m;
-        v = select(0.0, exp(d), d > CUTOFF);
+        v = token_weight(z, m);
       }
       local[bin] += v;
     }

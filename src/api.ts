@@ -6,11 +6,12 @@ import { nodeHost } from "./host.js";
 import { resolveModelFiles, type ModelSource } from "./loading/model-files.js";
 import type { FileProgress, Integrity } from "./loading/cache.js";
 import { loadLanguageModel } from "./models/load.js";
-import type { WeightQuant } from "./models/gpt2-load.js";
+import type { WeightType } from "./base/dtype.js";
 import type { LanguageModel, ModelInfo } from "./models/types.js";
-import { Session, type GenerateOptions, type GeneratedToken, type StepObserver } from "./runtime/session.js";
+import { Session } from "./runtime/session.js";
+import type { GenerateOptions, GeneratedToken, StepObserver } from "./runtime/types.js";
 import { GpuProfiler, MAX_TIMED_DISPATCHES, summarizeKernels, type KernelSummary } from "./gpu/profiler.js";
-import { buildKnnStore, type BuildMemoryOptions } from "./memory/build.js";
+import { buildKnnStore, type BuildMemoryOptions } from "./runtime/memory-build.js";
 import { GpuKnnStore, memoryMixOptions, type MemoryMixOptions } from "./memory/gpu-store.js";
 import { Memory } from "./memory/memory.js";
 import type { GrowingMemoryOptions } from "./runtime/session-memory.js";
@@ -28,7 +29,7 @@ export interface LoadModelOptions {
   /** Keep downloaded weights in Cache Storage (browsers and workers; default true). */
   cache?: boolean;
   /** Convert GPT-2 weights on load. */
-  quant?: WeightQuant;
+  quant?: WeightType;
   /**
    * Expected size and/or SHA-256 per file name (URL sources), e.g.
    * `{ "model.gguf": { sha256: "…" } }`: a mismatch is refused with BAD_MODEL_FILE before any
@@ -93,7 +94,7 @@ export class Model {
     return { ...this.lm.info, adapter: `${a.vendor} ${a.architecture}`.trim(), hasTimestamps: this.lm.gpu.hasTimestamps };
   }
 
-  /** A session: the model's memory (KV cache or recurrent state), kept between calls. */
+  /** A session: the model's state (KV cache or recurrent state), kept between calls. */
   session(options: SessionOptions = {}): Session {
     this.assertUsable();
     const lm = options.memory ? withMemory(this.lm, options.memory.store, options.memory.options) : this.lm;
@@ -106,9 +107,10 @@ export class Model {
   /** Generates from a fresh session (streamed); the session is disposed at the end. */
   async *generate(prompt: string | readonly number[], options: GenerateOptions & { memory?: Memory } = {}): AsyncGenerator<GeneratedToken> {
     this.assertUsable();
-    const session = this.session({ memory: options.memory });
+    const { memory, ...generateOptions } = options;
+    const session = this.session({ memory });
     try {
-      yield* session.generate(prompt, options);
+      yield* session.generate(prompt, generateOptions);
     } finally {
       session.dispose();
     }

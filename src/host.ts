@@ -2,7 +2,7 @@
 // system for model paths. The Node entry (src/node.ts) installs the Node implementation
 // (src/node-host.ts); the browser entry never imports it, so browser bundles contain no
 // Node built-in and no Dawn.
-import type { ModelFiles } from "./loading/model-files.js";
+import type { ModelFiles } from "./loading/file-set.js";
 
 /** An adapter found through Dawn. */
 export interface HostAdapter {

@@ -4,11 +4,12 @@
 // snapshot files. Everything else is internal.
 export { loadModel, isWebGpuAvailable, Model, type LoadModelOptions, type PublicModelInfo, type SessionOptions, type KernelProfile } from "./api.js";
 export type { ModelInfo } from "./models/types.js";
-export type { WeightQuant } from "./models/gpt2-load.js";
-export type { DType as WeightType } from "./gpu/tensor.js";
+export type { WeightType, WeightQuant } from "./base/dtype.js";
 export type { KernelSummary } from "./gpu/profiler.js";
-export { Session, type ChatOptions, type GenerateOptions, type GeneratedToken, type MemoryNeighbour, type GrowingMemoryUsage, type GenerationTimings, type SessionUsage, type OverflowPolicy } from "./runtime/session.js";
-export { encodeSnapshot, decodeSnapshot, saveSnapshotToIndexedDb, loadSnapshotFromIndexedDb, type StateSnapshot, type StateSnapshot as SessionSnapshot, type SnapshotTensor, type SnapshotTensorF32, type SnapshotTensorF16 } from "./runtime/snapshot.js";
+export { Session } from "./runtime/session.js";
+export type { ChatOptions, GenerateOptions, GeneratedToken, MemoryNeighbour, GrowingMemoryUsage, GenerationTimings, SessionUsage, OverflowPolicy } from "./runtime/types.js";
+export { encodeSnapshot, decodeSnapshot, saveSnapshotToIndexedDb, loadSnapshotFromIndexedDb, type StateSnapshot, type StateSnapshot as SessionSnapshot } from "./runtime/snapshot.js";
+export type { SnapshotTensor, SnapshotTensorF32, SnapshotTensorF16 } from "./base/snapshot-tensor.js";
 export { renderChat, DEFAULT_CHAT_TEMPLATE, DEFAULT_CHAT_STOP, type ChatMessage, type ChatState, type ChatTemplateOptions } from "./runtime/chat.js";
 export { clearModelCache, type FileProgress, type Integrity } from "./loading/cache.js";
 export type { ModelSource } from "./loading/model-files.js";
@@ -16,7 +17,7 @@ export { MnemoError, isMnemoError, type MnemoErrorCode } from "./errors.js";
 export { Memory, type MemoryEntryText } from "./memory/memory.js";
 export type { MemoryMixOptions } from "./memory/gpu-store.js";
 export type { GrowingMemoryOptions, GrowingMemoryState, PendingMemoryEntry } from "./runtime/session-memory.js";
-export type { BuildMemoryOptions } from "./memory/build.js";
+export type { BuildMemoryOptions } from "./runtime/memory-build.js";
 export { encodeKnnStore as encodeMemoryStore, decodeKnnStore as decodeMemoryStore, type KnnStoreData as MemoryStore, type KeyType as MemoryKeyType } from "./memory/store-file.js";
 export type { KnnMetric as MemoryMetric } from "./kernels/knn.js";
 export { saveMemoryStoreToIndexedDb, loadMemoryStoreFromIndexedDb } from "./memory/store-persist.js";

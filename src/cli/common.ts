@@ -7,7 +7,7 @@ import { resolveModelFiles } from "../loading/model-files.js";
 import { loadLanguageModel } from "../models/load.js";
 import { isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
 import type { LanguageModel } from "../models/types.js";
-import type { WeightQuant } from "../models/gpt2-load.js";
+import type { WeightQuant } from "../base/dtype.js";
 import { UsageError } from "./args.js";
 
 export interface CliIo {
@@ -40,4 +40,3 @@ export async function openModel(flags: Record<string, string | boolean>): Promis
   const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", DEFAULT_MODEL);
   return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true });
 }
-

@@ -5,8 +5,8 @@ import { MnemoError } from "../errors.js";
 import { installNodeHost } from "../host.js";
 import { NODE_HOST } from "../node-host.js";
 import { resolveModelFiles } from "../loading/model-files.js";
-import { gpt2ToGguf, type GgufWeightType } from "../models/gpt2-convert.js";
-import { SYNTHETIC_MODELS } from "../models/synthetic.js";
+import { gpt2ToGguf, syntheticToGguf, type GgufWeightType } from "../models/gpt2-convert.js";
+import { SYNTHETIC_MODELS, isSyntheticName } from "../models/synthetic.js";
 import { benchmark, type BenchResult } from "../runtime/bench.js";
 import { chromeTrace } from "../runtime/trace.js";
 import type { KernelSummary } from "../gpu/profiler.js";
@@ -36,8 +36,9 @@ const USAGE = `Usage: mnemo <command> [flags]
             inspect <store> [--json]                              what a store file holds
             memory flags (eval, generate): --memory <store> [--k 128] [--memory-temperature 100]
             [--lambda 0.2] [--metric l2|ip]
-  convert   --in <hf gpt2 dir> --out <file.gguf> --type f16|q8_0|q4_0 [--keep-token-table-f16]
-            writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open.
+  convert   --in <hf gpt2 dir|synthetic:gpt2-NAME> --out <file.gguf> --type f16|q8_0|q4_0 [--keep-token-table-f16]
+            writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open; a synthetic
+            GPT-2 gets its deterministic weights and a made-up byte-level vocabulary.
 
   bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--prompt-tokens 128]
             [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--json]
@@ -149,10 +150,28 @@ async function evalCommand(argv: string[], io: CliIo): Promise<number> {
       memory: memory ?? undefined,
       onProgress: memory ? (done, total) => io.stderr(`mnemo eval: window ${done} / ${total}\n`) : undefined,
     });
-    const out: Record<string, unknown> = { mean_nll: r.meanNll, ppl: r.perplexity, tokens: r.predicted, ms: r.ms, ms_per_token: r.msPerToken, weight_type: model.info.weightType, gpu_weight_bytes: model.info.gpuBytes };
+    const out: Record<string, unknown> = {
+      mean_nll: r.meanNll,
+      ppl: r.perplexity,
+      tokens: r.predicted,
+      ms: r.ms,
+      ms_per_token: r.msPerToken,
+      weight_type: model.info.weightType,
+      gpu_weight_bytes: model.info.gpuBytes,
+    };
     if (memory && r.memory) {
       const { k, temperature, lambda, metric } = memory.options;
-      out.memory = { entries: memory.store.count, k, temperature, lambda, metric, mean_nll: r.memory.meanNll, ppl: r.memory.perplexity, ms_per_token: r.memory.msPerToken, ppl_change: r.memory.perplexity / r.perplexity - 1 };
+      out.memory = {
+        entries: memory.store.count,
+        k,
+        temperature,
+        lambda,
+        metric,
+        mean_nll: r.memory.meanNll,
+        ppl: r.memory.perplexity,
+        ms_per_token: r.memory.msPerToken,
+        ppl_change: r.memory.perplexity / r.perplexity - 1,
+      };
     }
     let line = `perplexity ${r.perplexity.toFixed(3)} (mean NLL ${r.meanNll.toFixed(5)}) over ${r.predicted} tokens\n`;
     if (r.memory) line += `with memory (${memory!.store.count} entries): perplexity ${r.memory.perplexity.toFixed(3)} (${(100 * (r.memory.perplexity / r.perplexity - 1)).toFixed(1)}%)\n`;
@@ -166,16 +185,22 @@ async function evalCommand(argv: string[], io: CliIo): Promise<number> {
 
 async function convertCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, { values: ["in", "out", "type"], booleans: ["keep-token-table-f16", "json"] });
-  if (typeof flags.in !== "string" || typeof flags.out !== "string") throw new UsageError("convert needs --in <dir> and --out <file.gguf>.");
+  if (typeof flags.in !== "string" || typeof flags.out !== "string") throw new UsageError("convert needs --in <dir|synthetic:NAME> and --out <file.gguf>.");
   const type = flags.type as GgufWeightType;
   if (!["f16", "q8_0", "q4_0"].includes(type)) throw new UsageError("--type must be f16, q8_0 or q4_0.");
   const t0 = performance.now();
-  const files = await resolveModelFiles(resolve(flags.in));
+  const options = { type, keepTokenTableF16: flags["keep-token-table-f16"] === true };
   let chunks: Uint8Array[];
-  try {
-    chunks = await gpt2ToGguf(files, { type, keepTokenTableF16: flags["keep-token-table-f16"] === true });
-  } finally {
-    await files.close?.();
+  if (isSyntheticName(flags.in)) {
+    // The synthetic weights themselves, so other runtimes (llama.cpp) run what Mnemo measures.
+    chunks = await syntheticToGguf(flags.in, options);
+  } else {
+    const files = await resolveModelFiles(resolve(flags.in));
+    try {
+      chunks = await gpt2ToGguf(files, options);
+    } finally {
+      await files.close?.();
+    }
   }
   // Write to a temporary name first, so a failed run never leaves a half file under --out.
   const tmp = `${flags.out}.partial`;
@@ -195,7 +220,10 @@ async function convertCommand(argv: string[], io: CliIo): Promise<number> {
   return 0;
 }
 
-const BENCH_FLAGS = { values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace", "memory-entries", "k", "memory-temperature", "lambda", "metric"], booleans: ["json", "keep-token-table-f16"] };
+const BENCH_FLAGS = {
+  values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace", "memory-entries", "k", "memory-temperature", "lambda", "metric"],
+  booleans: ["json", "keep-token-table-f16"],
+};
 
 /** The bench result as printed: snake_case JSON, per-step records left out. */
 /** What the browser entry costs a page (dist/bundle-size.json, written by `npm run build:lib`). */
@@ -214,8 +242,7 @@ async function readBundleSize(): Promise<BundleSize | null> {
 }
 
 function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, unknown> {
-  const k = (list: KernelSummary[]) =>
-    list.map((x) => ({ kernel: x.kernel, calls_per_step: x.callsPerStep, ms_per_step: x.msPerStep, share: x.share, gb_per_s: x.gbPerS, gflop_per_s: x.gflopPerS }));
+  const k = (list: KernelSummary[]) => list.map((x) => ({ kernel: x.kernel, calls_per_step: x.callsPerStep, ms_per_step: x.msPerStep, share: x.share, gb_per_s: x.gbPerS, gflop_per_s: x.gflopPerS }));
   return {
     model: r.model,
     adapter: r.adapter,
@@ -226,6 +253,8 @@ function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, un
     ttft_ms: r.ttftMs,
     decode_tokens_per_s: r.decode.tokensPerSecond,
     decode_ms_per_step: r.decode.msPerStep,
+    dispatches_per_decode_step: r.decode.dispatchesPerStep,
+    decode_cpu_ms: { record: r.decode.cpu.recordMs, submit: r.decode.cpu.submitMs },
     gpu: r.gpu && {
       steps: r.gpu.steps,
       step_ms: r.gpu.stepMs,
@@ -236,9 +265,7 @@ function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, un
       prefill_kernels: k(r.gpu.prefillKernels),
     },
     profile_skipped: r.profileSkipped,
-    browser_entry: bundle
-      ? { gzip_bytes: bundle.gzipBytes, minified_bytes: bundle.minifiedBytes, goal_gzip_bytes: bundle.goalGzipBytes }
-      : "not measured: run `npm run build:lib` first",
+    browser_entry: bundle ? { gzip_bytes: bundle.gzipBytes, minified_bytes: bundle.minifiedBytes, goal_gzip_bytes: bundle.goalGzipBytes } : "not measured: run `npm run build:lib` first",
   };
 }
 
@@ -247,12 +274,15 @@ function benchTable(r: BenchResult, bundle: BundleSize | null): string {
     `${r.model.description} on ${r.adapter.vendor} ${r.adapter.architecture}${r.adapter.isSoftware ? " (CPU emulation: compare ratios only)" : ""}`,
     `prefill ${r.promptTokens} tokens: ${r.prefillMs.toFixed(1)} ms · first token ${r.ttftMs.toFixed(1)} ms`,
     `decode: ${r.decode.tokensPerSecond.toFixed(2)} tokens/s (median ${r.decode.msPerStep.median.toFixed(2)} ms/step, p10 ${r.decode.msPerStep.p10.toFixed(2)}, p90 ${r.decode.msPerStep.p90.toFixed(2)})`,
+    `decode step: ${r.decode.dispatchesPerStep} dispatches, CPU ${r.decode.cpu.recordMs.toFixed(3)} ms to record + ${r.decode.cpu.submitMs.toFixed(3)} ms to submit`,
   ];
   if (r.gpu) {
     lines.push(`GPU step ${r.gpu.stepMs.toFixed(2)} ms (kernels ${r.gpu.kernelMsPerStep.toFixed(2)} ms) over ${r.gpu.steps} profiled steps`, "");
     lines.push("kernel                          calls     ms/step   share     GB/s   GFLOP/s");
     for (const x of r.gpu.kernels) {
-      lines.push(`${x.kernel.padEnd(30)} ${x.callsPerStep.toFixed(0).padStart(6)} ${x.msPerStep.toFixed(3).padStart(11)} ${(100 * x.share).toFixed(1).padStart(6)}% ${x.gbPerS.toFixed(2).padStart(8)} ${x.gflopPerS.toFixed(2).padStart(9)}`);
+      lines.push(
+        `${x.kernel.padEnd(30)} ${x.callsPerStep.toFixed(0).padStart(6)} ${x.msPerStep.toFixed(3).padStart(11)} ${(100 * x.share).toFixed(1).padStart(6)}% ${x.gbPerS.toFixed(2).padStart(8)} ${x.gflopPerS.toFixed(2).padStart(9)}`,
+      );
     }
   } else if (r.profileSkipped) {
     lines.push(r.profileSkipped);

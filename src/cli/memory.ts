@@ -1,7 +1,7 @@
 // `mnemo memory build|inspect`, and the --memory flags that eval and generate share.
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { GpuKnnStore, memoryMixOptions, type MemoryMixOptions } from "../memory/gpu-store.js";
-import { buildKnnStore } from "../memory/build.js";
+import { buildKnnStore } from "../runtime/memory-build.js";
 import { decodeKnnStore, encodeKnnStore, readKnnStoreHeader, type KeyType } from "../memory/store-file.js";
 import type { LanguageModel } from "../models/types.js";
 import type { KnnMetric } from "../kernels/knn.js";

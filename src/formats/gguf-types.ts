@@ -2,21 +2,7 @@
 // ggml tensor type table (block size in elements, bytes per block).
 
 /** GGUF metadata value type names, by their id in the file. */
-export const GGUF_VALUE_TYPES = [
-  "u8",
-  "i8",
-  "u16",
-  "i16",
-  "u32",
-  "i32",
-  "f32",
-  "bool",
-  "string",
-  "array",
-  "u64",
-  "i64",
-  "f64",
-] as const;
+export const GGUF_VALUE_TYPES = ["u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array", "u64", "i64", "f64"] as const;
 
 /** A GGUF metadata value type name. */
 export type GgufValueType = (typeof GGUF_VALUE_TYPES)[number];
@@ -83,14 +69,10 @@ const TYPES: Array<[number, string, number, number]> = [
 ];
 
 /** ggml tensor types by id. */
-export const GGML_TYPES_BY_ID: ReadonlyMap<number, GgmlTypeInfo> = new Map(
-  TYPES.map(([id, name, blockSize, typeSize]) => [id, { id, name, blockSize, typeSize }]),
-);
+export const GGML_TYPES_BY_ID: ReadonlyMap<number, GgmlTypeInfo> = new Map(TYPES.map(([id, name, blockSize, typeSize]) => [id, { id, name, blockSize, typeSize }]));
 
 /** ggml tensor types by name ("F32", "Q8_0", ...). */
-export const GGML_TYPES_BY_NAME: ReadonlyMap<string, GgmlTypeInfo> = new Map(
-  [...GGML_TYPES_BY_ID.values()].map((t) => [t.name, t]),
-);
+export const GGML_TYPES_BY_NAME: ReadonlyMap<string, GgmlTypeInfo> = new Map([...GGML_TYPES_BY_ID.values()].map((t) => [t.name, t]));
 
 /** Tensor types Mnemo can read (and dequantize). Others are recognised but refused by name. */
 export const SUPPORTED_GGML_TYPES: ReadonlySet<string> = new Set(["F32", "F16", "Q8_0", "Q4_0"]);

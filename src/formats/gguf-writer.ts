@@ -2,14 +2,7 @@
 // tensors are laid out in order, each starting at a multiple of the alignment, the way
 // llama.cpp's gguf-py writes them, so a file read and written back is identical.
 import { MnemoError } from "../errors.js";
-import {
-  GGML_TYPES_BY_NAME,
-  GGUF_DEFAULT_ALIGNMENT,
-  GGUF_MAGIC,
-  GGUF_VALUE_TYPES,
-  GGML_MAX_DIMS,
-  type GgufValueType,
-} from "./gguf-types.js";
+import { GGML_TYPES_BY_NAME, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGUF_VALUE_TYPES, GGML_MAX_DIMS, type GgufValueType } from "./gguf-types.js";
 import type { GgufTypedArray, GgufTypedValue } from "./gguf-values.js";
 
 /** One tensor to write: raw bytes already in the layout of its ggml type. */

@@ -136,10 +136,7 @@ async function readString(cur: HeaderCursor, what: string): Promise<string> {
   if (!cur.has(8)) await cur.need(8, `length of ${what}`);
   const length = cur.u64();
   if (length > BigInt(cur.remaining)) {
-    throw new MnemoError(
-      "BAD_MODEL_FILE",
-      `${cur.name}: ${what}: string length ${length} at offset ${cur.pos - 8} runs past the end of the file; the file is truncated or corrupt.`,
-    );
+    throw new MnemoError("BAD_MODEL_FILE", `${cur.name}: ${what}: string length ${length} at offset ${cur.pos - 8} runs past the end of the file; the file is truncated or corrupt.`);
   }
   const n = Number(length);
   if (!cur.has(n)) await cur.need(n, what);
@@ -209,11 +206,7 @@ async function readArray(cur: HeaderCursor, what: string, depth: number): Promis
   return { type: "array", itemType, value } as GgufTypedArray;
 }
 
-async function readTensorInfo(
-  cur: HeaderCursor,
-  index: number,
-  where: string,
-): Promise<Omit<GgufTensorInfo, "byteOffset"> & { relative: bigint }> {
+async function readTensorInfo(cur: HeaderCursor, index: number, where: string): Promise<Omit<GgufTensorInfo, "byteOffset"> & { relative: bigint }> {
   const name = await readString(cur, `name of tensor #${index}`);
   await cur.need(4, `tensor "${name}" n_dims`);
   const nDims = cur.u32();
@@ -240,17 +233,10 @@ async function readTensorInfo(
   return { name, dims, type: typeId, typeName: type.name, byteLength, elementCount, relative };
 }
 
-function placeTensor(
-  info: Omit<GgufTensorInfo, "byteOffset"> & { relative: bigint },
-  dataOffset: number,
-  fileSize: number,
-  where: string,
-): GgufTensorInfo {
+function placeTensor(info: Omit<GgufTensorInfo, "byteOffset"> & { relative: bigint }, dataOffset: number, fileSize: number, where: string): GgufTensorInfo {
   const start = BigInt(dataOffset) + info.relative;
   if (start + BigInt(info.byteLength) > BigInt(fileSize)) {
-    bad(
-      `${where}: tensor "${info.name}" data [${start}, ${start + BigInt(info.byteLength)}) lies outside the file (${fileSize} bytes); the file is truncated or corrupt.`,
-    );
+    bad(`${where}: tensor "${info.name}" data [${start}, ${start + BigInt(info.byteLength)}) lies outside the file (${fileSize} bytes); the file is truncated or corrupt.`);
   }
   const { relative: _relative, ...rest } = info;
   return { ...rest, byteOffset: Number(start) };

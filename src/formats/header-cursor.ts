@@ -37,10 +37,7 @@ export class HeaderCursor {
   async need(n: number, what: string): Promise<void> {
     if (this.has(n)) return;
     if (n > this.remaining) {
-      throw new MnemoError(
-        "BAD_MODEL_FILE",
-        `${this.source.name}: ${what} needs ${n} bytes at offset ${this.pos} but the file ends after ${this.remaining}; the file is truncated or corrupt.`,
-      );
+      throw new MnemoError("BAD_MODEL_FILE", `${this.source.name}: ${what} needs ${n} bytes at offset ${this.pos} but the file ends after ${this.remaining}; the file is truncated or corrupt.`);
     }
     const length = Math.min(this.remaining, Math.max(n, this.chunkBytes));
     this.window = await this.source.read(this.pos, length);

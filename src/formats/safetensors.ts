@@ -84,11 +84,7 @@ export async function openSafetensors(source: ByteSource): Promise<SafetensorsFi
   return makeFile(source, tensors, metadata);
 }
 
-function makeFile(
-  source: ByteSource,
-  tensors: Map<string, SafetensorsTensorInfo>,
-  metadata: Record<string, string>,
-): SafetensorsFile {
+function makeFile(source: ByteSource, tensors: Map<string, SafetensorsTensorInfo>, metadata: Record<string, string>): SafetensorsFile {
   const tensor = (name: string): SafetensorsTensorInfo => {
     const info = tensors.get(name);
     if (!info) bad(`${source.name}: no tensor named "${name}".`);
@@ -107,10 +103,7 @@ function makeFile(
     async readF32(name) {
       const info = tensor(name);
       if (info.dtype !== "F32" && info.dtype !== "F16" && info.dtype !== "BF16") {
-        throw new MnemoError(
-          "UNSUPPORTED_MODEL",
-          `${source.name}: tensor "${name}" has dtype ${info.dtype}; only F32, F16 and BF16 can be read as floats.`,
-        );
+        throw new MnemoError("UNSUPPORTED_MODEL", `${source.name}: tensor "${name}" has dtype ${info.dtype}; only F32, F16 and BF16 can be read as floats.`);
       }
       const bytes = await readRaw(name);
       if (info.dtype === "F32") return float32View(bytes);
@@ -138,13 +131,7 @@ function parseMetadata(value: unknown, where: string): Record<string, string> {
   return out;
 }
 
-function parseTensorEntry(
-  name: string,
-  entry: unknown,
-  dataOffset: number,
-  dataSize: number,
-  where: string,
-): SafetensorsTensorInfo {
+function parseTensorEntry(name: string, entry: unknown, dataOffset: number, dataSize: number, where: string): SafetensorsTensorInfo {
   const what = `${where}: tensor "${name}"`;
   if (!isJsonObject(entry)) bad(`${what}: header entry must be an object.`);
   const dtype = entry["dtype"];

@@ -27,20 +27,15 @@ export interface DownloadProgress {
 
 /** Throws BAD_MODEL_FILE unless [offset, offset + length) lies inside a source of `size`. */
 export function checkRange(name: string, size: number, offset: number, length: number): void {
-  const ok =
-    Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= size;
+  const ok = Number.isSafeInteger(offset) && Number.isSafeInteger(length) && offset >= 0 && length >= 0 && offset + length <= size;
   if (!ok) {
-    throw new MnemoError(
-      "BAD_MODEL_FILE",
-      `${name}: read of ${length} bytes at offset ${offset} is outside the file (${size} bytes); the file is truncated or corrupt.`,
-    );
+    throw new MnemoError("BAD_MODEL_FILE", `${name}: read of ${length} bytes at offset ${offset} is outside the file (${size} bytes); the file is truncated or corrupt.`);
   }
 }
 
 /** A source over bytes already in memory. Each read copies only the requested range. */
 export function bufferSource(data: ArrayBuffer | ArrayBufferView, name = "buffer"): ByteSource {
-  const bytes =
-    data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const bytes = data instanceof ArrayBuffer ? new Uint8Array(data) : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   return {
     size: bytes.byteLength,
     name,
@@ -123,14 +118,7 @@ export async function urlSource(url: string | URL, options: UrlSourceOptions = {
 }
 
 /** A source that serves reads inside `head` (the probe) locally and the rest by range. */
-function rangeSource(
-  name: string,
-  size: number,
-  head: Uint8Array,
-  doFetch: typeof fetch,
-  signal: AbortSignal | undefined,
-  onBytes: (n: number) => void,
-): ByteSource {
+function rangeSource(name: string, size: number, head: Uint8Array, doFetch: typeof fetch, signal: AbortSignal | undefined, onBytes: (n: number) => void): ByteSource {
   return {
     size,
     name,
@@ -156,12 +144,7 @@ function rangeSource(
   };
 }
 
-async function fetchOrThrow(
-  doFetch: typeof fetch,
-  name: string,
-  init: RequestInit,
-  signal: AbortSignal | undefined,
-): Promise<Response> {
+async function fetchOrThrow(doFetch: typeof fetch, name: string, init: RequestInit, signal: AbortSignal | undefined): Promise<Response> {
   throwIfAborted(signal);
   try {
     return await doFetch(name, { ...init, signal });
@@ -196,13 +179,7 @@ function parseContentRangeTotal(header: string | null): number | undefined {
  * A failed read is BAD_MODEL_FILE naming the bytes received (ABORTED when `signal` fired);
  * a body shorter or longer than `total` is BAD_MODEL_FILE.
  */
-export async function downloadAll(
-  response: Response,
-  name: string,
-  total: number | undefined,
-  signal: AbortSignal | undefined,
-  onBytes: (n: number) => void,
-): Promise<Uint8Array> {
+export async function downloadAll(response: Response, name: string, total: number | undefined, signal: AbortSignal | undefined, onBytes: (n: number) => void): Promise<Uint8Array> {
   if (!response.body) {
     const bytes = new Uint8Array(await readBody(response, name, signal));
     onBytes(bytes.byteLength);

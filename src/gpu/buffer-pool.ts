@@ -10,6 +10,8 @@ export interface BufferPoolStats {
   pooledBytes: number;
   /** How many GPUBuffers were ever created (reuse keeps this flat). */
   created: number;
+  /** How many buffers were ever handed out, new or reused. */
+  acquired: number;
 }
 
 const ALIGN = 256;
@@ -22,7 +24,7 @@ const ALIGN = 256;
 export class BufferPool {
   private readonly free = new Map<string, GPUBuffer[]>();
   private readonly live = new Map<GPUBuffer, string>();
-  private stats = { liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, created: 0 };
+  private stats = { liveBytes: 0, pooledBuffers: 0, pooledBytes: 0, created: 0, acquired: 0 };
 
   constructor(
     private readonly device: GPUDevice,
@@ -39,10 +41,7 @@ export class BufferPool {
     }
     const rounded = BufferPool.roundSize(size);
     if (rounded > this.maxBufferSize) {
-      throw new MnemoError(
-        "TOO_LARGE",
-        `Buffer "${label}" needs ${rounded} bytes, more than this adapter's maxBufferSize (${this.maxBufferSize}).`,
-      );
+      throw new MnemoError("TOO_LARGE", `Buffer "${label}" needs ${rounded} bytes, more than this adapter's maxBufferSize (${this.maxBufferSize}).`);
     }
     const key = `${usage}:${rounded}`;
     const list = this.free.get(key);
@@ -57,6 +56,7 @@ export class BufferPool {
     }
     this.live.set(buffer, key);
     this.stats.liveBytes += rounded;
+    this.stats.acquired++;
     return buffer;
   }
 

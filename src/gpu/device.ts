@@ -57,6 +57,7 @@ export class Gpu {
    * letting the `create()` instance be garbage-collected while its device lives crashes the
    * process at the next GC (seen as futex / mutex "Invalid argument" aborts).
    */
+  // biome-ignore lint/correctness/noUnusedPrivateClassMembers: held only so the GC keeps it (see above).
   private readonly keepAlive: readonly unknown[];
 
   constructor(
@@ -76,6 +77,15 @@ export class Gpu {
     };
   }
 
+  /** Bind groups created so far (tests check that a decode step creates none). */
+  bindGroupsCreated = 0;
+
+  /** Creates a bind group, counting it. */
+  createBindGroup(descriptor: GPUBindGroupDescriptor): GPUBindGroup {
+    this.bindGroupsCreated++;
+    return this.device.createBindGroup(descriptor);
+  }
+
   get isLost(): boolean {
     return this.lostError !== null;
   }
@@ -90,10 +100,7 @@ export class Gpu {
   }
 
   private onLost(reason: string): void {
-    this.lostError = new MnemoError(
-      "DEVICE_LOST",
-      `The GPU device was lost (${reason}). Load the model again to continue.`,
-    );
+    this.lostError = new MnemoError("DEVICE_LOST", `The GPU device was lost (${reason}). Load the model again to continue.`);
     for (const reject of this.pending) reject(this.lostError);
     this.pending.clear();
   }
@@ -112,10 +119,8 @@ export class Gpu {
       const error = await this.device.popErrorScope();
       if (error) {
         result?.dispose();
-        throw new MnemoError(
-          "OUT_OF_MEMORY",
-          `The GPU ran out of memory for ${what} (${error.message}). Close other GPU-heavy tabs or apps, or use a smaller or more quantized model (q8_0, q4_0).`,
-        );
+        // biome-ignore lint/correctness/noUnsafeFinally: a failed allocation outranks what allocate threw (usually its consequence).
+        throw new MnemoError("OUT_OF_MEMORY", `The GPU ran out of memory for ${what} (${error.message}). Close other GPU-heavy tabs or apps, or use a smaller or more quantized model (q8_0, q4_0).`);
       }
     }
     return result;
@@ -125,10 +130,7 @@ export class Gpu {
   checkBindingSize(bytes: number, what: string): void {
     const max = this.limits.maxStorageBufferBindingSize;
     if (bytes > max) {
-      throw new MnemoError(
-        "TOO_LARGE",
-        `${what} is ${bytes} bytes, larger than this adapter's maxStorageBufferBindingSize (${max}).`,
-      );
+      throw new MnemoError("TOO_LARGE", `${what} is ${bytes} bytes, larger than this adapter's maxStorageBufferBindingSize (${max}).`);
     }
   }
 
@@ -270,9 +272,7 @@ async function requestAdapter(opts: GpuOptions): Promise<{ adapter: GPUAdapter |
   const host = nodeHost();
   if (!host) throw new MnemoError("NO_WEBGPU", NO_WEBGPU_HELP);
   const result = await host.requestAdapter(opts.powerPreference);
-  const note = result.fellBackToSwiftShader
-    ? "mnemo: no hardware Vulkan adapter found; using SwiftShader (CPU emulation) from Debian's chromium package."
-    : undefined;
+  const note = result.fellBackToSwiftShader ? "mnemo: no hardware Vulkan adapter found; using SwiftShader (CPU emulation) from Debian's chromium package." : undefined;
   return { adapter: result.adapter, gpu: result.gpu, note };
 }
 

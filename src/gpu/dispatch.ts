@@ -28,8 +28,11 @@ export type Binding = GPUBuffer | { buffer: GPUBuffer; offset?: number; size?: n
 export interface DispatchSpec {
   kernel: string;
   pipeline: PipelineKey;
-  /** Resources in @binding order 0..n-1 of @group(0). */
-  bindings: readonly Binding[];
+  /**
+   * Resources in @binding order 0..n-1 of @group(0). `undefined` is a binding number this
+   * variant of the shader does not declare (kernels that number bindings by role).
+   */
+  bindings: readonly (Binding | undefined)[];
   workgroups: readonly [number, number?, number?];
   layer?: number;
   flops?: number;
@@ -49,11 +52,13 @@ export function makeDispatch(gpu: Gpu, spec: DispatchSpec): KernelDispatch {
     owned.push(u);
     bindings.push(u);
   }
-  const entries: GPUBindGroupEntry[] = bindings.map((b, i) => ({
-    binding: i,
-    resource: "getMappedRange" in b ? { buffer: b } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size },
-  }));
-  const bindGroup = gpu.device.createBindGroup({ label: spec.kernel, layout: pipeline.getBindGroupLayout(0), entries });
+  const entries: GPUBindGroupEntry[] = [];
+  bindings.forEach((b, i) => {
+    if (!b) return;
+    const resource = "getMappedRange" in b ? { buffer: b } : { buffer: b.buffer, offset: b.offset ?? 0, size: b.size };
+    entries.push({ binding: i, resource });
+  });
+  const bindGroup = gpu.createBindGroup({ label: spec.kernel, layout: pipeline.getBindGroupLayout(0), entries });
   const maxGroups = gpu.limits.maxComputeWorkgroupsPerDimension;
   const [x, y = 1, z = 1] = spec.workgroups;
   for (const n of [x, y, z]) {
@@ -78,19 +83,17 @@ export interface DispatchTimer {
 }
 
 /**
- * Records `dispatches` into `encoder`: all in one compute pass normally; one pass per
- * dispatch with timestamps when a timer is given (only while profiling, so profiling off
- * costs nothing).
+ * Records `dispatches` into `encoder`: all in one compute pass normally, setting a pipeline
+ * only when it differs from the previous dispatch's (a model's layers repeat the same
+ * kernels); one pass per dispatch with timestamps when a timer is given (only while
+ * profiling, so profiling off costs nothing).
  */
-export function encodeDispatches(
-  encoder: GPUCommandEncoder,
-  dispatches: readonly KernelDispatch[],
-  timer?: DispatchTimer,
-): void {
+export function encodeDispatches(encoder: GPUCommandEncoder, dispatches: readonly KernelDispatch[], timer?: DispatchTimer): void {
   if (!timer) {
     const pass = encoder.beginComputePass();
+    let current: GPUComputePipeline | undefined;
     for (const d of dispatches) {
-      pass.setPipeline(d.pipeline);
+      if (d.pipeline !== current) pass.setPipeline((current = d.pipeline));
       pass.setBindGroup(0, d.bindGroup);
       pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     }

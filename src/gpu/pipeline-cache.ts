@@ -12,7 +12,10 @@ export interface PipelineKey {
 
 function canonical(obj: Readonly<Record<string, unknown>> | undefined): string {
   if (!obj) return "";
-  return Object.keys(obj).sort().map((k) => `${k}=${String(obj[k])}`).join(",");
+  return Object.keys(obj)
+    .sort()
+    .map((k) => `${k}=${String(obj[k])}`)
+    .join(",");
 }
 
 /**

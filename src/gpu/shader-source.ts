@@ -1,5 +1,5 @@
 import { wgsl } from "wgsl-preprocessor/wgsl-preprocessor.js";
-import { WGSL_SOURCES } from "../kernels/wgsl.generated.js";
+import { WGSL_SOURCES } from "./wgsl.generated.js";
 import { MnemoError } from "../errors.js";
 
 /** Compile-time switches for a WGSL file's `#if NAME` / `#elif NAME` blocks. */

@@ -59,7 +59,11 @@ function checkShape(kernel: string, a: AttentionShape): void {
   requireBytes(kernel, "vCache", a.vCache, cache);
 }
 
-/** Copies the K and V parts of each qkv row into the cache at that row's position. */
+/**
+ * Copies the K and V parts of each qkv row into the cache at that row's position. GPT-2
+ * plans write the cache in the QKV matmul's epilogue instead (`kvCache` of matmul) wherever
+ * `canFuseKvWrite` allows; this kernel is the fallback and the oracle of that epilogue.
+ */
 export function kvWrite(gpu: Gpu, a: AttentionShape): KernelDispatch {
   checkShape("kvWrite", a);
   const f16 = a.cacheType === "f16";

@@ -12,10 +12,7 @@ export function grid1d(gpu: Gpu, n: number, wg: number): { workgroups: [number, 
 /** Throws SHAPE_MISMATCH unless `buffer` holds at least `bytes`. */
 export function requireBytes(kernel: string, name: string, buffer: GPUBuffer, bytes: number): void {
   if (buffer.size < bytes) {
-    throw new MnemoError(
-      "SHAPE_MISMATCH",
-      `${kernel}: ${name} has ${buffer.size} bytes but the shape needs ${bytes}.`,
-    );
+    throw new MnemoError("SHAPE_MISMATCH", `${kernel}: ${name} has ${buffer.size} bytes but the shape needs ${bytes}.`);
   }
 }
 

@@ -5,13 +5,15 @@ import { grid1d, requireBytes, requireDims } from "./common.js";
 const WG = 256;
 
 /** out[i] = a[i] + b[i] for i < n (the residual connection). */
-export function residualAdd(
-  gpu: Gpu,
-  args: { a: GPUBuffer; b: GPUBuffer; out: GPUBuffer; n: number; layer?: number },
-): KernelDispatch {
+export function residualAdd(gpu: Gpu, args: { a: GPUBuffer; b: GPUBuffer; out: GPUBuffer; n: number; layer?: number }): KernelDispatch {
   const { a, b, out, n } = args;
   requireDims("residualAdd", { n });
-  for (const [name, buf] of [["a", a], ["b", b], ["out", out]] as const) requireBytes("residualAdd", name, buf, n * 4);
+  for (const [name, buf] of [
+    ["a", a],
+    ["b", b],
+    ["out", out],
+  ] as const)
+    requireBytes("residualAdd", name, buf, n * 4);
   const { workgroups, groupsX } = grid1d(gpu, n, WG);
   return makeDispatch(gpu, {
     kernel: "residual_add",

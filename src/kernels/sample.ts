@@ -3,7 +3,7 @@ import type { Gpu } from "../gpu/device.js";
 import { makeDispatch, paramWords, type KernelDispatch } from "../gpu/dispatch.js";
 import { requireBytes, requireDims } from "./common.js";
 
-export { SeededRandom } from "../runtime/random.js";
+export { SeededRandom } from "../base/random.js";
 
 const WG = 256;
 /** Workgroup memory the sampler uses besides its history bit set (bytes, rounded up). */
@@ -11,7 +11,8 @@ const FIXED_WORKGROUP_BYTES = 4 * (7 * WG + 118);
 
 /**
  * Sampling settings of one decode step. The rules, applied in this order, are the same in
- * {@link sample} (GPU) and `sampleRef` (src/kernels/reference/sample.ts):
+ * {@link sample} and `sampleDispatches` (src/kernels/sample-parallel.ts) on the GPU and in
+ * `sampleRef` (src/kernels/reference/sample.ts):
  *
  * 1. Repetition penalty (HF / CTRL): for each distinct id among the first `historyLength`
  *    ids of the history (ids >= N are ignored), a logit l becomes `l > 0 ? l / penalty :
@@ -123,6 +124,27 @@ export interface SampleArgs {
 }
 
 /**
+ * Checks the shapes and buffers of {@link SampleArgs} for the kernel `kernel` (SHAPE_MISMATCH,
+ * or BAD_INPUT when `out` aliases an input); returns the out index.
+ */
+export function checkSampleArgs(kernel: string, args: SampleArgs): number {
+  const { logits, N, params, history, out } = args;
+  const outIndex = args.outIndex ?? 0;
+  requireDims(kernel, { N });
+  if (!Number.isInteger(outIndex) || outIndex < 0) {
+    throw new MnemoError("SHAPE_MISMATCH", `${kernel}: outIndex must be an integer >= 0, got ${outIndex}.`);
+  }
+  requireBytes(kernel, "logits", logits, N * 4);
+  requireBytes(kernel, "params", params, SAMPLING_PARAMS_BYTES);
+  requireBytes(kernel, "history", history, 4);
+  requireBytes(kernel, "out", out, (outIndex + 1) * 4);
+  if (out === logits || out === params || out === history) {
+    throw new MnemoError("BAD_INPUT", `${kernel}: out must be a different buffer from logits, params and history.`);
+  }
+  return outIndex;
+}
+
+/**
  * Samples one token id on the GPU (one workgroup; see {@link SamplingParams} for the exact
  * rules), so that a decode step reads back only 4 bytes. The dispatch is built once per
  * shape; parameters that change per step live in `params`. Throws SHAPE_MISMATCH for bad
@@ -131,25 +153,13 @@ export interface SampleArgs {
  */
 export function sample(gpu: Gpu, args: SampleArgs): KernelDispatch {
   const { logits, N, params, history, out } = args;
-  const outIndex = args.outIndex ?? 0;
-  requireDims("sample", { N });
-  if (!Number.isInteger(outIndex) || outIndex < 0) {
-    throw new MnemoError("SHAPE_MISMATCH", `sample: outIndex must be an integer >= 0, got ${outIndex}.`);
-  }
-  requireBytes("sample", "logits", logits, N * 4);
-  requireBytes("sample", "params", params, SAMPLING_PARAMS_BYTES);
-  requireBytes("sample", "history", history, 4);
-  requireBytes("sample", "out", out, (outIndex + 1) * 4);
-  if (out === logits || out === params || out === history) {
-    throw new MnemoError("BAD_INPUT", "sample: out must be a different buffer from logits, params and history.");
-  }
+  const outIndex = checkSampleArgs("sample", args);
   const maskWords = Math.ceil(N / 32);
   const needed = FIXED_WORKGROUP_BYTES + 4 * maskWords;
   if (needed > gpu.limits.maxComputeWorkgroupStorageSize) {
     throw new MnemoError(
       "TOO_LARGE",
-      `sample: a vocabulary of ${N} needs ${needed} bytes of workgroup memory, more than this adapter's ` +
-        `maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize}).`,
+      `sample: a vocabulary of ${N} needs ${needed} bytes of workgroup memory, more than this adapter's maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize}).`,
     );
   }
   return makeDispatch(gpu, {

@@ -11,21 +11,19 @@
 // costs 2 bytes per block and makes every load a plain aligned u32 load.
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
-import type { DType, GpuTensor } from "../gpu/tensor.js";
+import type { WeightType } from "../base/dtype.js";
+import type { GpuTensor } from "../gpu/tensor.js";
 import { f16ToF32 } from "../formats/f16.js";
 import { Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK } from "../formats/quant.js";
 
 /** A matrix on the CPU: f32 values, f16 bits, or GGUF block bytes. */
-export type HostMatrix =
-  | { dtype: "f32"; data: Float32Array }
-  | { dtype: "f16"; data: Uint16Array }
-  | { dtype: "q8_0" | "q4_0"; data: Uint8Array };
+export type HostMatrix = { dtype: "f32"; data: Float32Array } | { dtype: "f16"; data: Uint16Array } | { dtype: "q8_0" | "q4_0"; data: Uint8Array };
 
 /** u32 words per 32-value block on the GPU. */
 export const GPU_BLOCK_WORDS = { q8_0: 9, q4_0: 5 } as const;
 
 /** Bytes a [N, K] matrix of `dtype` takes on the GPU. */
-export function gpuMatrixBytes(dtype: DType, N: number, K: number): number {
+export function gpuMatrixBytes(dtype: WeightType, N: number, K: number): number {
   switch (dtype) {
     case "f32":
       return N * K * 4;

@@ -3,30 +3,12 @@
 // memory. Everything downstream asks for files by name and gets a ByteSource.
 import { MnemoError } from "../errors.js";
 import { nodeHost } from "../host.js";
+import type { ModelFiles } from "./file-set.js";
 import { blobSource, bufferSource, type ByteSource } from "../formats/source.js";
 import { downloadFile, type FileProgress, type Integrity } from "./cache.js";
 
 /** Anything `loadModel` accepts as a model. */
-export type ModelSource =
-  | string
-  | URL
-  | FileList
-  | readonly File[]
-  | Readonly<Record<string, ArrayBuffer | ArrayBufferView | Blob>>;
-
-/** A model's files, fetched lazily by name. */
-export interface ModelFiles {
-  /** A short description of where the files come from (for messages). */
-  readonly origin: string;
-  /** The main weights file when the source named one directly (a .gguf or .safetensors). */
-  readonly primary?: string;
-  /** The file, or null when the source has no file of that name. */
-  tryGet(name: string): Promise<ByteSource | null>;
-  /** Names known without a network probe (all of them for local sources). */
-  knownNames(): readonly string[];
-  /** Releases open file handles (Node folders); the loader calls it when done. */
-  close?(): Promise<void>;
-}
+export type ModelSource = string | URL | FileList | readonly File[] | Readonly<Record<string, ArrayBuffer | ArrayBufferView | Blob>>;
 
 export interface ModelFilesOptions {
   cache?: boolean;
@@ -34,29 +16,6 @@ export interface ModelFilesOptions {
   signal?: AbortSignal;
   /** Expected size / SHA-256 per file name, checked before the file is used. */
   integrity?: Readonly<Record<string, Integrity>>;
-}
-
-/** Reads a whole file as text (UTF-8) or throws BAD_MODEL_FILE naming it. */
-export async function readText(files: ModelFiles, name: string): Promise<string | null> {
-  const src = await files.tryGet(name);
-  if (!src) return null;
-  const bytes = await src.read(0, src.size);
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (cause) {
-    throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: ${name} is not valid UTF-8 text.`, { cause });
-  }
-}
-
-/** Reads and parses a JSON file, or returns null when absent. */
-export async function readJson(files: ModelFiles, name: string): Promise<unknown> {
-  const text = await readText(files, name);
-  if (text === null) return null;
-  try {
-    return JSON.parse(text);
-  } catch (cause) {
-    throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: ${name} is not valid JSON (${(cause as Error).message}).`, { cause });
-  }
 }
 
 const WEIGHT_FILE = /\.(gguf|safetensors)$/i;
@@ -108,8 +67,7 @@ export async function resolveModelFiles(source: ModelSource, opts: ModelFilesOpt
     return host.modelFiles(source);
   }
   const entries = new Map<string, ByteSource>();
-  const list: ArrayLike<unknown> | null =
-    Array.isArray(source) || (typeof FileList !== "undefined" && source instanceof FileList) ? (source as ArrayLike<unknown>) : null;
+  const list: ArrayLike<unknown> | null = Array.isArray(source) || (typeof FileList !== "undefined" && source instanceof FileList) ? (source as ArrayLike<unknown>) : null;
   if (list) {
     for (let i = 0; i < list.length; i++) {
       const f = list[i] as File;

@@ -5,7 +5,7 @@ import { basename, dirname, join } from "node:path";
 import { MnemoError } from "../errors.js";
 import { fileSource } from "../formats/node-file-source.js";
 import type { ByteSource } from "../formats/source.js";
-import type { ModelFiles } from "./model-files.js";
+import type { ModelFiles } from "./file-set.js";
 
 /** Files of a folder, or of the folder around a single .gguf / .safetensors file. */
 export async function nodeModelFiles(path: string): Promise<ModelFiles> {

@@ -3,6 +3,7 @@
 // than maxStorageBufferBindingSize works; one top-k runs over the distances of all shards.
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
+import { readAll, type Readout } from "../gpu/readback.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import { KNN_MAX_K, KNN_NO_INDEX, knnDistances, knnMix, knnTopK, type KnnMetric } from "../kernels/knn.js";
 import { checkKnnStore, type KeyType, type KnnStoreData } from "./store-file.js";
@@ -199,16 +200,31 @@ export class GpuKnnStore {
   }
 
   /** Every slot's key, value and input, and how many were appended (a session snapshot). */
+  /** The key regions {@link read} copies (one per shard), for a caller that batches reads. */
+  readout(): Readout<{ keys: Float32Array; values: Uint32Array; inputs: Uint32Array; appended: number }> {
+    const shards = [...this.shards];
+    return {
+      regions: shards.map((s) => ({ buffer: s.buffer, offset: 0, size: s.count * this.dims * 4 })),
+      decode: (parts) => {
+        const keys = new Float32Array(this.capacity * this.dims);
+        shards.forEach((s, i) => keys.set(new Float32Array(parts[i].slice().buffer), s.start * this.dims));
+        return { keys, values: this.slotValues.slice(), inputs: this.slotInputs.slice(), appended: this.appended };
+      },
+    };
+  }
+
   async read(): Promise<{ keys: Float32Array; values: Uint32Array; inputs: Uint32Array; appended: number }> {
-    const keys = new Float32Array(this.capacity * this.dims);
-    for (const s of this.shards) keys.set(await this.gpu.readF32(s.buffer, s.count * this.dims), s.start * this.dims);
-    return { keys, values: this.slotValues.slice(), inputs: this.slotInputs.slice(), appended: this.appended };
+    const [state] = await readAll(this.gpu, [this.readout()]);
+    return state;
   }
 
   /** Restores what `read` returned (same capacity and dims). */
   write(state: { keys: Float32Array; values: Uint32Array; inputs: Uint32Array; appended: number }): void {
     if (state.keys.length !== this.capacity * this.dims || state.values.length !== this.capacity || state.inputs.length !== this.capacity) {
-      throw new MnemoError("SHAPE_MISMATCH", `The snapshot's memory has ${state.values.length} slots of ${state.keys.length / Math.max(1, state.values.length)} values; this session's memory ${this.capacity} of ${this.dims}.`);
+      throw new MnemoError(
+        "SHAPE_MISMATCH",
+        `The snapshot's memory has ${state.values.length} slots of ${state.keys.length / Math.max(1, state.values.length)} values; this session's memory ${this.capacity} of ${this.dims}.`,
+      );
     }
     for (const s of this.shards) this.gpu.write(s.buffer, state.keys.subarray(s.start * this.dims, (s.start + s.count) * this.dims));
     this.slotValues.set(state.values);
@@ -234,15 +250,7 @@ export class GpuKnnStore {
    * k nearest, then logits ← log(λ·p_knn + (1 − λ)·softmax(logits)). Rows are searched in
    * slices whose distance matrix fits one storage binding.
    */
-  planMix(
-    hidden: GPUBuffer,
-    hiddenRow0: number,
-    logits: GPUBuffer,
-    row0: number,
-    rows: number,
-    vocab: number,
-    options: Required<MemoryMixOptions>,
-  ): WorkList {
+  planMix(hidden: GPUBuffer, hiddenRow0: number, logits: GPUBuffer, row0: number, rows: number, vocab: number, options: Required<MemoryMixOptions>): WorkList {
     if (this.disposed) throw new MnemoError("DISPOSED", "This memory store was disposed.");
     const gpu = this.gpu;
     const count = this.capacity;
@@ -277,7 +285,22 @@ export class GpuKnnStore {
     }
     const distances = work.own(gpu.createStorage(rows * count * 4, "memory.distances"));
     for (const s of this.shards) {
-      work.add(knnDistances(gpu, { keys: s.buffer, keyType: this.keyType, n: s.count, dims: this.dims, queries, queryRow0, rows, out: distances, outStride: count, outOffset: s.start, live: this.live, metric }));
+      work.add(
+        knnDistances(gpu, {
+          keys: s.buffer,
+          keyType: this.keyType,
+          n: s.count,
+          dims: this.dims,
+          queries,
+          queryRow0,
+          rows,
+          out: distances,
+          outStride: count,
+          outOffset: s.start,
+          live: this.live,
+          metric,
+        }),
+      );
     }
     const top = knnTopK(gpu, { dist: distances, n: count, rows, k });
     work.adopt(top.dispatches, top.dispose);

@@ -1,7 +1,7 @@
 // Synthetic memory stores for benchmarks: random f16 keys of a model's hidden size and
 // random next tokens, so search cost can be measured at any size without building one.
 import { f32ToF16 } from "../formats/f16.js";
-import { SeededRandom } from "../runtime/random.js";
+import { SeededRandom } from "../base/random.js";
 import type { KnnStoreData } from "./store-file.js";
 
 /** A store of `entries` random keys (normal-ish, like hidden states after a layer norm). */

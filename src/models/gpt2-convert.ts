@@ -2,18 +2,22 @@
 // a GGUF v3 file under llama.cpp's GPT-2 tensor names and metadata keys, so the file opens in
 // llama.cpp as well as in Mnemo. Matrices become F16, Q8_0 or Q4_0 (the token table may stay
 // F16); norms, biases and the position table stay F32. No GPU involved.
+// A synthetic GPT-2 (`synthetic:gpt2-124m`) converts too, with a made-up byte-level vocabulary,
+// so llama.cpp can run the very weights Mnemo's synthetic models measure.
+import type { WeightType } from "../base/dtype.js";
 import { MnemoError } from "../errors.js";
 import type { GgufTensorInput } from "../formats/gguf-writer.js";
 import { ggufChunks } from "../formats/gguf-writer.js";
 import type { GgufTypedValue } from "../formats/gguf.js";
 import { openSafetensors } from "../formats/safetensors.js";
-import { readJson, type ModelFiles } from "../loading/model-files.js";
-import { BpeTokenizer } from "../tokenizers/bpe.js";
+import { readJson, type ModelFiles } from "../loading/file-set.js";
+import { BpeTokenizer, byteTables } from "../tokenizers/bpe.js";
 import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
-import { convert, ggufName, safetensorsReader, tokenizerFrom } from "./gpt2-load.js";
+import { convert, ggufName, safetensorsReader, tokenizerFrom, type Gpt2TensorReader } from "./gpt2-load.js";
+import { syntheticGpt2Source } from "./synthetic.js";
 
 /** Weight types a converted file can have (llama.cpp's `general.file_type` in brackets). */
-export type GgufWeightType = "f16" | "q8_0" | "q4_0";
+export type GgufWeightType = Exclude<WeightType, "f32">;
 const FILE_TYPE: Record<GgufWeightType, number> = { f16: 1, q8_0: 7, q4_0: 2 };
 
 export interface Gpt2ToGgufOptions {
@@ -93,12 +97,21 @@ function tensorPlan(cfg: Gpt2Config, hasLmHead: boolean): { name: string; matrix
   return plan;
 }
 
+/** What a conversion reads: the config, the tensors and (when there is one) the tokenizer. */
+export interface Gpt2Source {
+  cfg: Gpt2Config;
+  reader: Gpt2TensorReader;
+  tokenizer: BpeTokenizer | null;
+  /** general.name, unless the options name one. */
+  name: string;
+}
+
 /**
  * Converts a GPT-2 folder to GGUF. Returns the file as chunks (header, then each tensor), so
  * a caller can stream them to disk or join them in memory.
  */
 export async function gpt2ToGguf(files: ModelFiles, opts: Gpt2ToGgufOptions): Promise<Uint8Array[]> {
-  if (!(opts.type in FILE_TYPE)) throw new MnemoError("BAD_INPUT", `GGUF weight type must be f16, q8_0 or q4_0, got ${JSON.stringify(opts.type)}.`);
+  checkType(opts);
   const configJson = await readJson(files, "config.json");
   if (!configJson) throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: no config.json.`);
   const cfg = parseGpt2Config(configJson);
@@ -106,6 +119,49 @@ export async function gpt2ToGguf(files: ModelFiles, opts: Gpt2ToGgufOptions): Pr
   if (!source) throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: no model.safetensors.`);
   const reader = safetensorsReader(await openSafetensors(source));
   const tok = await tokenizerFrom(files, null);
+  const name = files.origin.split(/[\\/]/).filter(Boolean).pop() ?? "gpt2";
+  return gpt2SourceToGguf({ cfg, reader, tokenizer: tok instanceof BpeTokenizer ? tok : null, name }, opts);
+}
+
+/**
+ * Converts `synthetic:<gpt2 shape>` to GGUF: the same deterministic weights the synthetic
+ * model uploads, and a synthetic vocabulary (llama.cpp refuses a GPT-2 file without one).
+ */
+export async function syntheticToGguf(source: string, opts: Gpt2ToGgufOptions): Promise<Uint8Array[]> {
+  checkType(opts);
+  const { cfg, reader } = syntheticGpt2Source(source);
+  return gpt2SourceToGguf({ cfg, reader, tokenizer: syntheticVocabulary(cfg.vocabSize), name: source }, opts);
+}
+
+/**
+ * A valid GPT-2 byte-level BPE vocabulary of `vocabSize` tokens with no language in it: the
+ * 256 byte tokens, then two-byte tokens (one merge each) in byte order, and `<|endoftext|>`
+ * last. Every token decodes to bytes, so llama.cpp can tokenize and detokenize with it.
+ */
+export function syntheticVocabulary(vocabSize: number): BpeTokenizer {
+  const { toChar } = byteTables();
+  const pairs = vocabSize - 257;
+  if (pairs < 0 || pairs > 256 * 256) throw new MnemoError("BAD_INPUT", `A synthetic vocabulary needs 257 to ${257 + 256 * 256} tokens, not ${vocabSize}.`);
+  const tokens = [...toChar];
+  const merges: string[] = [];
+  for (let i = 0; i < pairs; i++) {
+    const a = toChar[i >> 8];
+    const b = toChar[i & 255];
+    tokens.push(a + b);
+    merges.push(`${a} ${b}`);
+  }
+  tokens.push("<|endoftext|>");
+  return BpeTokenizer.fromGgufVocab(tokens, merges, { eosId: vocabSize - 1 });
+}
+
+function checkType(opts: Gpt2ToGgufOptions): void {
+  if (!(opts.type in FILE_TYPE)) throw new MnemoError("BAD_INPUT", `GGUF weight type must be f16, q8_0 or q4_0, got ${JSON.stringify(opts.type)}.`);
+}
+
+/** Writes any GPT-2 source as GGUF chunks (see `gpt2ToGguf`). */
+export async function gpt2SourceToGguf(src: Gpt2Source, opts: Gpt2ToGgufOptions): Promise<Uint8Array[]> {
+  checkType(opts);
+  const { cfg, reader } = src;
   const plan = tensorPlan(cfg, reader.has("lm_head.weight"));
   const tensors: GgufTensorInput[] = [];
   for (const [i, t] of plan.entries()) {
@@ -123,7 +179,5 @@ export async function gpt2ToGguf(files: ModelFiles, opts: Gpt2ToGgufOptions): Pr
     }
     opts.onProgress?.(i + 1, plan.length);
   }
-  const name = opts.name ?? files.origin.split(/[\\/]/).filter(Boolean).pop() ?? "gpt2";
-  return [...ggufChunks({ metadata: metadata(cfg, name, opts.type, tok instanceof BpeTokenizer ? tok : null), tensors })];
+  return [...ggufChunks({ metadata: metadata(cfg, opts.name ?? src.name, opts.type, src.tokenizer), tensors })];
 }
-

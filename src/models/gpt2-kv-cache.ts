@@ -1,8 +1,9 @@
 // The GPT-2 KV cache: per layer a K and a V buffer [n_head, n_ctx, head_dim] on the GPU.
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
+import { readAll, type BufferRegion, type Readout } from "../gpu/readback.js";
 import { kvCacheBytes, type KvCacheType } from "../kernels/attention.js";
-import type { SnapshotTensor } from "../runtime/snapshot.js";
+import type { SnapshotTensor } from "../base/snapshot-tensor.js";
 import type { Gpt2Config } from "./gpt2-config.js";
 import type { ModelState } from "./types.js";
 
@@ -33,27 +34,33 @@ export class Gpt2KvCache implements ModelState {
     return this.bytes / this.config.nPositions;
   }
 
-  async read(): Promise<Record<string, SnapshotTensor>> {
-    const { nHead, nEmbd } = this.config;
+  /** Only the used positions travel: [n_head, position, head_dim] per buffer, one region per head. */
+  readout(): Readout<Record<string, SnapshotTensor>> {
+    const { nHead, nEmbd, nPositions } = this.config;
     const hd = nEmbd / nHead;
-    const out: Record<string, SnapshotTensor> = {};
-    // Only the used positions travel: [n_head, position, head_dim] per buffer.
     const n = this.position;
     const elem = this.cacheType === "f16" ? 2 : 4;
-    for (const [name, bufs] of [["k", this.k], ["v", this.v]] as const) {
-      for (let l = 0; l < bufs.length; l++) {
-        const full = await this.gpu.readback(bufs[l], this.layerBytes);
-        const src = new Uint8Array(full);
-        const used = new Uint8Array(nHead * n * hd * elem);
-        for (let h = 0; h < nHead; h++) used.set(src.subarray(h * this.config.nPositions * hd * elem, (h * this.config.nPositions + n) * hd * elem), h * n * hd * elem);
-        const shape = [nHead, n, hd];
-        out[`${name}${l}`] =
-          this.cacheType === "f16"
-            ? { dtype: "f16", shape, data: new Uint16Array(used.buffer) }
-            : { dtype: "f32", shape, data: new Float32Array(used.buffer) };
-      }
-    }
-    return out;
+    const named = [...this.k.map((b, l) => [`k${l}`, b] as const), ...this.v.map((b, l) => [`v${l}`, b] as const)];
+    const regions: BufferRegion[] = [];
+    for (const [, buffer] of named) for (let h = 0; h < nHead; h++) regions.push({ buffer, offset: h * nPositions * hd * elem, size: n * hd * elem });
+    return {
+      regions,
+      decode: (parts) => {
+        const out: Record<string, SnapshotTensor> = {};
+        named.forEach(([name], i) => {
+          const used = new Uint8Array(nHead * n * hd * elem);
+          for (let h = 0; h < nHead; h++) used.set(parts[i * nHead + h], h * n * hd * elem);
+          const shape = [nHead, n, hd];
+          out[name] = this.cacheType === "f16" ? { dtype: "f16", shape, data: new Uint16Array(used.buffer) } : { dtype: "f32", shape, data: new Float32Array(used.buffer) };
+        });
+        return out;
+      },
+    };
+  }
+
+  async read(): Promise<Record<string, SnapshotTensor>> {
+    const [tensors] = await readAll(this.gpu, [this.readout()]);
+    return tensors;
   }
 
   write(tensors: Record<string, SnapshotTensor>, position: number): void {
@@ -63,7 +70,10 @@ export class Gpt2KvCache implements ModelState {
       throw new MnemoError("BAD_INPUT", `Snapshot position ${position} does not fit a ${nPositions}-position cache.`);
     }
     const elem = this.cacheType === "f16" ? 2 : 4;
-    for (const [name, bufs] of [["k", this.k], ["v", this.v]] as const) {
+    for (const [name, bufs] of [
+      ["k", this.k],
+      ["v", this.v],
+    ] as const) {
       for (let l = 0; l < bufs.length; l++) {
         const t = tensors[`${name}${l}`];
         if (!t) throw new MnemoError("BAD_INPUT", `Snapshot has no tensor ${name}${l} for this model.`);

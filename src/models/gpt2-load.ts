@@ -3,7 +3,8 @@
 // optionally quantizing on load. Conv1D weights ([in, out]) are transposed to [out, in].
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
-import type { DType, GpuTensor } from "../gpu/tensor.js";
+import type { WeightType } from "../base/dtype.js";
+import type { GpuTensor } from "../gpu/tensor.js";
 import { f16BitsToF32Array, f32ToF16Array } from "../formats/f16.js";
 import { dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0 } from "../formats/quant.js";
 import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.js";
@@ -11,19 +12,16 @@ import { openGguf, type GgufFile } from "../formats/gguf.js";
 import { transposeToNK, uploadMatrix, uploadVector, type HostMatrix } from "../kernels/weights.js";
 import { BpeTokenizer } from "../tokenizers/bpe.js";
 import type { Tokenizer } from "../tokenizers/types.js";
-import { readJson, readText, type ModelFiles } from "../loading/model-files.js";
+import { readJson, readText, type ModelFiles } from "../loading/file-set.js";
 import { chatTemplateFromConfig } from "../tokenizers/chat-config.js";
 import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
 import { modelFingerprint } from "./fingerprint.js";
 import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
 import { Gpt2Model, type Gpt2Layer, type Gpt2Weights } from "./gpt2.js";
 
-/** Weight encodings a GPT-2 can be loaded into. */
-export type WeightQuant = "f32" | "f16" | "q8_0" | "q4_0";
-
 export interface Gpt2LoadOptions {
   /** Convert matrices on load (default: keep what the file has). */
-  quant?: WeightQuant;
+  quant?: WeightType;
   /** Keep the token table (embedding + LM head) in f16 while other matrices quantize. */
   keepTokenTableF16?: boolean;
   onProgress?: (done: number, total: number) => void;
@@ -39,7 +37,7 @@ export interface Gpt2TensorReader {
   matrix(name: string): Promise<RawMatrix>;
 }
 
-export function convert(raw: RawMatrix, N: number, K: number, quant: WeightQuant | undefined): HostMatrix {
+export function convert(raw: RawMatrix, N: number, K: number, quant: WeightType | undefined): HostMatrix {
   let m = raw.host;
   if (raw.layout === "KN") {
     if (m.dtype === "f32") m = { dtype: "f32", data: transposeToNK(m.data, K, N) };
@@ -50,8 +48,7 @@ export function convert(raw: RawMatrix, N: number, K: number, quant: WeightQuant
   // Quantized sources are dequantized exactly first (a GGUF may store even the position
   // table in Q8_0, while the embedding kernel adds it in f32).
   const n = N * K;
-  const values =
-    m.dtype === "f32" ? m.data : m.dtype === "f16" ? f16BitsToF32Array(m.data) : m.dtype === "q8_0" ? dequantizeQ8_0(m.data, n) : dequantizeQ4_0(m.data, n);
+  const values = m.dtype === "f32" ? m.data : m.dtype === "f16" ? f16BitsToF32Array(m.data) : m.dtype === "q8_0" ? dequantizeQ8_0(m.data, n) : dequantizeQ4_0(m.data, n);
   switch (quant) {
     case "f32":
       return { dtype: "f32", data: values };
@@ -95,10 +92,10 @@ export function ggufName(n: string): string {
   const m = /^h\.(\d+)\.(.+)$/.exec(n);
   if (!m) return n;
   const parts: Record<string, string> = {
-    "ln_1": "attn_norm",
+    ln_1: "attn_norm",
     "attn.c_attn": "attn_qkv",
     "attn.c_proj": "attn_output",
-    "ln_2": "ffn_norm",
+    ln_2: "ffn_norm",
     "mlp.c_fc": "ffn_up",
     "mlp.c_proj": "ffn_down",
   };
@@ -149,7 +146,7 @@ function ggufConfig(file: GgufFile): Gpt2Config {
   });
 }
 
-export async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorReader, opts: Gpt2LoadOptions): Promise<{ weights: Gpt2Weights; weightType: DType }> {
+export async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorReader, opts: Gpt2LoadOptions): Promise<{ weights: Gpt2Weights; weightType: WeightType }> {
   const need = (n: string) => {
     if (!r.has(n)) throw new MnemoError("BAD_MODEL_FILE", `The GPT-2 weights have no tensor "${n}".`);
   };
@@ -166,7 +163,7 @@ export async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorRead
     tick();
     return t;
   };
-  let weightType: DType = "f32";
+  let weightType: WeightType = "f32";
   const mat = async (n: string, N: number, K: number, quant = opts.quant): Promise<GpuTensor> => {
     need(n);
     const raw = await r.matrix(n);
@@ -223,7 +220,7 @@ async function bpeFrom(files: ModelFiles, gguf: GgufFile | null): Promise<BpeTok
   const vocab = await readJson(files, "vocab.json");
   const merges = await readText(files, "merges.txt");
   if (vocab && merges !== null) return BpeTokenizer.fromVocabAndMerges(vocab, merges);
-  if (gguf && gguf.metadata.has("tokenizer.ggml.tokens")) {
+  if (gguf?.metadata.has("tokenizer.ggml.tokens")) {
     return BpeTokenizer.fromGgufVocab(gguf.getStringArray("tokenizer.ggml.tokens"), gguf.getStringArray("tokenizer.ggml.merges"), {
       eosId: gguf.metadata.has("tokenizer.ggml.eos_token_id") ? gguf.getNumber("tokenizer.ggml.eos_token_id") : undefined,
     });

@@ -1,14 +1,18 @@
 // GPT-2 as a composition of kernels: embedding → n_layer × (ln_1, c_attn, kv write,
 // attention, c_proj + residual, ln_2, c_fc + GELU, c_proj + residual) → ln_f → tied LM head.
-// The model records forward plans; it never submits or reads back (sessions do).
+// Fused where that saves a dispatch: the KV-cache write runs in c_attn's epilogue, and for
+// one row (decode) each layer norm runs inside the matmul that follows it, so a decode step
+// is 1 + 5 · n_layer + 1 dispatches. The model records forward plans; it never submits or
+// reads back (sessions do).
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
-import type { DType, GpuTensor } from "../gpu/tensor.js";
+import type { WeightType } from "../base/dtype.js";
+import type { GpuTensor } from "../gpu/tensor.js";
 import { attention, kvWrite, type KvCacheType } from "../kernels/attention.js";
 import { embedding } from "../kernels/embedding.js";
 import { layerNorm } from "../kernels/layernorm.js";
-import { matmul } from "../kernels/matmul.js";
+import { canFuseKvWrite, matmul, type MatmulArgs } from "../kernels/matmul.js";
 import { releaseTensor } from "../kernels/weights.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { Gpt2Config } from "./gpt2-config.js";
@@ -44,7 +48,7 @@ export class Gpt2Model implements LanguageModel {
     readonly config: Gpt2Config,
     readonly weights: Gpt2Weights,
     readonly tokenizer: Tokenizer,
-    weightType: DType,
+    weightType: WeightType,
     fingerprint: string,
   ) {
     const c = config;
@@ -91,24 +95,34 @@ export class Gpt2Model implements LanguageModel {
     const up = buf(M * c.nInner * 4, "mlp");
     const hidden = buf(M * D * 4, "hidden");
     const logits = buf(rows * c.vocabSize * 4, "logits");
+    const eps = c.layerNormEpsilon;
     const shape = { positions, M, nHead: c.nHead, headDim: hd, nCtx: c.nPositions, cacheType: cache.cacheType };
+    // LayerNorm(input) · wᵀ. One row (decode): a single dispatch, the layer norm fused into
+    // the GEMV (with `keepNormed`, the normalised row also lands in `normed`). Many rows: a
+    // layer norm of every row into `normed`, then the tiled matmul (fused into the tiles,
+    // every tile would recompute its rows' statistics).
+    const normThenMatmul = (input: GPUBuffer, ln: Gpt2Layer["ln1"], normed: GPUBuffer, mm: Omit<MatmulArgs, "x">, keepNormed = false): KernelDispatch[] => {
+      const [gamma, beta] = [ln.g.buffer, ln.b.buffer];
+      if (M === 1) return [matmul(gpu, { ...mm, x: input, norm: { gamma, beta, eps, out: keepNormed ? normed : undefined } })];
+      return [layerNorm(gpu, { x: input, gamma, beta, out: normed, M, D, eps, layer: mm.layer }), matmul(gpu, { ...mm, x: normed })];
+    };
+    const fuseKvWrite = canFuseKvWrite(gpu, { K: D, cacheType: cache.cacheType, bias: true, norm: M === 1 });
     const ds: KernelDispatch[] = [embedding(gpu, { ids, positions, tokenTable: w.wte, positionTable: w.wpe, out: x, M })];
     w.layers.forEach((L, layer) => {
       const kv = { ...shape, qkv, kCache: cache.k[layer], vCache: cache.v[layer], layer };
+      const kvCache = fuseKvWrite ? { positions, kCache: kv.kCache, vCache: kv.vCache, headDim: hd, nCtx: c.nPositions, cacheType: cache.cacheType } : undefined;
+      ds.push(...normThenMatmul(x, L.ln1, h, { w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: qkv, M, kvCache, layer }));
+      if (!fuseKvWrite) ds.push(kvWrite(gpu, kv));
       ds.push(
-        layerNorm(gpu, { x, gamma: L.ln1.g.buffer, beta: L.ln1.b.buffer, out: h, M, D, eps: c.layerNormEpsilon, layer }),
-        matmul(gpu, { x: h, w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: qkv, M, layer }),
-        kvWrite(gpu, kv),
         attention(gpu, { ...kv, out: att }),
         matmul(gpu, { x: att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: x, out: x2, M, layer }),
-        layerNorm(gpu, { x: x2, gamma: L.ln2.g.buffer, beta: L.ln2.b.buffer, out: h, M, D, eps: c.layerNormEpsilon, layer }),
-        matmul(gpu, { x: h, w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: up, M, epilogue: "gelu", layer }),
+        ...normThenMatmul(x2, L.ln2, h, { w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: up, M, epilogue: "gelu", layer }),
         matmul(gpu, { x: up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: x2, out: x, M, layer }),
       );
     });
-    ds.push(layerNorm(gpu, { x, gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, out: hidden, M, D, eps: c.layerNormEpsilon }));
-    // The LM head reads only the rows it needs: the last one unless all logits are asked for.
-    ds.push(matmul(gpu, { x: hidden, xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: logits, M: rows }));
+    // Every row's hidden state stays in `hidden` (external memory); the LM head reads only the
+    // rows it needs: the last one unless all logits are asked for.
+    ds.push(...normThenMatmul(x, w.lnF, hidden, { xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: logits, M: rows }, true));
     return {
       M,
       ids,

@@ -1,13 +1,14 @@
 // Detects what kind of model a set of files holds and loads it.
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
-import { readJson, type ModelFiles } from "../loading/model-files.js";
-import { loadGpt2, type WeightQuant } from "./gpt2-load.js";
+import { readJson, type ModelFiles } from "../loading/file-set.js";
+import type { WeightType } from "../base/dtype.js";
+import { loadGpt2 } from "./gpt2-load.js";
 import type { LanguageModel } from "./types.js";
 
 export interface LoadLanguageModelOptions {
   /** Convert GPT-2 matrices on load. */
-  quant?: WeightQuant;
+  quant?: WeightType;
   keepTokenTableF16?: boolean;
   onProgress?: (done: number, total: number) => void;
 }

@@ -16,7 +16,7 @@ import { transposeToNK, uploadMatrix, uploadVector } from "../kernels/weights.js
 import { CharTokenizer } from "../tokenizers/char.js";
 import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
 import type { Tokenizer } from "../tokenizers/types.js";
-import { readJson, type ModelFiles } from "../loading/model-files.js";
+import { readJson, type ModelFiles } from "../loading/file-set.js";
 import { modelFingerprint } from "./fingerprint.js";
 import { parseLstmConfig, type LstmConfig } from "./lstm-config.js";
 import { LstmModel, type LstmLayer, type LstmWeights } from "./lstm.js";
@@ -34,10 +34,7 @@ async function tensor(file: SafetensorsFile, name: string, shape: readonly numbe
   if (!file.tensors.has(name)) throw new MnemoError("BAD_MODEL_FILE", `The LSTM weights have no tensor "${name}" (${what}).`);
   const info = file.tensor(name);
   if (info.shape.join() !== shape.join()) {
-    throw new MnemoError(
-      "BAD_MODEL_FILE",
-      `Tensor "${name}" is [${info.shape}] but config.json implies [${shape}] (${what}); the config does not match the weights.`,
-    );
+    throw new MnemoError("BAD_MODEL_FILE", `Tensor "${name}" is [${info.shape}] but config.json implies [${shape}] (${what}); the config does not match the weights.`);
   }
   return file.readF32(name);
 }

@@ -1,8 +1,9 @@
 // An LSTM language model as a composition of kernels: embedding → n_layers × (input
 // projection of every timestep as one matmul, then the fused recurrence step by step) →
-// linear head. Its memory is the (h, c) state of every layer, kept on the GPU.
+// linear head. Its state is the (h, c) of every layer, kept on the GPU.
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
+import { readAll, type Readout } from "../gpu/readback.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import type { GpuTensor } from "../gpu/tensor.js";
 import { embedding } from "../kernels/embedding.js";
@@ -10,7 +11,7 @@ import { lstmKeepState, lstmStep } from "../kernels/lstm.js";
 import { matmul } from "../kernels/matmul.js";
 import { releaseTensor } from "../kernels/weights.js";
 import type { Tokenizer } from "../tokenizers/types.js";
-import type { SnapshotTensor } from "../runtime/snapshot.js";
+import type { SnapshotTensor } from "../base/snapshot-tensor.js";
 import type { LstmConfig } from "./lstm-config.js";
 import type { ForwardPlan, LanguageModel, ModelInfo, ModelState } from "./types.js";
 
@@ -58,14 +59,25 @@ export class LstmState implements ModelState {
     this.position = 0;
   }
 
-  async read(): Promise<Record<string, SnapshotTensor>> {
+  /** Every layer's h and c, f32 [H] each. */
+  readout(): Readout<Record<string, SnapshotTensor>> {
     const H = this.config.hiddenSize;
-    const out: Record<string, SnapshotTensor> = {};
-    for (let l = 0; l < this.h.length; l++) {
-      out[`h${l}`] = { dtype: "f32", shape: [H], data: await this.gpu.readF32(this.h[l], H) };
-      out[`c${l}`] = { dtype: "f32", shape: [H], data: await this.gpu.readF32(this.c[l], H) };
-    }
-    return out;
+    const named = this.h.flatMap(
+      (h, l) =>
+        [
+          [`h${l}`, h],
+          [`c${l}`, this.c[l]],
+        ] as const,
+    );
+    return {
+      regions: named.map(([, buffer]) => ({ buffer, offset: 0, size: H * 4 })),
+      decode: (parts) => Object.fromEntries(named.map(([name], i) => [name, { dtype: "f32", shape: [H], data: new Float32Array(parts[i].slice().buffer) }])),
+    };
+  }
+
+  async read(): Promise<Record<string, SnapshotTensor>> {
+    const [tensors] = await readAll(this.gpu, [this.readout()]);
+    return tensors;
   }
 
   write(tensors: Record<string, SnapshotTensor>, position: number): void {
@@ -73,7 +85,10 @@ export class LstmState implements ModelState {
     if (!Number.isInteger(position) || position < 0) throw new MnemoError("BAD_INPUT", `Snapshot position ${position} is not a token count.`);
     // Check everything before writing anything, so a bad snapshot leaves the state as it was.
     const parts: [GPUBuffer, Float32Array][] = [];
-    for (const [name, bufs] of [["h", this.h], ["c", this.c]] as const) {
+    for (const [name, bufs] of [
+      ["h", this.h],
+      ["c", this.c],
+    ] as const) {
       for (let l = 0; l < bufs.length; l++) {
         const t = tensors[`${name}${l}`];
         if (!t) throw new MnemoError("BAD_INPUT", `Snapshot has no tensor ${name}${l} for this ${bufs.length}-layer LSTM.`);

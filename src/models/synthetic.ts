@@ -3,11 +3,12 @@
 // meaningless; their cost is real.
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
-import { SeededRandom } from "../runtime/random.js";
+import { SeededRandom } from "../base/random.js";
 import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
-import { parseGpt2Config } from "./gpt2-config.js";
+import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
 import { Gpt2Model } from "./gpt2.js";
-import { uploadWeights, type Gpt2TensorReader, type WeightQuant } from "./gpt2-load.js";
+import type { WeightType } from "../base/dtype.js";
+import { uploadWeights, type Gpt2TensorReader } from "./gpt2-load.js";
 import type { LstmConfig } from "./lstm-config.js";
 import { LstmModel } from "./lstm.js";
 import { uploadLstmWeights } from "./lstm-load.js";
@@ -56,8 +57,17 @@ function syntheticGpt2Reader(shapes: Map<string, number>): Gpt2TensorReader {
   };
 }
 
-async function syntheticGpt2(gpu: Gpu, name: keyof typeof GPT2_SHAPES, quant: WeightQuant): Promise<LanguageModel> {
-  const s = GPT2_SHAPES[name];
+/**
+ * The config and tensor source of `synthetic:<name>` (a GPT-2 shape), without a GPU: what
+ * `mnemo convert --in synthetic:<name>` writes to GGUF, so other runtimes read the same weights.
+ */
+export function syntheticGpt2Source(source: string): { cfg: Gpt2Config; reader: Gpt2TensorReader } {
+  const name = source.slice("synthetic:".length);
+  if (!(name in GPT2_SHAPES)) {
+    const names = Object.keys(GPT2_SHAPES).map((n) => `synthetic:${n}`);
+    throw new MnemoError("BAD_INPUT", `"${source}" is not a synthetic GPT-2; choose one of ${names.join(", ")}.`);
+  }
+  const s = GPT2_SHAPES[name as keyof typeof GPT2_SHAPES];
   const cfg = parseGpt2Config({ model_type: "gpt2", ...s, n_positions: 1024, vocab_size: 50257 });
   const D = cfg.nEmbd;
   const shapes = new Map<string, number>([
@@ -69,14 +79,27 @@ async function syntheticGpt2(gpu: Gpu, name: keyof typeof GPT2_SHAPES, quant: We
   for (let l = 0; l < cfg.nLayer; l++) {
     const p = `h.${l}.`;
     for (const [k, v] of Object.entries({
-      "ln_1.weight": D, "ln_1.bias": D, "ln_2.weight": D, "ln_2.bias": D,
-      "attn.c_attn.weight": 3 * D * D, "attn.c_attn.bias": 3 * D,
-      "attn.c_proj.weight": D * D, "attn.c_proj.bias": D,
-      "mlp.c_fc.weight": cfg.nInner * D, "mlp.c_fc.bias": cfg.nInner,
-      "mlp.c_proj.weight": D * cfg.nInner, "mlp.c_proj.bias": D,
-    })) shapes.set(p + k, v);
+      "ln_1.weight": D,
+      "ln_1.bias": D,
+      "ln_2.weight": D,
+      "ln_2.bias": D,
+      "attn.c_attn.weight": 3 * D * D,
+      "attn.c_attn.bias": 3 * D,
+      "attn.c_proj.weight": D * D,
+      "attn.c_proj.bias": D,
+      "mlp.c_fc.weight": cfg.nInner * D,
+      "mlp.c_fc.bias": cfg.nInner,
+      "mlp.c_proj.weight": D * cfg.nInner,
+      "mlp.c_proj.bias": D,
+    }))
+      shapes.set(p + k, v);
   }
-  const { weights, weightType } = await uploadWeights(gpu, cfg, syntheticGpt2Reader(shapes), { quant });
+  return { cfg, reader: syntheticGpt2Reader(shapes) };
+}
+
+async function syntheticGpt2(gpu: Gpu, name: keyof typeof GPT2_SHAPES, quant: WeightType): Promise<LanguageModel> {
+  const { cfg, reader } = syntheticGpt2Source(`synthetic:${name}`);
+  const { weights, weightType } = await uploadWeights(gpu, cfg, reader, { quant });
   return new Gpt2Model(gpu, cfg, weights, new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), weightType, `synthetic:${name}:${quant}`);
 }
 
@@ -98,7 +121,7 @@ function syntheticLstm(gpu: Gpu, name: string): LanguageModel {
 }
 
 /** Builds `synthetic:<name>` with weights of type `quant` (GPT-2 default f16; LSTMs are f32). */
-export async function loadSyntheticModel(gpu: Gpu, source: string, opts: { quant?: WeightQuant } = {}): Promise<LanguageModel> {
+export async function loadSyntheticModel(gpu: Gpu, source: string, opts: { quant?: WeightType } = {}): Promise<LanguageModel> {
   const name = source.slice("synthetic:".length);
   if (name in GPT2_SHAPES) return syntheticGpt2(gpu, name as keyof typeof GPT2_SHAPES, opts.quant ?? "f16");
   if (name in LSTM_SHAPES) {

@@ -1,8 +1,9 @@
 import type { Gpu } from "../gpu/device.js";
+import type { Readout } from "../gpu/readback.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
-import type { DType } from "../gpu/tensor.js";
+import type { WeightType } from "../base/dtype.js";
 import type { Tokenizer } from "../tokenizers/types.js";
-import type { SnapshotTensor } from "../runtime/snapshot.js";
+import type { SnapshotTensor } from "../base/snapshot-tensor.js";
 
 /** What a loaded model is. */
 export interface ModelInfo {
@@ -13,7 +14,7 @@ export interface ModelInfo {
   /** Positions the model can attend to; Infinity for recurrent models. */
   contextLength: number;
   /** How the matrices are stored on the GPU (Q8_0/Q4_0 dequantize inside the kernels). */
-  weightType: DType;
+  weightType: WeightType;
   /** Bytes of weights on the GPU. */
   gpuBytes: number;
   /** A short human description ("8 layers, 256 wide, 4 heads"). */
@@ -23,7 +24,7 @@ export interface ModelInfo {
 }
 
 /**
- * A model's memory on the GPU (KV cache or recurrent state). The model records into it;
+ * A model's state on the GPU (KV cache or recurrent (h, c)). The model records into it;
  * sessions own it.
  */
 export interface ModelState {
@@ -31,8 +32,10 @@ export interface ModelState {
   position: number;
   /** Bytes the state holds on the GPU. */
   readonly bytes: number;
-  /** Copies the state to the CPU (snapshot tensors). */
+  /** Copies the state to the CPU (snapshot tensors), one submit and one map. */
   read(): Promise<Record<string, SnapshotTensor>>;
+  /** The regions {@link read} copies, for a caller that batches them with others (a session snapshot). */
+  readout(): Readout<Record<string, SnapshotTensor>>;
   /** Loads snapshot tensors back; SHAPE_MISMATCH / BAD_INPUT when they do not fit. */
   write(tensors: Record<string, SnapshotTensor>, position: number): void;
   /** Forgets everything: position 0 and, for recurrent models, a zero state. */

@@ -5,8 +5,10 @@ import { MnemoError } from "../errors.js";
 import { GpuProfiler, MAX_TIMED_DISPATCHES, summarizeKernels, summarizeLayers, type DispatchTiming, type KernelSummary } from "../gpu/profiler.js";
 import type { LanguageModel, ModelInfo } from "../models/types.js";
 import type { AdapterSummary } from "../gpu/device.js";
-import { SeededRandom } from "./random.js";
-import { Session, type StepRecord } from "./session.js";
+import { SeededRandom } from "../base/random.js";
+import { spread, type Spread } from "../base/stats.js";
+import { Session } from "./session.js";
+import type { StepRecord } from "./types.js";
 
 export interface BenchOptions {
   promptTokens?: number;
@@ -14,14 +16,6 @@ export interface BenchOptions {
   /** Decode steps to profile with GPU timestamps (0: skip; default min(genTokens, 8)). */
   profileSteps?: number;
   onProgress?: (phase: string) => void;
-}
-
-export interface Spread {
-  median: number;
-  p10: number;
-  p90: number;
-  min: number;
-  max: number;
 }
 
 export interface BenchResult {
@@ -32,7 +26,15 @@ export interface BenchResult {
   genTokens: number;
   prefillMs: number;
   ttftMs: number;
-  decode: { tokensPerSecond: number; msPerStep: Spread };
+  decode: {
+    tokensPerSecond: number;
+    /** Wall-clock time between consecutive generated tokens. */
+    msPerStep: Spread;
+    /** Kernel launches of one decode step (forward of one token plus sampling). */
+    dispatchesPerStep: number;
+    /** CPU time to record and to submit one decode step, unprofiled (median ms). */
+    cpu: { recordMs: number; submitMs: number };
+  };
   /** Absent when the adapter has no timestamp-query (see `profileSkipped`). */
   gpu?: {
     steps: number;
@@ -51,20 +53,11 @@ export interface BenchResult {
   records: StepRecord[];
 }
 
-export function spread(values: readonly number[]): Spread {
-  if (values.length === 0) return { median: 0, p10: 0, p90: 0, min: 0, max: 0 };
-  const v = [...values].sort((a, b) => a - b);
-  const at = (q: number) => v[Math.min(v.length - 1, Math.max(0, Math.round(q * (v.length - 1))))];
-  return { median: at(0.5), p10: at(0.1), p90: at(0.9), min: v[0], max: v[v.length - 1] };
-}
-
 function promptIds(model: LanguageModel, n: number): number[] {
   const r = new SeededRandom(1234);
   const V = Math.min(model.info.vocabSize, 50000);
   return Array.from({ length: n }, () => Math.floor(r.next() * V));
 }
-
-const stepMs = (s: StepRecord) => s.recordMs + s.submitMs + s.waitMs;
 
 /** Runs the benchmark; throws BAD_INPUT for sizes the model cannot take. */
 export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): Promise<BenchResult> {
@@ -90,17 +83,20 @@ export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): 
     warm.dispose();
   }
 
-  // Pass 1: wall clock, no timestamps.
+  // Pass 1: wall clock between tokens, CPU phases of each step, no timestamps.
   opts.onProgress?.("timed pass");
   const decodeSteps: StepRecord[] = [];
+  const arrivals: number[] = [];
   const timed = new Session(model, { observer: { onStep: (s) => s.kind === "decode" && s.tokens > 0 && decodeSteps.push(s) } });
+  let dispatchesPerStep = 0;
   try {
-    for await (const _ of timed.generate(ids, gen));
+    for await (const _ of timed.generate(ids, gen)) arrivals.push(performance.now());
+    dispatchesPerStep = timed.internals.decoder.forwardStepDispatches;
   } finally {
     timed.dispose();
   }
   const t = timed.lastTimings!;
-  const msPerStep = spread(decodeSteps.map(stepMs));
+  const msPerStep = spread(arrivals.slice(1).map((at, i) => at - arrivals[i]));
   const result: BenchResult = {
     model: model.info,
     adapter: model.gpu.adapter,
@@ -114,7 +110,12 @@ export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): 
     genTokens,
     prefillMs: t.prefillMs,
     ttftMs: t.ttftMs,
-    decode: { tokensPerSecond: msPerStep.median > 0 ? 1000 / msPerStep.median : 0, msPerStep },
+    decode: {
+      tokensPerSecond: msPerStep.median > 0 ? 1000 / msPerStep.median : 0,
+      msPerStep,
+      dispatchesPerStep,
+      cpu: { recordMs: spread(decodeSteps.map((s) => s.recordMs)).median, submitMs: spread(decodeSteps.map((s) => s.submitMs)).median },
+    },
     records: [],
   };
 

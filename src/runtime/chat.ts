@@ -14,9 +14,7 @@ export interface ChatMessage {
  * "Role: content" followed by a blank line; with a generation prompt, "Assistant:" ends the
  * text so the model writes the assistant's turn.
  */
-export const DEFAULT_CHAT_TEMPLATE =
-  "{% for message in messages %}{{ message.role | capitalize }}: {{ message.content }}\n\n{% endfor %}" +
-  "{% if add_generation_prompt %}Assistant:{% endif %}";
+export const DEFAULT_CHAT_TEMPLATE = "{% for message in messages %}{{ message.role | capitalize }}: {{ message.content }}\n\n{% endfor %}" + "{% if add_generation_prompt %}Assistant:{% endif %}";
 
 /** Upper bounds that keep a hostile template from running away. */
 export const CHAT_TEMPLATE_LIMITS = {

@@ -5,11 +5,14 @@
 // which makes the whole text one continuous stateful pass (LSTM fixtures). NLL is computed
 // on the GPU per row; only the per-row values are read back.
 import { MnemoError } from "../errors.js";
-import { encodeDispatches, type KernelDispatch } from "../gpu/dispatch.js";
+import type { Gpu } from "../gpu/device.js";
+import type { KernelDispatch } from "../gpu/dispatch.js";
 import { tokenNll } from "../kernels/token-nll.js";
 import type { LanguageModel, ModelState } from "../models/types.js";
 import { WorkList, type GpuKnnStore, type MemoryMixOptions } from "../memory/gpu-store.js";
 import { checkStoreFitsModel } from "../memory/memory-model.js";
+import { PlanCache } from "./plan-cache.js";
+import { StepRunner, feedPlan } from "./step-runner.js";
 
 export interface PerplexityResult {
   meanNll: number;
@@ -35,13 +38,10 @@ interface WindowScore {
   memoryMs: number;
 }
 
-/** Submits `dispatches`, then reads `M` floats of `out`; returns their sum and the time. */
-async function submitAndSum(model: LanguageModel, dispatches: readonly KernelDispatch[], out: GPUBuffer, M: number, label: string): Promise<{ sum: number; ms: number }> {
-  const gpu = model.gpu;
+/** Runs one step of `dispatches`, then reads `M` floats of `out`; returns their sum and the time. */
+async function runAndSum(runner: StepRunner, gpu: Gpu, dispatches: readonly KernelDispatch[], out: GPUBuffer, M: number): Promise<{ sum: number; ms: number }> {
   const t0 = performance.now();
-  const encoder = gpu.device.createCommandEncoder({ label });
-  encodeDispatches(encoder, dispatches);
-  gpu.device.queue.submit([encoder.finish()]);
+  await runner.run({ kind: "prefill", tokens: M, dispatches });
   let sum = 0;
   for (const v of await gpu.readF32(out, M)) sum += v;
   return { sum, ms: performance.now() - t0 };
@@ -51,33 +51,38 @@ async function submitAndSum(model: LanguageModel, dispatches: readonly KernelDis
  * Feeds chunk[0..n−2] into `state` and returns the summed NLL of chunk[1..n−1]; with a
  * memory, a second submit mixes it into the same logits and scores them again.
  */
-async function windowNll(model: LanguageModel, state: ModelState, chunk: readonly number[], memory?: EvalMemory): Promise<WindowScore> {
+async function windowNll(model: LanguageModel, run: EvalRun, chunk: readonly number[], memory?: EvalMemory): Promise<WindowScore> {
   const gpu = model.gpu;
   const M = chunk.length - 1;
   const V = model.info.vocabSize;
-  const plan = model.planForward(state, M, { allLogits: true });
+  const plan = run.plans.get(M, { allLogits: true });
   const work = new WorkList(gpu);
   const targets = work.own(gpu.upload(Uint32Array.from(chunk.slice(1)), "eval.targets"));
   const nll = work.own(gpu.createStorage(M * 4, "eval.nll"));
   try {
     work.add(tokenNll(gpu, { logits: plan.logits, targets, out: nll, M, V }));
-    gpu.write(plan.ids, Uint32Array.from(chunk.slice(0, M)));
-    gpu.write(plan.positions, Uint32Array.from({ length: M }, (_, k) => state.position + k));
-    const base = await submitAndSum(model, [...plan.dispatches, ...work.dispatches], nll, M, "eval-window");
-    state.position += M;
+    feedPlan(gpu, plan, chunk.slice(0, M), run.state.position);
+    const base = await runAndSum(run.runner, gpu, [...plan.dispatches, ...work.dispatches], nll, M);
+    run.state.position += M;
     if (!memory) return { nll: base.sum, ms: base.ms, memoryNll: 0, memoryMs: 0 };
     const mixed = memory.store.planMix(plan.hidden!, 0, plan.logits, 0, M, V, memory.options);
     try {
       mixed.add(tokenNll(gpu, { logits: plan.logits, targets, out: nll, M, V }));
-      const withMemory = await submitAndSum(model, mixed.dispatches, nll, M, "eval-window-memory");
+      const withMemory = await runAndSum(run.runner, gpu, mixed.dispatches, nll, M);
       return { nll: base.sum, ms: base.ms, memoryNll: withMemory.sum, memoryMs: withMemory.ms };
     } finally {
       mixed.dispose();
     }
   } finally {
     work.dispose();
-    plan.dispose();
   }
+}
+
+/** One state for the whole text (windows of an attention model clear it), and plans reused across windows. */
+interface EvalRun {
+  state: ModelState;
+  plans: PlanCache;
+  runner: StepRunner;
 }
 
 export async function evaluatePerplexity(
@@ -99,23 +104,22 @@ export async function evaluatePerplexity(
   let memoryMs = 0;
   const starts: number[] = [];
   for (let s = 0; s < ids.length - 1; s += window) starts.push(s);
-  const carried = recurrent ? model.createState() : null;
+  const state = model.createState();
+  const run: EvalRun = { state, plans: new PlanCache(model, state), runner: new StepRunner(model.gpu) };
   try {
     for (const [i, start] of starts.entries()) {
-      const state = carried ?? model.createState();
-      try {
-        const w = await windowNll(model, state, ids.slice(start, start + window + 1), opts.memory);
-        total += w.nll;
-        totalMs += w.ms;
-        memoryTotal += w.memoryNll;
-        memoryMs += w.memoryMs;
-      } finally {
-        if (!carried) state.dispose();
-      }
+      // A recurrent model carries its state on; an attention model starts each window fresh.
+      if (!recurrent) state.clear();
+      const w = await windowNll(model, run, ids.slice(start, start + window + 1), opts.memory);
+      total += w.nll;
+      totalMs += w.ms;
+      memoryTotal += w.memoryNll;
+      memoryMs += w.memoryMs;
       opts.onProgress?.(i + 1, starts.length);
     }
   } finally {
-    carried?.dispose();
+    run.plans.clear();
+    state.dispose();
   }
   const count = ids.length - 1;
   const meanNll = total / count;

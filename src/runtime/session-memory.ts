@@ -3,6 +3,7 @@
 // the session keeps recalling text after it has left the context window. Appends are GPU
 // copies recorded beside each forward pass: no readback, no new pipelines or bind groups.
 import type { Gpu } from "../gpu/device.js";
+import type { Readout } from "../gpu/readback.js";
 import { GpuKnnStore, memoryMixOptions, type MemoryMixOptions } from "../memory/gpu-store.js";
 import { withMemory } from "../memory/memory-model.js";
 import type { LanguageModel } from "../models/types.js";
@@ -97,10 +98,18 @@ export class SessionMemory {
     this.pendingInput = null;
   }
 
-  async read(): Promise<GrowingMemoryState> {
-    const state: GrowingMemoryState = await this.store.read();
-    if (this.pendingInput !== null) state.pending = { key: await this.gpu.readF32(this.pendingKey, this.store.dims), input: this.pendingInput };
-    return state;
+  /** The store's keys and the pending key, for a snapshot that batches its reads. */
+  readout(): Readout<GrowingMemoryState> {
+    const store = this.store.readout();
+    const pendingInput = this.pendingInput;
+    return {
+      regions: [...store.regions, { buffer: this.pendingKey, offset: 0, size: this.store.dims * 4 }],
+      decode: (parts) => {
+        const state: GrowingMemoryState = store.decode(parts.slice(0, -1));
+        if (pendingInput !== null) state.pending = { key: new Float32Array(parts[parts.length - 1].slice().buffer), input: pendingInput };
+        return state;
+      },
+    };
   }
 
   write(state: GrowingMemoryState): void {

@@ -1,4 +1,5 @@
-// Serialisable copies of a model's memory (a GPT-2 KV cache, an LSTM's (h, c) state).
+// Serialisable copies of a session: the model's state (a GPT-2 KV cache, an LSTM's (h, c)
+// state), its tokens, next-token logits and growing memory.
 // On disk or in IndexedDB a snapshot is a safetensors file: the state tensors plus
 // `__metadata__` naming the format, the model it belongs to and the tokens it has seen.
 // Reusing safetensors keeps one validated parser for every tensor file Mnemo reads.
@@ -8,31 +9,9 @@ import { getBytes, putBytes, type IdbPlace } from "../loading/idb-bytes.js";
 import type { ChatState } from "./chat.js";
 import { openSafetensors, writeSafetensors, type SafetensorsDtype, type SafetensorsFile, type SafetensorsTensorInput } from "../formats/safetensors.js";
 import type { GrowingMemoryState } from "./session-memory.js";
+import type { SnapshotTensor } from "../base/snapshot-tensor.js";
 
-/** One tensor of a snapshot. F16 data is raw half-precision bits. */
-export type SnapshotTensor = SnapshotTensorF32 | SnapshotTensorF16;
-
-/** A float32 state tensor. */
-export interface SnapshotTensorF32 {
-  /** Element type. */
-  dtype: "f32";
-  /** Dimensions, outermost first. */
-  shape: number[];
-  /** The values, row-major. */
-  data: Float32Array;
-}
-
-/** A half-precision state tensor (an f16 KV cache). */
-export interface SnapshotTensorF16 {
-  /** Element type. */
-  dtype: "f16";
-  /** Dimensions, outermost first. */
-  shape: number[];
-  /** The raw half-precision bits, row-major. */
-  data: Uint16Array;
-}
-
-/** A model's memory at one moment, detached from the GPU. */
+/** A session at one moment (the model's state, its tokens, logits and growing memory), detached from the GPU. */
 export interface StateSnapshot {
   /** Which model produced it: restoring into another model is refused. */
   modelFingerprint: string;
@@ -167,9 +146,7 @@ function parseChat(text: string): ChatState {
     bad("the conversation is not JSON.");
   }
   const c = v as ChatState;
-  const ok =
-    !!c && typeof c.fed === "string" && Array.isArray(c.messages) &&
-    c.messages.every((m) => !!m && typeof m.role === "string" && typeof m.content === "string");
+  const ok = !!c && typeof c.fed === "string" && Array.isArray(c.messages) && c.messages.every((m) => !!m && typeof m.role === "string" && typeof m.content === "string");
   if (!ok) bad("the conversation is not a list of { role, content } messages with its fed text.");
   return { messages: c.messages.map((m) => ({ role: m.role, content: m.content })), fed: c.fed };
 }

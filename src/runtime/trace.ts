@@ -2,7 +2,7 @@
 // CPU phases (record, submit, wait) on one track, GPU kernels on another. GPU timestamps
 // come from the GPU's own clock; each step's kernels are placed from the moment it was
 // submitted, which is when the GPU could start at the earliest.
-import type { StepRecord } from "./session.js";
+import type { StepRecord } from "./types.js";
 
 /** One event of the trace-event format ("X": a complete event with a duration; "M": metadata). */
 export interface TraceEvent {

@@ -8,7 +8,7 @@ import type { ChatTemplateInfo, StreamDecoder, Tokenizer } from "./types.js";
 const PRETOKENIZE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
 /** GPT-2's byte → printable character table (and its inverse). */
-function byteTables(): { toChar: string[]; toByte: Map<string, number> } {
+export function byteTables(): { toChar: string[]; toByte: Map<string, number> } {
   const keep: number[] = [];
   for (let b = 33; b <= 126; b++) keep.push(b);
   for (let b = 161; b <= 172; b++) keep.push(b);
@@ -134,7 +134,11 @@ export class BpeTokenizer implements Tokenizer {
     const specials = new Map<string, number>();
     const eos = opts.eosId ?? vocab["<|endoftext|>"];
     if (eos !== undefined && tokens[eos] !== undefined) specials.set(tokens[eos], eos);
-    return BpeTokenizer.build(vocab, merges.map((m) => m.split(" ")), specials);
+    return BpeTokenizer.build(
+      vocab,
+      merges.map((m) => m.split(" ")),
+      specials,
+    );
   }
 
   private static build(vocab: unknown, merges: readonly (readonly string[])[], specials: Map<string, number>): BpeTokenizer {

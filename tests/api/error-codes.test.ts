@@ -41,13 +41,22 @@ function gpt2Files(sizes: { vocab: number; dim: number; positions: number }): Re
   const values = (n: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 16807) % 2147483647) / 2147483647 - 0.5) * 0.1);
   const t = (name: string, shape: number[]): SafetensorsTensorInput => ({ name, dtype: "F32", shape, data: values(shape.reduce((a, b) => a * b, 1)) });
   const tensors = [
-    t("wte.weight", [V, D]), t("wpe.weight", [P, D]),
-    t("h.0.ln_1.weight", [D]), t("h.0.ln_1.bias", [D]), t("h.0.ln_2.weight", [D]), t("h.0.ln_2.bias", [D]),
-    t("h.0.attn.c_attn.weight", [D, 3 * D]), t("h.0.attn.c_attn.bias", [3 * D]),
-    t("h.0.attn.c_proj.weight", [D, D]), t("h.0.attn.c_proj.bias", [D]),
-    t("h.0.mlp.c_fc.weight", [D, 4 * D]), t("h.0.mlp.c_fc.bias", [4 * D]),
-    t("h.0.mlp.c_proj.weight", [4 * D, D]), t("h.0.mlp.c_proj.bias", [D]),
-    t("ln_f.weight", [D]), t("ln_f.bias", [D]),
+    t("wte.weight", [V, D]),
+    t("wpe.weight", [P, D]),
+    t("h.0.ln_1.weight", [D]),
+    t("h.0.ln_1.bias", [D]),
+    t("h.0.ln_2.weight", [D]),
+    t("h.0.ln_2.bias", [D]),
+    t("h.0.attn.c_attn.weight", [D, 3 * D]),
+    t("h.0.attn.c_attn.bias", [3 * D]),
+    t("h.0.attn.c_proj.weight", [D, D]),
+    t("h.0.attn.c_proj.bias", [D]),
+    t("h.0.mlp.c_fc.weight", [D, 4 * D]),
+    t("h.0.mlp.c_fc.bias", [4 * D]),
+    t("h.0.mlp.c_proj.weight", [4 * D, D]),
+    t("h.0.mlp.c_proj.bias", [D]),
+    t("ln_f.weight", [D]),
+    t("ln_f.bias", [D]),
   ];
   const config = { model_type: "gpt2", vocab_size: V, n_embd: D, n_head: 2, n_layer: 1, n_positions: P, n_inner: null, layer_norm_epsilon: 1e-5 };
   return { "config.json": new TextEncoder().encode(JSON.stringify(config)), "model.safetensors": writeSafetensors(tensors) };

@@ -14,9 +14,7 @@ function capture() {
   return { io: { stdout: (s: string) => out.push(s), stderr: (s: string) => err.push(s) }, out, err };
 }
 
-const TEXT =
-  "Captain Ilderim Voss kept a brass telescope on the quarterdeck. Each dawn Captain Ilderim Voss " +
-  "polished the telescope, counted the gulls, and wrote their number in a red book.\n";
+const TEXT = "Captain Ilderim Voss kept a brass telescope on the quarterdeck. Each dawn Captain Ilderim Voss " + "polished the telescope, counted the gulls, and wrote their number in a red book.\n";
 let dir: string;
 let store: string;
 

@@ -43,11 +43,9 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 }
 const MAGIC = new TextEncoder().encode("GGUF");
 /** Header with explicit counts, then the given body bytes. */
-const header = (tensors: bigint | number, kvs: bigint | number, ...body: Uint8Array[]) =>
-  concat(MAGIC, u32(3), u64(tensors), u64(kvs), ...body);
+const header = (tensors: bigint | number, kvs: bigint | number, ...body: Uint8Array[]) => concat(MAGIC, u32(3), u64(tensors), u64(kvs), ...body);
 /** A tensor info entry. */
-const tensorInfo = (name: string | Uint8Array, dims: number[], type: number, offset: bigint | number) =>
-  concat(str(name), u32(dims.length), ...dims.map((d) => u64(d)), u32(type), u64(offset));
+const tensorInfo = (name: string | Uint8Array, dims: number[], type: number, offset: bigint | number) => concat(str(name), u32(dims.length), ...dims.map((d) => u64(d)), u32(type), u64(offset));
 /** Pads `bytes` with zeros to a multiple of 32 (the data section start). */
 const pad32 = (bytes: Uint8Array) => concat(bytes, new Uint8Array((32 - (bytes.byteLength % 32)) % 32));
 
@@ -139,9 +137,7 @@ describe("gguf: the bundled GPT-2 files", () => {
     it(`rewrites the ${type} file bit for bit from what it read`, async () => {
       const bytes = readFileSync(path);
       const file = await open(bytes);
-      const tensors = await Promise.all(
-        file.tensors.map(async (t) => ({ name: t.name, type: t.typeName, dims: t.dims, data: await file.readTensor(t.name) })),
-      );
+      const tensors = await Promise.all(file.tensors.map(async (t) => ({ name: t.name, type: t.typeName, dims: t.dims, data: await file.readTensor(t.name) })));
       const again = writeGguf({ metadata: file.typedMetadata, tensors });
       expect(again.byteLength).toBe(bytes.byteLength);
       expect(Buffer.compare(Buffer.from(again), bytes)).toBe(0);
@@ -320,9 +316,7 @@ describe("gguf: bad files", () => {
   });
 
   it("opens a known but unsupported tensor type and refuses to read it by name", async () => {
-    const file = await open(
-      writeGguf({ metadata: [], tensors: [{ name: "k.w", type: "Q4_K", dims: [256, 2], data: new Uint8Array(288) }] }),
-    );
+    const file = await open(writeGguf({ metadata: [], tensors: [{ name: "k.w", type: "Q4_K", dims: [256, 2], data: new Uint8Array(288) }] }));
     expect(file.tensor("k.w").typeName).toBe("Q4_K");
     await expectError(file.readTensor("k.w"), "UNSUPPORTED_MODEL", '"k.w"', "Q4_K");
     await expectError(file.readF32("k.w"), "UNSUPPORTED_MODEL", "Q4_K");

@@ -45,9 +45,7 @@ describe("safetensors: real files", () => {
       const wte = await file.readF32("wte.weight");
       expect(wte.length).toBe(1000 * 64);
       // Values and sum computed with numpy from the same file.
-      expect(Array.from(wte.subarray(0, 4))).toEqual(
-        [-0.030484700575470924, 0.10453333705663681, -0.02785641886293888, 0.07178201526403427],
-      );
+      expect(Array.from(wte.subarray(0, 4))).toEqual([-0.030484700575470924, 0.10453333705663681, -0.02785641886293888, 0.07178201526403427]);
       let sum = 0;
       for (const v of wte) sum += v;
       expect(sum).toBeCloseTo(33.96378935845337, 6);
@@ -68,9 +66,7 @@ describe("safetensors: real files", () => {
       expect(Array.from(bits.subarray(0, 4))).toEqual([39092, 12208, 9262, 8748]);
       const values = await file.readF32("transformer.wte.weight");
       expect(values.length).toBe(config.vocab_size * config.n_embd);
-      expect(Array.from(values.subarray(0, 4))).toEqual(
-        [-0.00229644775390625, 0.1201171875, 0.016326904296875, 0.012054443359375],
-      );
+      expect(Array.from(values.subarray(0, 4))).toEqual([-0.00229644775390625, 0.1201171875, 0.016326904296875, 0.012054443359375]);
       let sum = 0;
       let nonFinite = 0;
       for (const v of values) {
@@ -139,10 +135,7 @@ describe("safetensors: writer round trip", () => {
     expect(await file.readF16Bits("b.f16")).toEqual(f16);
     await expectError(file.readF32("d.i8"), "UNSUPPORTED_MODEL", "d.i8", "I8");
     await expectError(file.readF16Bits("a.f32"), "UNSUPPORTED_MODEL", "a.f32");
-    const again = writeSafetensors(
-      await Promise.all([...file.tensors.values()].map(async (t) => ({ ...t, data: await file.readRaw(t.name) }))),
-      file.metadata,
-    );
+    const again = writeSafetensors(await Promise.all([...file.tensors.values()].map(async (t) => ({ ...t, data: await file.readRaw(t.name) }))), file.metadata);
     expect(again).toEqual(bytes);
   });
 

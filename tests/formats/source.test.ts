@@ -73,10 +73,7 @@ interface TestServer {
 }
 
 /** Serves `body` on 127.0.0.1, honouring Range headers only when `ranges` is true. */
-async function serve(
-  body: Uint8Array,
-  options: { ranges: boolean; contentLength?: boolean; chunk?: number },
-): Promise<TestServer> {
+async function serve(body: Uint8Array, options: { ranges: boolean; contentLength?: boolean; chunk?: number }): Promise<TestServer> {
   const ranges: Array<string | undefined> = [];
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.url !== "/model") {

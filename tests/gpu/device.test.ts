@@ -4,7 +4,7 @@ import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
 import { residualAdd, gelu } from "../../src/kernels/elementwise.js";
 import { MnemoError, isMnemoError } from "../../src/errors.js";
 import { shaderSource } from "../../src/gpu/shader-source.js";
-import { WGSL_SOURCES } from "../../src/kernels/wgsl.generated.js";
+import { WGSL_SOURCES } from "../../src/gpu/wgsl.generated.js";
 import { freshGpu, testGpu } from "../helpers/gpu.js";
 import { caughtAsync } from "../helpers/errors.js";
 
@@ -79,7 +79,12 @@ describe("pipeline cache", () => {
 
   it("refuses an include that is not a snippet of shaders/common, and nested includes", () => {
     const sources = WGSL_SOURCES as Record<string, string>;
-    const cases = { "test/unknown": "#include common/nope\n", "test/outside": "#include softmax\n", "common/test_nested": "#include common/workgroup_reduce\n", "test/nested": "#include common/test_nested\n" };
+    const cases = {
+      "test/unknown": "#include common/nope\n",
+      "test/outside": "#include softmax\n",
+      "common/test_nested": "#include common/workgroup_reduce\n",
+      "test/nested": "#include common/test_nested\n",
+    };
     Object.assign(sources, cases);
     try {
       expect(() => shaderSource("test/unknown")).toThrow(/not a snippet in shaders\/common/);

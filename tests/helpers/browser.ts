@@ -86,7 +86,6 @@ export async function launchPersistentChromium(profileDir = mkdtempSync(join(tmp
   return chromium.launchPersistentContext(profileDir, { executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS });
 }
 
-
 /** Builds a Vite page (its folder holds index.html) into a temp folder and returns it. */
 export async function buildPage(root: string): Promise<string> {
   const { build } = await import("vite");

@@ -30,12 +30,7 @@ export function errorReport(actual: ArrayLike<number>, expected: ArrayLike<numbe
  * Asserts `actual` is within `atol + rtol * |expected|` element-wise and logs the worst
  * absolute and relative error under `label`.
  */
-export function expectClose(
-  label: string,
-  actual: ArrayLike<number>,
-  expected: ArrayLike<number>,
-  tol: { atol: number; rtol?: number },
-): ErrorReport {
+export function expectClose(label: string, actual: ArrayLike<number>, expected: ArrayLike<number>, tol: { atol: number; rtol?: number }): ErrorReport {
   const report = errorReport(actual, expected);
   const rtol = tol.rtol ?? 0;
   let bad = -1;

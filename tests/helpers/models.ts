@@ -37,7 +37,10 @@ export async function forwardOnState(model: LanguageModel, state: ModelState, id
   const gpu = model.gpu;
   const plan = model.planForward(state, ids.length, { allLogits: true });
   gpu.write(plan.ids, Uint32Array.from(ids));
-  gpu.write(plan.positions, Uint32Array.from(ids, (_, i) => state.position + i));
+  gpu.write(
+    plan.positions,
+    Uint32Array.from(ids, (_, i) => state.position + i),
+  );
   const enc = gpu.device.createCommandEncoder();
   encodeDispatches(enc, plan.dispatches);
   gpu.device.queue.submit([enc.finish()]);

@@ -1,4 +1,4 @@
-import { SeededRandom } from "../../src/runtime/random.js";
+import { SeededRandom } from "../../src/base/random.js";
 
 /** Deterministic pseudo-random numbers (the runtime's mulberry32) so failures reproduce. */
 export function rng(seed: number): () => number {

@@ -79,12 +79,27 @@ describe("argmax", () => {
   it("refuses bad shapes with SHAPE_MISMATCH", () => {
     const x = gpu.createStorage(4 * 1000, "x");
     const out = gpu.createStorage(16, "out");
-    expect(isMnemoError(caught(() => argmax(gpu, { x, out, M: 2, N: 1000 })), "SHAPE_MISMATCH")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => argmax(gpu, { x, out, M: 2, N: 1000 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
     const err = caught(() => argmax(gpu, { x, out, M: 1, N: 1000, outOffset: 64 }));
     expect(isMnemoError(err, "SHAPE_MISMATCH")).toBe(true);
     expect(String(err)).toMatch(/out has/);
-    expect(isMnemoError(caught(() => argmax(gpu, { x, out, M: 1, N: 10, outOffset: -1 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => argmax(gpu, { x, out, M: 0, N: 10 })), "SHAPE_MISMATCH")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => argmax(gpu, { x, out, M: 1, N: 10, outOffset: -1 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => argmax(gpu, { x, out, M: 0, N: 10 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
     gpu.pool.release(x);
     gpu.pool.release(out);
   });

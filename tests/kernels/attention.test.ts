@@ -1,19 +1,8 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
-import {
-  attention,
-  attentionDispatches,
-  kvWrite,
-  kvCacheBytes,
-  type AttentionVariant,
-  type KvCacheType,
-} from "../../src/kernels/attention.js";
-import {
-  attentionFromCacheRef,
-  causalAttentionRef,
-  kvWriteRef,
-} from "../../src/kernels/reference/attention.js";
+import { attention, attentionDispatches, kvWrite, kvCacheBytes, type AttentionVariant, type KvCacheType } from "../../src/kernels/attention.js";
+import { attentionFromCacheRef, causalAttentionRef, kvWriteRef } from "../../src/kernels/reference/attention.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
@@ -59,7 +48,10 @@ async function runChunks(r: ChunkRun, qkv: Float32Array): Promise<Float32Array> 
   let p0 = 0;
   for (const M of r.chunks) {
     const rows = gpu.upload(qkv.subarray(p0 * 3 * D, (p0 + M) * 3 * D), "qkv");
-    const positions = gpu.upload(Uint32Array.from({ length: M }, (_, i) => p0 + i), "pos");
+    const positions = gpu.upload(
+      Uint32Array.from({ length: M }, (_, i) => p0 + i),
+      "pos",
+    );
     const out = gpu.createStorage(M * D * 4, "out");
     const shape = { qkv: rows, positions, kCache, vCache, M, nHead, headDim, nCtx, cacheType };
     const ds = [kvWrite(gpu, shape), ...attentionDispatches(gpu, { ...shape, out, variant: r.variant, chunk: r.chunk })];
@@ -109,8 +101,7 @@ describe("attention with a KV cache", () => {
     await checkChunks(2, 128, 32, [6, 1]);
   });
 
-  it("decode after a 1020-row prefill in a 1024-position cache (up to position 1023)", () =>
-    checkChunks(4, 64, 1024, [1020, 1, 1, 1, 1]));
+  it("decode after a 1020-row prefill in a 1024-position cache (up to position 1023)", () => checkChunks(4, 64, 1024, [1020, 1, 1, 1, 1]));
 
   it("f16 cache stays within half-precision error (head dims 64 and 6)", async () => {
     await checkChunks(4, 64, 64, [10, 1, 1], "f16");
@@ -255,17 +246,35 @@ describe("bad input", () => {
   it("refuses zero or fractional dimensions and head dims over 128", () => {
     const buf = gpu.createStorage(1 << 20, "buf");
     const args = { qkv: buf, positions: buf, kCache: buf, vCache: buf, out: buf, M: 1, nHead: 1, headDim: 64, nCtx: 16 };
-    expect(isMnemoError(shapeError(() => attention(gpu, { ...args, M: 0 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(shapeError(() => kvWrite(gpu, { ...args, headDim: 2.5 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(shapeError(() => attention(gpu, { ...args, headDim: 130 })), "UNSUPPORTED_MODEL")).toBe(true);
-    expect(isMnemoError(shapeError(() => attentionDispatches(gpu, { ...args, variant: "split", chunk: 0 })), "SHAPE_MISMATCH")).toBe(true);
+    expect(
+      isMnemoError(
+        shapeError(() => attention(gpu, { ...args, M: 0 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        shapeError(() => kvWrite(gpu, { ...args, headDim: 2.5 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        shapeError(() => attention(gpu, { ...args, headDim: 130 })),
+        "UNSUPPORTED_MODEL",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        shapeError(() => attentionDispatches(gpu, { ...args, variant: "split", chunk: 0 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
     gpu.pool.release(buf);
   });
 
   it("the split path's scratch buffer goes back to the pool with releaseDispatches", () => {
-    const bufs = [M * 3 * D * 4, M * 4, kvCacheBytes(nHead, nCtx, headDim), kvCacheBytes(nHead, nCtx, headDim), M * D * 4].map((n) =>
-      gpu.createStorage(n, "b"),
-    );
+    const bufs = [M * 3 * D * 4, M * 4, kvCacheBytes(nHead, nCtx, headDim), kvCacheBytes(nHead, nCtx, headDim), M * D * 4].map((n) => gpu.createStorage(n, "b"));
     const [qkv, positions, kCache, vCache, out] = bufs;
     const before = gpu.getPoolStats().liveBuffers;
     const ds = attentionDispatches(gpu, { qkv, positions, kCache, vCache, out, M, nHead, headDim, nCtx, variant: "split" });

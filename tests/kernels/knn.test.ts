@@ -24,7 +24,14 @@ function integerKeys(n: number, seed: number, range = 4): Float32Array {
   return Float32Array.from({ length: n }, () => Math.floor(r() * (2 * range + 1)) - range);
 }
 
-async function distances(keys: Float32Array, n: number, dims: number, queries: Float32Array, rows: number, o: { keyType: "f32" | "f16"; metric: "l2" | "ip"; shards: number; live?: number }): Promise<Float32Array> {
+async function distances(
+  keys: Float32Array,
+  n: number,
+  dims: number,
+  queries: Float32Array,
+  rows: number,
+  o: { keyType: "f32" | "f16"; metric: "l2" | "ip"; shards: number; live?: number },
+): Promise<Float32Array> {
   const out = gpu.createStorage(rows * n * 4, "out");
   const q = gpu.upload(queries, "queries");
   const live = gpu.upload(Uint32Array.of(o.live ?? n), "live");
@@ -92,8 +99,18 @@ describe("knn distances", () => {
 
   it("refuses odd f16 dims and columns that do not fit the row", () => {
     const b = gpu.createStorage(4096, "b");
-    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f16", n: 2, dims: 3, queries: b, rows: 1, out: b, outStride: 2, outOffset: 0, live: b, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => knnDistances(gpu, { keys: b, keyType: "f32", n: 4, dims: 2, queries: b, rows: 1, out: b, outStride: 5, outOffset: 2, live: b, metric: "l2" })), "SHAPE_MISMATCH")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => knnDistances(gpu, { keys: b, keyType: "f16", n: 2, dims: 3, queries: b, rows: 1, out: b, outStride: 2, outOffset: 0, live: b, metric: "l2" })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => knnDistances(gpu, { keys: b, keyType: "f32", n: 4, dims: 2, queries: b, rows: 1, out: b, outStride: 5, outOffset: 2, live: b, metric: "l2" })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
     gpu.pool.release(b);
   });
 });
@@ -138,13 +155,29 @@ describe("knn top-k", () => {
 
   it("refuses k above the kernel's limit", () => {
     const b = gpu.createStorage(4096, "b");
-    expect(isMnemoError(caught(() => knnTopK(gpu, { dist: b, n: 10, rows: 1, k: 257 })), "BAD_INPUT")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => knnTopK(gpu, { dist: b, n: 10, rows: 1, k: 257 })),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
     gpu.pool.release(b);
   });
 });
 
 describe("knn mixture", () => {
-  async function mix(logits: Float32Array, vocab: number, rows: number, topDist: Float32Array, topIndex: Uint32Array, k: number, values: Uint32Array, lambda: number, temperature: number, liveCount?: number): Promise<Float32Array> {
+  async function mix(
+    logits: Float32Array,
+    vocab: number,
+    rows: number,
+    topDist: Float32Array,
+    topIndex: Uint32Array,
+    k: number,
+    values: Uint32Array,
+    lambda: number,
+    temperature: number,
+    liveCount?: number,
+  ): Promise<Float32Array> {
     const l = gpu.upload(logits, "logits");
     const td = gpu.upload(topDist, "top-dist");
     const ti = gpu.upload(topIndex, "top-index");
@@ -210,8 +243,18 @@ describe("knn mixture", () => {
   it("refuses lambda outside 0..1 and a non-positive temperature", () => {
     const b = gpu.createStorage(4096, "b");
     const args = { logits: b, vocab: 4, rows: 1, topDist: b, topIndex: b, k: 2, values: b, count: 1, live: b };
-    expect(isMnemoError(caught(() => knnMix(gpu, { ...args, lambda: 1.5, temperature: 1 })), "BAD_INPUT")).toBe(true);
-    expect(isMnemoError(caught(() => knnMix(gpu, { ...args, lambda: 0.5, temperature: 0 })), "BAD_INPUT")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => knnMix(gpu, { ...args, lambda: 1.5, temperature: 1 })),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => knnMix(gpu, { ...args, lambda: 0.5, temperature: 0 })),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
     gpu.pool.release(b);
   });
 });

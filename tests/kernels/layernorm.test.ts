@@ -32,7 +32,15 @@ const TOL = { atol: 5e-6, rtol: 1e-5 };
 
 describe("layerNorm", () => {
   for (const variant of ["workgroup", "per-row"] as const) {
-    for (const [M, D] of [[1, 1], [1, 768], [3, 7], [3, 257], [17, 1000], [17, 768], [33, 255]]) {
+    for (const [M, D] of [
+      [1, 1],
+      [1, 768],
+      [3, 7],
+      [3, 257],
+      [17, 1000],
+      [17, 768],
+      [33, 255],
+    ]) {
       it(`${variant}: matches the reference, M=${M} D=${D}`, async () => {
         const x = randomF32(M * D, 10 + M + D, 3);
         const gamma = randomF32(D, 20 + D, 2);
@@ -85,12 +93,42 @@ describe("layerNorm", () => {
     const tooSmallX = caught(() => layerNorm(gpu, { ...base, M: 2 }));
     expect(isMnemoError(tooSmallX, "SHAPE_MISMATCH")).toBe(true);
     expect(String(tooSmallX)).toMatch(/x has .* needs 6144/);
-    expect(isMnemoError(caught(() => layerNorm(gpu, { ...base, gamma: small })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => layerNorm(gpu, { ...base, beta: small })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => layerNorm(gpu, { ...base, D: 0 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => layerNorm(gpu, { ...base, M: 1.5 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => layerNorm(gpu, { ...base, out: x })), "BAD_INPUT")).toBe(true);
-    expect(isMnemoError(caught(() => layerNorm(gpu, { ...base, eps: Number.NaN })), "BAD_INPUT")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => layerNorm(gpu, { ...base, gamma: small })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => layerNorm(gpu, { ...base, beta: small })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => layerNorm(gpu, { ...base, D: 0 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => layerNorm(gpu, { ...base, M: 1.5 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => layerNorm(gpu, { ...base, out: x })),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => layerNorm(gpu, { ...base, eps: Number.NaN })),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
     [x, g, out, small].forEach((b) => gpu.pool.release(b));
   });
 });

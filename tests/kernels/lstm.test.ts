@@ -59,7 +59,13 @@ describe("lstmStep", () => {
   it("saturates without NaN for huge gate inputs", async () => {
     const H = 4;
     const xproj = Float32Array.from({ length: 4 * H }, (_, i) => (i % 2 ? 1e30 : -1e30));
-    const bufs = [gpu.upload(xproj, "x"), gpu.upload(new Float32Array(4 * H * H), "w"), gpu.upload(new Float32Array(H), "h"), gpu.createStorage(H * 4, "hs"), gpu.upload(new Float32Array(H).fill(1), "c")];
+    const bufs = [
+      gpu.upload(xproj, "x"),
+      gpu.upload(new Float32Array(4 * H * H), "w"),
+      gpu.upload(new Float32Array(H), "h"),
+      gpu.createStorage(H * 4, "hs"),
+      gpu.upload(new Float32Array(H).fill(1), "c"),
+    ];
     const d = lstmStep(gpu, { xproj: bufs[0], wHh: bufs[1], hState: bufs[2], hs: bufs[3], c: bufs[4], H, M: 1, t: 0 });
     runDispatches(gpu, [d]);
     const h = await gpu.readF32(bufs[3], H);

@@ -2,41 +2,18 @@ import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
 import { matmul } from "../../src/kernels/matmul.js";
-import { uploadMatrix, releaseTensor, type HostMatrix } from "../../src/kernels/weights.js";
+import { uploadMatrix, releaseTensor } from "../../src/kernels/weights.js";
 import { matmulRef } from "../../src/kernels/reference/matmul.js";
-import { f16BitsToF32Array, f32ToF16Array } from "../../src/formats/f16.js";
-import { quantizeQ8_0, quantizeQ4_0, dequantizeQ8_0, dequantizeQ4_0 } from "../../src/formats/quant.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
 import { randomF32 } from "../helpers/random.js";
+import { hostMatrix, type WType } from "./host-matrix.js";
 
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
-
-type WType = "f32" | "f16" | "q8_0" | "q4_0";
-
-/** The matrix in `type` and the exact f32 values the GPU should see (dequantized). */
-function hostMatrix(type: WType, values: Float32Array): { host: HostMatrix; exact: Float32Array } {
-  switch (type) {
-    case "f32":
-      return { host: { dtype: "f32", data: values }, exact: values };
-    case "f16": {
-      const bits = f32ToF16Array(values);
-      return { host: { dtype: "f16", data: bits }, exact: f16BitsToF32Array(bits) };
-    }
-    case "q8_0": {
-      const q = quantizeQ8_0(values);
-      return { host: { dtype: "q8_0", data: q }, exact: dequantizeQ8_0(q, values.length) };
-    }
-    case "q4_0": {
-      const q = quantizeQ4_0(values);
-      return { host: { dtype: "q4_0", data: q }, exact: dequantizeQ4_0(q, values.length) };
-    }
-  }
-}
 
 async function check(type: WType, M: number, N: number, K: number, opts: { bias?: boolean; gelu?: boolean; residual?: boolean } = {}) {
   const x = randomF32(M * K, 11 + M, 1);
@@ -100,7 +77,9 @@ describe("matmul GPT-2 shapes", () => {
 
 describe("matmul checks its inputs", () => {
   it("detects a deliberately shifted bias (the comparison can fail)", async () => {
-    const M = 2, N = 9, K = 5;
+    const M = 2,
+      N = 9,
+      K = 5;
     const x = randomF32(M * K, 1);
     const wv = randomF32(N * K, 2);
     const bias = randomF32(N, 3);

@@ -1,14 +1,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches, type KernelDispatch } from "../../src/gpu/dispatch.js";
-import {
-  sample,
-  writeSamplingParams,
-  createSamplingParamsBuffer,
-  SAMPLING_PARAMS_BYTES,
-  SeededRandom,
-  type SamplingParams,
-} from "../../src/kernels/sample.js";
+import { sample, writeSamplingParams, createSamplingParamsBuffer, SAMPLING_PARAMS_BYTES, SeededRandom, type SamplingParams } from "../../src/kernels/sample.js";
 import { sampleRef, sampleRefTrace } from "../../src/kernels/reference/sample.js";
 import { argmaxRef } from "../../src/kernels/reference/argmax.js";
 import { isMnemoError } from "../../src/errors.js";
@@ -66,7 +59,10 @@ describe("sample: greedy", () => {
       const vectors = [randomF32(N, 500 + N, 10), randomF32(N, 600 + N, 3)];
       for (const logits of vectors) {
         const s = new Sampler(logits);
-        const got = await s.run([{ ...PLAIN, temperature: 0 }, { ...PLAIN, temperature: -1, random: 0.99 }]);
+        const got = await s.run([
+          { ...PLAIN, temperature: 0 },
+          { ...PLAIN, temperature: -1, random: 0.99 },
+        ]);
         const want = argmaxRef(logits, 1, N)[0];
         expect(got).toEqual([want, want]);
         s.release();
@@ -94,9 +90,7 @@ describe("sample: greedy", () => {
 function grid(historyLength: number): Omit<SamplingParams, "random">[] {
   const list: Omit<SamplingParams, "random">[] = [];
   for (const topK of [0, 1, 40])
-    for (const topP of [0.9, 1])
-      for (const temperature of [0.7, 1])
-        for (const repetitionPenalty of [1, 1.3]) list.push({ topK, topP, temperature, repetitionPenalty, historyLength });
+    for (const topP of [0.9, 1]) for (const temperature of [0.7, 1]) for (const repetitionPenalty of [1, 1.3]) list.push({ topK, topP, temperature, repetitionPenalty, historyLength });
   return list;
 }
 
@@ -142,10 +136,7 @@ async function compareWithReference(N: number, vectors: number, drawsPerCombo: n
       if (!neighbours.includes(got[j])) throw new Error(`${where}, not a neighbour`);
     });
   }
-  console.log(
-    `sample N=${N}: ${exact} draws compared exactly (all identical); ${near} within ${NEAR} of a boundary, ` +
-      `${nearDiffer} of them one rank off`,
-  );
+  console.log(`sample N=${N}: ${exact} draws compared exactly (all identical); ${near} within ${NEAR} of a boundary, ` + `${nearDiffer} of them one rank off`);
   expect(exact).toBeGreaterThanOrEqual(0.75 * (exact + near));
 }
 
@@ -240,11 +231,36 @@ describe("sample: parameters and shapes", () => {
     const params = createSamplingParamsBuffer(gpu);
     const out = gpu.createStorage(16, "out");
     const args = { logits, N: 1000, params, history: params, out };
-    expect(isMnemoError(caught(() => sample(gpu, { ...args, N: 2000 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => sample(gpu, { ...args, N: 0 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => sample(gpu, { ...args, outIndex: 64 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => sample(gpu, { ...args, outIndex: -1 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => sample(gpu, { ...args, out: logits })), "BAD_INPUT")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => sample(gpu, { ...args, N: 2000 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => sample(gpu, { ...args, N: 0 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => sample(gpu, { ...args, outIndex: 64 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => sample(gpu, { ...args, outIndex: -1 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => sample(gpu, { ...args, out: logits })),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
     const tooBig = caught(() => sample(gpu, { ...args, N: 4_000_000, logits: gpu.createStorage(16_000_000, "big") }));
     expect(isMnemoError(tooBig, "TOO_LARGE")).toBe(true);
     [logits, params, out].forEach((b) => gpu.pool.release(b));

@@ -69,8 +69,18 @@ describe("softmax", () => {
     const err = caught(() => softmax(gpu, { x, out, M: 2, N: 1000 }));
     expect(isMnemoError(err, "SHAPE_MISMATCH")).toBe(true);
     expect(String(err)).toMatch(/needs 8000/);
-    expect(isMnemoError(caught(() => softmax(gpu, { x, out, M: 1, N: -3 })), "SHAPE_MISMATCH")).toBe(true);
-    expect(isMnemoError(caught(() => softmax(gpu, { x, out: x, M: 1, N: 1000 })), "BAD_INPUT")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => softmax(gpu, { x, out, M: 1, N: -3 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => softmax(gpu, { x, out: x, M: 1, N: 1000 })),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
     gpu.pool.release(x);
     gpu.pool.release(out);
   });

@@ -33,7 +33,10 @@ async function hiddenRows(tokens: number[]): Promise<Float32Array> {
   const state = lm.createState();
   const plan = lm.planForward(state, tokens.length);
   lm.gpu.write(plan.ids, Uint32Array.from(tokens));
-  lm.gpu.write(plan.positions, Uint32Array.from(tokens, (_, i) => i));
+  lm.gpu.write(
+    plan.positions,
+    Uint32Array.from(tokens, (_, i) => i),
+  );
   const encoder = lm.gpu.device.createCommandEncoder();
   encodeDispatches(encoder, plan.dispatches);
   lm.gpu.device.queue.submit([encoder.finish()]);
@@ -115,7 +118,14 @@ describe("growing memory", () => {
     // with real text: `npm run recall-name`, results in docs/guides/external-memory.md.)
     const files = await readModelFiles(fixture("models/tiny-gpt2"));
     const st = await openSafetensors(bufferSource(files["model.safetensors"]));
-    const tensors = await Promise.all([...st.tensors.values()].map(async (t) => ({ name: t.name, dtype: "F32" as const, shape: t.shape, data: t.name === "wpe.weight" || t.name.endsWith("attn.c_proj.weight") ? new Float32Array(t.shape[0] * t.shape[1]) : await st.readF32(t.name) })));
+    const tensors = await Promise.all(
+      [...st.tensors.values()].map(async (t) => ({
+        name: t.name,
+        dtype: "F32" as const,
+        shape: t.shape,
+        data: t.name === "wpe.weight" || t.name.endsWith("attn.c_proj.weight") ? new Float32Array(t.shape[0] * t.shape[1]) : await st.readF32(t.name),
+      })),
+    );
     const positionless = await loadModel({ ...files, "model.safetensors": writeSafetensors(tensors) });
     const cue = [901, 902];
     const name = [990, 991, 992];

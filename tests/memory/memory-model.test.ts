@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { readFile } from "node:fs/promises";
 import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
-import { buildKnnStore } from "../../src/memory/build.js";
+import { buildKnnStore } from "../../src/runtime/memory-build.js";
 import { GpuKnnStore } from "../../src/memory/gpu-store.js";
 import { withMemory } from "../../src/memory/memory-model.js";
 import { encodeKnnStore } from "../../src/memory/store-file.js";
@@ -19,7 +19,7 @@ import { loadModel, isMnemoError, type Model, type GeneratedToken } from "../../
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
 import { caughtAsync } from "../helpers/errors.js";
-import { fixture, fullForwardLogits, loadModelAt, readFixtureTensor, readJsonFile, ROOT } from "../helpers/models.js";
+import { fixture, loadModelAt, readFixtureTensor, readJsonFile, ROOT } from "../helpers/models.js";
 
 let gpu: Gpu;
 let tiny: LanguageModel;
@@ -37,7 +37,10 @@ async function forward(model: LanguageModel, ids: readonly number[]): Promise<{ 
   const state = model.createState();
   const plan = model.planForward(state, ids.length, { allLogits: true });
   gpu.write(plan.ids, Uint32Array.from(ids));
-  gpu.write(plan.positions, Uint32Array.from(ids, (_, i) => i));
+  gpu.write(
+    plan.positions,
+    Uint32Array.from(ids, (_, i) => i),
+  );
   const encoder = gpu.device.createCommandEncoder();
   encodeDispatches(encoder, plan.dispatches);
   gpu.device.queue.submit([encoder.finish()]);

@@ -31,7 +31,11 @@ function expectBad(bytes: Uint8Array, message: RegExp): void {
 }
 
 describe("memory store file", () => {
-  for (const [keyType, count, dims] of [["f32", 1000, 7], ["f16", 333, 256], ["f32", 0, 16]] as const) {
+  for (const [keyType, count, dims] of [
+    ["f32", 1000, 7],
+    ["f16", 333, 256],
+    ["f32", 0, 16],
+  ] as const) {
     it(`round-trips ${count} ${keyType} keys of ${dims} bit for bit`, () => {
       const s = store(keyType, count, dims);
       const bytes = encodeKnnStore(s);
@@ -91,7 +95,17 @@ describe("memory store file", () => {
 
   it("refuses to write inconsistent arrays", () => {
     const s = store("f32", 10, 4);
-    expect(isMnemoError(caught(() => encodeKnnStore({ ...s, count: 11 })), "BAD_MODEL_FILE")).toBe(true);
-    expect(isMnemoError(caught(() => encodeKnnStore({ ...s, keyType: "f16" })), "BAD_MODEL_FILE")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => encodeKnnStore({ ...s, count: 11 })),
+        "BAD_MODEL_FILE",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => encodeKnnStore({ ...s, keyType: "f16" })),
+        "BAD_MODEL_FILE",
+      ),
+    ).toBe(true);
   });
 });

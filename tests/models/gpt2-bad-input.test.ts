@@ -39,8 +39,7 @@ async function expectCode(p: Promise<unknown>, code: MnemoErrorCode, message?: R
 }
 
 describe("GPT-2 refuses bad model files", () => {
-  it("a truncated safetensors file", () =>
-    expectCode(load({ "config.json": Buffer.from(JSON.stringify(config)), "model.safetensors": weights.subarray(0, weights.length - 1000) }), "BAD_MODEL_FILE"));
+  it("a truncated safetensors file", () => expectCode(load({ "config.json": Buffer.from(JSON.stringify(config)), "model.safetensors": weights.subarray(0, weights.length - 1000) }), "BAD_MODEL_FILE"));
 
   it("out-of-range offsets", async () => {
     const n = Number(weights.readBigUInt64LE(0));
@@ -50,7 +49,11 @@ describe("GPT-2 refuses bad model files", () => {
     const h = Buffer.from(JSON.stringify(header));
     const len = Buffer.alloc(8);
     len.writeBigUInt64LE(BigInt(h.length));
-    await expectCode(load({ "config.json": Buffer.from(JSON.stringify(config)), "model.safetensors": Buffer.concat([len, h, weights.subarray(8 + n)]) }), "BAD_MODEL_FILE", new RegExp(first.replace(/\./g, "\\.")));
+    await expectCode(
+      load({ "config.json": Buffer.from(JSON.stringify(config)), "model.safetensors": Buffer.concat([len, h, weights.subarray(8 + n)]) }),
+      "BAD_MODEL_FILE",
+      new RegExp(first.replace(/\./g, "\\.")),
+    );
   });
 
   it("an unsupported activation in config.json", () =>

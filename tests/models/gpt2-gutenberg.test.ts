@@ -54,7 +54,9 @@ describe("gpt2-gutenberg (F16) against the PyTorch fixture", () => {
       const want = await readFixtureTensor("gpt2-gutenberg-logits.safetensors", `prompt${i}.last_logits`);
       const vsF32 = maxDiff(b, a);
       const vsFixture = maxDiff(b, want);
-      console.log(`prompt ${i} (${c.prompt_ids.length} tokens), f16 KV cache: max |logit diff| ${vsF32.toExponential(2)} vs f32 cache, ${vsFixture.toExponential(2)} vs fixture (f32 cache: ${maxDiff(a, want).toExponential(2)}); cache ${f16.usage().stateBytes} vs ${f32.usage().stateBytes} bytes`);
+      console.log(
+        `prompt ${i} (${c.prompt_ids.length} tokens), f16 KV cache: max |logit diff| ${vsF32.toExponential(2)} vs f32 cache, ${vsFixture.toExponential(2)} vs fixture (f32 cache: ${maxDiff(a, want).toExponential(2)}); cache ${f16.usage().stateBytes} vs ${f32.usage().stateBytes} bytes`,
+      );
       expect(vsFixture).toBeLessThan(1e-2);
       expect(f16.usage().stateBytes * 2).toBe(f32.usage().stateBytes);
       expect(b.length).toBe(V);
@@ -62,7 +64,11 @@ describe("gpt2-gutenberg (F16) against the PyTorch fixture", () => {
       for await (const t of f16.generate(null, { greedy: true, maxTokens: 24, stopOnEos: false })) ids.push(t.id);
       [f32, f16].forEach((x) => x.dispose());
       // Steps whose reference margin is within the F16 cache's error count as near-ties.
-      expectGreedyEqual(ids, c.greedy_ids, c.greedy_top1_margin.map((m) => (m < 2e-2 ? 0 : m)));
+      expectGreedyEqual(
+        ids,
+        c.greedy_ids,
+        c.greedy_top1_margin.map((m) => (m < 2e-2 ? 0 : m)),
+      );
     }
   });
 

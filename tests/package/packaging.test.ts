@@ -86,7 +86,28 @@ describe("packed package", () => {
   it("type-checks the examples (strict) against the packed declarations", async () => {
     await sh("npx", ["tsc", "-p", "vite-app"], project);
     await sh("npx", ["tsc", "-p", "worker"], project);
-    await sh("npx", ["tsc", "--noEmit", "--strict", "--allowJs", "--checkJs", "--skipLibCheck", "false", "--target", "es2022", "--module", "nodenext", "--moduleResolution", "nodenext", "--types", "node", "node-generate.mjs"], project);
+    await sh(
+      "npx",
+      [
+        "tsc",
+        "--noEmit",
+        "--strict",
+        "--allowJs",
+        "--checkJs",
+        "--skipLibCheck",
+        "false",
+        "--target",
+        "es2022",
+        "--module",
+        "nodenext",
+        "--moduleResolution",
+        "nodenext",
+        "--types",
+        "node",
+        "node-generate.mjs",
+      ],
+      project,
+    );
   }, 300_000);
 
   it("streams 20 tokens in Node from the bundled test model", async () => {

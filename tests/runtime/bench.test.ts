@@ -40,8 +40,14 @@ describe("mnemo bench", () => {
     console.log(`gpt2-124m on SwiftShader: GPU step ${j.gpu.step_ms.toFixed(1)} ms, kernels sum ${sum.toFixed(1)} ms, ${j.decode_tokens_per_s.toFixed(2)} tokens/s`);
     expect(Math.abs(sum / j.gpu.step_ms - 1)).toBeLessThan(0.1);
     expect(kernels.reduce((a, k) => a + k.share, 0)).toBeCloseTo(1, 5);
-    // 12 layers × (4 matmuls) + the LM head: 49 GEMVs per decode step.
-    expect(kernels.find((k) => k.kernel === "matmul_gemv_f16")?.calls_per_step).toBe(49);
+    // 12 layers × (4 matmuls) + the LM head: 49 GEMVs per decode step, three of each layer's
+    // with a fused prologue or epilogue (ln_1 + KV write, ln_2; ln_f on the LM head).
+    const calls = (name: string) => kernels.find((k) => k.kernel === name)?.calls_per_step;
+    expect([calls("ln_matmul_gemv_f16_kv"), calls("matmul_gemv_f16"), calls("ln_matmul_gemv_f16")]).toEqual([12, 24, 13]);
+    // 1 embedding + 12 × 5 + the LM head + the sampler; the unprofiled CPU phases are measured.
+    expect(j.dispatches_per_decode_step).toBe(63);
+    expect(j.decode_cpu_ms.record).toBeGreaterThan(0);
+    expect(j.decode_cpu_ms.submit).toBeGreaterThan(0);
     expect(kernels[0].ms_per_step).toBeGreaterThanOrEqual(kernels.at(-1)!.ms_per_step);
   }, 300_000);
 
@@ -126,7 +132,12 @@ describe("GPU profiler", () => {
 
   it("refuses more dispatches than a query set holds", async () => {
     const gpu = await testGpu();
-    expect(isMnemoError(caught(() => new GpuProfiler(gpu, 5000)), "BAD_INPUT")).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => new GpuProfiler(gpu, 5000)),
+        "BAD_INPUT",
+      ),
+    ).toBe(true);
   });
 
   it("synthetic models are deterministic", async () => {

@@ -21,11 +21,8 @@ describe("renderChat", () => {
   });
 
   it("renders a model's own chat_template (ChatML style)", () => {
-    const chatml =
-      "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
-    expect(renderChat([{ role: "user", content: "Hi" }], { template: chatml })).toBe(
-      "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n",
-    );
+    const chatml = "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}";
+    expect(renderChat([{ role: "user", content: "Hi" }], { template: chatml })).toBe("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
   });
 
   it("passes bos/eos tokens and raise_exception", () => {
@@ -64,7 +61,13 @@ describe("renderChat", () => {
       "{% for a in range(300) %}{% for b in range(300) %}{{ messages[0].content }}{% endfor %}{% endfor %}",
     ]) {
       const t0 = Date.now();
-      expect(isMnemoError(caught(() => renderChat(long, { template: t })), "BAD_INPUT"), t).toBe(true);
+      expect(
+        isMnemoError(
+          caught(() => renderChat(long, { template: t })),
+          "BAD_INPUT",
+        ),
+        t,
+      ).toBe(true);
       expect(Date.now() - t0).toBeLessThan(3000);
     }
   });
@@ -78,7 +81,14 @@ describe("renderChat", () => {
 describe("chat templates from model files", () => {
   it("reads a string template, a list of named templates and AddedToken specials", () => {
     expect(chatTemplateFromConfig({ chat_template: "{{ x }}", bos_token: "<s>", eos_token: { content: "</s>" } })).toEqual({ template: "{{ x }}", bosToken: "<s>", eosToken: "</s>" });
-    expect(chatTemplateFromConfig({ chat_template: [{ name: "tool_use", template: "T" }, { name: "default", template: "D" }] }).template).toBe("D");
+    expect(
+      chatTemplateFromConfig({
+        chat_template: [
+          { name: "tool_use", template: "T" },
+          { name: "default", template: "D" },
+        ],
+      }).template,
+    ).toBe("D");
     expect(chatTemplateFromConfig({ eos_token: "<|endoftext|>" }).template).toBeUndefined();
   });
 
@@ -128,7 +138,10 @@ describe("session.chat on gpt2-gutenberg", () => {
     const tok = model.tokenizer;
     expect(tok.chat).toEqual({ bosToken: "<|endoftext|>", eosToken: "<|endoftext|>", template: undefined });
     const s = new Session(model);
-    const first: ChatMessage[] = [{ role: "system", content: "You are a storyteller." }, { role: "user", content: "Tell me about the sea." }];
+    const first: ChatMessage[] = [
+      { role: "system", content: "You are a storyteller." },
+      { role: "user", content: "Tell me about the sea." },
+    ];
     await reply(s, first);
     const render1 = renderChat(first);
     expect(s.lastTimings!.promptTokens).toBe(tok.encode(render1).length);

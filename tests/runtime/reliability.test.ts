@@ -4,7 +4,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { join } from "node:path";
 import { loadModel, type Model } from "../../src/api.js";
-import type { GeneratedToken } from "../../src/runtime/session.js";
+import type { GeneratedToken } from "../../src/runtime/types.js";
 import { isMnemoError } from "../../src/errors.js";
 import { ROOT } from "../helpers/models.js";
 import { caughtAsync } from "../helpers/errors.js";
@@ -47,7 +47,10 @@ describe("soak (small; npm run soak runs 1000 of each)", () => {
     const during = new AbortController();
     const loading = loadModel(TINY, { signal: during.signal });
     queueMicrotask(() => during.abort());
-    const outcome = await loading.then((m) => (m.dispose(), "loaded"), (e) => (isMnemoError(e, "ABORTED") ? "aborted" : e));
+    const outcome = await loading.then(
+      (m) => (m.dispose(), "loaded"),
+      (e) => (isMnemoError(e, "ABORTED") ? "aborted" : e),
+    );
     expect(["loaded", "aborted"]).toContain(outcome);
   });
 });

@@ -1,9 +1,7 @@
 // Messages between the page and the worker.
 
 /** Page → worker. */
-export type ToWorker =
-  | { type: "load"; url: string }
-  | { type: "generate"; prompt: string; maxTokens: number };
+export type ToWorker = { type: "load"; url: string } | { type: "generate"; prompt: string; maxTokens: number };
 
 /** Worker → page. */
 export type FromWorker =

@@ -18,7 +18,7 @@ export function causalAttentionRef(qkv: Float32Array, T: number, nHead: number, 
         max = Math.max(max, scores[j]);
       }
       let sum = 0;
-      for (let j = 0; j <= i; j++) sum += (scores[j] = Math.exp(scores[j] - max));
+      for (let j = 0; j <= i; j++) sum += scores[j] = Math.exp(scores[j] - max);
       for (let d = 0; d < headDim; d++) {
         let acc = 0;
         for (let j = 0; j <= i; j++) acc += scores[j] * qkv[j * 3 * D + 2 * D + h * headDim + d];
@@ -38,13 +38,7 @@ export interface CacheRefShape {
 }
 
 /** Copies K and V of each qkv row [M, 3D] into the caches at its position (in place). */
-export function kvWriteRef(
-  qkv: Float32Array,
-  positions: Uint32Array,
-  kCache: Float32Array,
-  vCache: Float32Array,
-  s: CacheRefShape,
-): void {
+export function kvWriteRef(qkv: Float32Array, positions: Uint32Array, kCache: Float32Array, vCache: Float32Array, s: CacheRefShape): void {
   const D = s.nHead * s.headDim;
   for (let m = 0; m < s.M; m++) {
     const pos = positions[m];
@@ -63,13 +57,7 @@ export function kvWriteRef(
  * Causal attention of the q part of each qkv row against cache positions
  * 0..min(positions[m], nCtx - 1), in f64 with max subtraction. Returns f32 [M, D].
  */
-export function attentionFromCacheRef(
-  qkv: Float32Array,
-  positions: Uint32Array,
-  kCache: Float32Array,
-  vCache: Float32Array,
-  s: CacheRefShape,
-): Float32Array {
+export function attentionFromCacheRef(qkv: Float32Array, positions: Uint32Array, kCache: Float32Array, vCache: Float32Array, s: CacheRefShape): Float32Array {
   const { nHead, headDim, nCtx } = s;
   const D = nHead * headDim;
   const out = new Float32Array(s.M * D);
@@ -88,7 +76,7 @@ export function attentionFromCacheRef(
         max = Math.max(max, scores[j]);
       }
       let sum = 0;
-      for (let j = 0; j < keys; j++) sum += (scores[j] = Math.exp(scores[j] - max));
+      for (let j = 0; j < keys; j++) sum += scores[j] = Math.exp(scores[j] - max);
       for (let d = 0; d < headDim; d++) {
         let acc = 0;
         for (let j = 0; j < keys; j++) acc += scores[j] * vCache[(h * nCtx + j) * headDim + d];

@@ -2,14 +2,7 @@
 // two passes, biased variance, rounded to f32 at the end.
 
 /** out[r, :] = (x[r, :] - mean) / sqrt(var + eps) * gamma + beta for each of the M rows. */
-export function layerNormRef(
-  x: Float32Array,
-  gamma: Float32Array,
-  beta: Float32Array,
-  M: number,
-  D: number,
-  eps: number,
-): Float32Array {
+export function layerNormRef(x: Float32Array, gamma: Float32Array, beta: Float32Array, M: number, D: number, eps: number): Float32Array {
   const out = new Float32Array(M * D);
   for (let r = 0; r < M; r++) {
     const base = r * D;

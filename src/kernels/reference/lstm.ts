@@ -6,13 +6,7 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
  * One LSTM timestep, gate order i, f, g, o: `gates` = xprojRow + wHh · hPrev, then
  * c = σ(f)·c + σ(i)·tanh(g), h = σ(o)·tanh(c). Returns the new h and c.
  */
-export function lstmStepRef(
-  xprojRow: Float32Array,
-  wHh: Float32Array,
-  hPrev: Float32Array,
-  cPrev: Float32Array,
-  H: number,
-): { h: Float32Array; c: Float32Array } {
+export function lstmStepRef(xprojRow: Float32Array, wHh: Float32Array, hPrev: Float32Array, cPrev: Float32Array, H: number): { h: Float32Array; c: Float32Array } {
   const h = new Float32Array(H);
   const c = new Float32Array(H);
   const gate = (q: number, j: number) => {

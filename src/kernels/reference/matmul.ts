@@ -1,14 +1,7 @@
 // Plain TypeScript reference for matmul: f32 math on (dequantized) [N, K] weights.
 import { geluRef } from "./elementwise.js";
 
-export function matmulRef(
-  x: Float32Array,
-  w: Float32Array,
-  M: number,
-  N: number,
-  K: number,
-  opts: { bias?: Float32Array; residual?: Float32Array; gelu?: boolean } = {},
-): Float32Array {
+export function matmulRef(x: Float32Array, w: Float32Array, M: number, N: number, K: number, opts: { bias?: Float32Array; residual?: Float32Array; gelu?: boolean } = {}): Float32Array {
   const out = new Float32Array(M * N);
   for (let m = 0; m < M; m++) {
     for (let n = 0; n < N; n++) {

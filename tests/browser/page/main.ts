@@ -10,7 +10,7 @@ import { matmulRef } from "../../../src/kernels/reference/matmul.js";
 import { quantizeQ8_0, dequantizeQ8_0 } from "../../../src/formats/quant.js";
 import { loadModel } from "../../../src/api.js";
 import { isMnemoError } from "../../../src/errors.js";
-import type { GeneratedToken } from "../../../src/runtime/session.js";
+import type { GeneratedToken } from "../../../src/runtime/types.js";
 import { loadSnapshotFromIndexedDb, saveSnapshotToIndexedDb, type StateSnapshot } from "../../../src/runtime/snapshot.js";
 import { loadMemoryStoreFromIndexedDb, saveMemoryStoreToIndexedDb } from "../../../src/memory/store-persist.js";
 import { knnDistances, knnTopK } from "../../../src/kernels/knn.js";
@@ -51,7 +51,11 @@ async function run(): Promise<{ adapter: string; checks: CheckResult[] }> {
   checks.push({ name: "residualAdd", maxAbs: maxAbsDiff(await gpu.readF32(go, n), residualAddRef(a, b)) });
   releaseDispatches(gpu, [d]);
   // matmul on an awkward shape, f32 and q8_0 weights, GEMV and tiled paths.
-  for (const [M, N, K, q8] of [[1, 257, 96, false], [5, 257, 96, false], [3, 1000, 64, true]] as const) {
+  for (const [M, N, K, q8] of [
+    [1, 257, 96, false],
+    [5, 257, 96, false],
+    [3, 1000, 64, true],
+  ] as const) {
     const x = random(M * K, 3);
     const wv = random(N * K, 4);
     const bias = random(N, 5);
@@ -94,7 +98,8 @@ async function indexedDbRoundTrip(): Promise<number> {
   const same =
     JSON.stringify([back.modelFingerprint, back.kind, back.tokens, back.droppedTokens, back.position, back.chat]) ===
       JSON.stringify([snap.modelFingerprint, snap.kind, snap.tokens, snap.droppedTokens, snap.position, snap.chat]) &&
-    t.dtype === "f32" && JSON.stringify(t.shape) === "[2,3,4]";
+    t.dtype === "f32" &&
+    JSON.stringify(t.shape) === "[2,3,4]";
   return same ? Math.max(maxAbsDiff(t.data as Float32Array, kv), maxAbsDiff(back.nextLogits!, snap.nextLogits!)) : Infinity;
 }
 

@@ -3,11 +3,12 @@
 // final hidden state as the key, the id that follows as the value. Only the hidden rows
 // come back from the GPU, once per window.
 import { MnemoError, throwIfAborted } from "../errors.js";
-import { encodeDispatches } from "../gpu/dispatch.js";
 import { f32ToF16Array } from "../formats/f16.js";
 import type { LanguageModel } from "../models/types.js";
-import type { KeyType, KnnStoreData } from "./store-file.js";
-import { requireHiddenStates } from "./memory-model.js";
+import type { KeyType, KnnStoreData } from "../memory/store-file.js";
+import { requireHiddenStates } from "../memory/memory-model.js";
+import { PlanCache } from "./plan-cache.js";
+import { StepRunner, feedPlan } from "./step-runner.js";
 
 /** Options of building a memory store (`model.buildMemory`). */
 export interface BuildMemoryOptions {
@@ -37,24 +38,25 @@ export async function buildKnnStore(model: LanguageModel, ids: readonly number[]
   const count = Math.max(0, ids.length - 1);
   const keys = new Float32Array(count * D);
   const gpu = model.gpu;
-  for (let start = 0; start < count; start += window) {
-    throwIfAborted(options.signal);
-    const chunk = ids.slice(start, start + window + 1);
-    const M = chunk.length - 1;
-    const state = model.createState();
-    const plan = model.planForward(state, M);
-    try {
-      gpu.write(plan.ids, Uint32Array.from(chunk.slice(0, M)));
-      gpu.write(plan.positions, Uint32Array.from({ length: M }, (_, i) => i));
-      const encoder = gpu.device.createCommandEncoder({ label: "memory-build-window" });
-      encodeDispatches(encoder, plan.dispatches);
-      gpu.device.queue.submit([encoder.finish()]);
+  // One state and one plan per window length for the whole text: each window starts fresh.
+  const state = model.createState();
+  const plans = new PlanCache(model, state);
+  const runner = new StepRunner(gpu);
+  try {
+    for (let start = 0; start < count; start += window) {
+      throwIfAborted(options.signal);
+      const chunk = ids.slice(start, start + window + 1);
+      const M = chunk.length - 1;
+      state.clear();
+      const plan = plans.get(M);
+      feedPlan(gpu, plan, chunk.slice(0, M), 0);
+      await runner.run({ kind: "prefill", tokens: M, dispatches: plan.dispatches });
       keys.set(await gpu.readF32(plan.hidden!, M * D), start * D);
-    } finally {
-      plan.dispose();
-      state.dispose();
+      options.onProgress?.(start + M, count);
     }
-    options.onProgress?.(start + M, count);
+  } finally {
+    plans.clear();
+    state.dispose();
   }
   return {
     fingerprint: model.info.fingerprint,

@@ -1,12 +1,13 @@
 // Parsers that take outside bytes, each with a valid seed input, for the fuzz harness
-// (scripts/fuzz.ts) and its regression test. A target must end every input in a result or a
-// MnemoError; anything else (a RangeError from an allocation sized by a field, a TypeError,
-// a hang) is a defect.
-import { bufferSource } from "./source.js";
-import { openSafetensors, writeSafetensors } from "./safetensors.js";
-import { openGguf } from "./gguf.js";
-import { writeGguf } from "./gguf-writer.js";
-import { parseJson, parseJsonObject, decodeUtf8 } from "./json.js";
+// (harness.ts; scripts/fuzz.ts and tests/fuzz/fuzz.test.ts run it). A target must end every
+// input in a result or a MnemoError; anything else (a RangeError from an allocation sized by
+// a field, a TypeError, a hang) is a defect. The targets span formats, tokenizers, model
+// configs and snapshots, so they live here, above all of them, and nothing in src imports it.
+import { bufferSource } from "../formats/source.js";
+import { openSafetensors, writeSafetensors } from "../formats/safetensors.js";
+import { openGguf } from "../formats/gguf.js";
+import { writeGguf } from "../formats/gguf-writer.js";
+import { parseJson, parseJsonObject, decodeUtf8 } from "../formats/json.js";
 import { parseGpt2Config } from "../models/gpt2-config.js";
 import { parseLstmConfig } from "../models/lstm-config.js";
 import { BpeTokenizer } from "../tokenizers/bpe.js";
@@ -92,7 +93,7 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     seed: () =>
       utf8(
         JSON.stringify({
-          model: { type: "BPE", vocab: { a: 0, b: 1, ab: 2, "Ġ": 3, "Ġa": 4 }, merges: ["a b", "Ġ a"] },
+          model: { type: "BPE", vocab: { a: 0, b: 1, ab: 2, Ġ: 3, Ġa: 4 }, merges: ["a b", "Ġ a"] },
           added_tokens: [{ id: 5, content: "<|endoftext|>", special: true }],
         }),
       ),
@@ -103,7 +104,7 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
   },
   {
     name: "vocab-merges",
-    seed: () => utf8(`${JSON.stringify({ a: 0, b: 1, ab: 2, "Ġ": 3 })}\n#version: 0.2\na b\n`),
+    seed: () => utf8(`${JSON.stringify({ a: 0, b: 1, ab: 2, Ġ: 3 })}\n#version: 0.2\na b\n`),
     async parse(bytes) {
       // One input holds both files: vocab.json's line, then merges.txt.
       const text = decodeUtf8(bytes, "vocab + merges");

@@ -1,9 +1,9 @@
-// Mutation fuzzing of the parsers in fuzz-targets.ts: seeded, so every failure replays.
+// Mutation fuzzing of the parsers in targets.ts: seeded, so every failure replays.
 // Mutations that matter for these formats: truncation, byte flips, 64-bit and 32-bit fields
 // overwritten with huge, negative or boundary values, inserted and deleted runs, and for
 // JSON deep nesting, wrong types, huge numbers and invalid UTF-8.
 import { MnemoError } from "../errors.js";
-import type { FuzzTarget } from "./fuzz-targets.js";
+import type { FuzzTarget } from "./targets.js";
 
 /** xorshift32: small, fast, deterministic. */
 export class FuzzRandom {

@@ -4,8 +4,8 @@
 import { describe, it, expect } from "vitest";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FUZZ_TARGETS, type FuzzTarget } from "../../src/formats/fuzz-targets.js";
-import { fuzzInput, runFuzzInput } from "../../src/formats/fuzz.js";
+import { FUZZ_TARGETS, type FuzzTarget } from "../../src/fuzz/targets.js";
+import { fuzzInput, runFuzzInput } from "../../src/fuzz/harness.js";
 import { MnemoError } from "../../src/errors.js";
 import { fixture } from "../helpers/models.js";
 
@@ -31,7 +31,12 @@ describe("parsers under mutation", () => {
     const broken: FuzzTarget = { name: "broken", seed: () => new Uint8Array(1), parse: async (b) => new Array(2 ** 40 + b.length) };
     const outcome = await runFuzzInput(broken, new Uint8Array(1));
     expect(outcome.ok).toBe(false);
-    const clean: FuzzTarget = { ...broken, parse: async () => { throw new MnemoError("BAD_MODEL_FILE", "no"); } };
+    const clean: FuzzTarget = {
+      ...broken,
+      parse: async () => {
+        throw new MnemoError("BAD_MODEL_FILE", "no");
+      },
+    };
     expect(await runFuzzInput(clean, new Uint8Array(1))).toEqual(expect.objectContaining({ ok: true, error: "BAD_MODEL_FILE" }));
   });
 });

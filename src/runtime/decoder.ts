@@ -1,0 +1,230 @@
+// The decode loop. Each step is one submit: (a forward of the last sampled token, then)
+// GPU sampling, whose id lands straight in the decode plan's input and in the repetition
+// history, and a 4-byte copy the CPU maps. Because the next step needs nothing from the CPU,
+// it is recorded and submitted before the current id is read (LOOKAHEAD steps ahead): the
+// CPU reads ids one step behind, and a step submitted past a stop is simply not kept (its
+// KV-cache row is rewritten when that position is fed again). Results equal one-by-one
+// decoding: the same random numbers are drawn in the same order.
+import { MnemoError, abortError } from "../errors.js";
+import type { Gpu } from "../gpu/device.js";
+import { READBACK_USAGE } from "../gpu/device.js";
+import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
+import { createSamplingParamsBuffer, sample, writeSamplingParams } from "../kernels/sample.js";
+import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
+import type { ContextWindow } from "./context-window.js";
+import type { ResolvedGenerateOptions } from "./generate-options.js";
+import type { NeighbourReadback } from "./neighbours.js";
+import { SeededRandom } from "../base/random.js";
+import type { SessionMemory } from "./session-memory.js";
+import type { StepRunner, SubmittedStep } from "./step-runner.js";
+import type { MemoryNeighbour } from "./types.js";
+
+/** Steps submitted ahead of the one being read. */
+export const LOOKAHEAD = 1;
+const MAP_READ = 0x0001;
+/** Repetition history kept for a model without a context limit (LSTM). */
+const RECURRENT_HISTORY = 4096;
+
+/** What the decode loop needs of its session. */
+export interface DecodeHost {
+  readonly model: LanguageModel;
+  readonly state: ModelState;
+  readonly context: ContextWindow;
+  readonly runner: StepRunner;
+  /** The growing memory: its appends need each fed id on the CPU, so steps do not overlap. */
+  readonly memory: SessionMemory | null;
+  /** f32 [vocab]: logits after the last consumed token (step 0 samples from them). */
+  readonly nextLogits: GPUBuffer;
+  readonly neighbours: NeighbourReadback;
+  /** Steps to submit ahead of the one being read (0..LOOKAHEAD). */
+  readonly lookahead: number;
+  /** Throws when the session or its model was disposed. */
+  guard(): void;
+  /** The context is full: apply the overflow policy and prefill what it keeps. */
+  refill(): Promise<void>;
+}
+
+/** One decoded token and, when asked for, the memory entries that voted for it. */
+export interface DecodedToken {
+  id: number;
+  neighbours?: MemoryNeighbour[];
+}
+
+interface DecodePlan {
+  forward: ForwardPlan;
+  /** Samples the forward's logits into forward.ids. */
+  fromForward: KernelDispatch;
+  /** Samples the session's kept next-token logits into forward.ids (the first step). */
+  fromLogits: KernelDispatch;
+}
+
+interface InFlight {
+  step: SubmittedStep;
+  staging: GPUBuffer;
+  /** Whether the step fed a token (and so moved the state one position). */
+  forward: boolean;
+  neighbours?: { staging: GPUBuffer; k: number };
+}
+
+/** Where the next step starts from. */
+interface Cursor {
+  /** Whether it feeds the last sampled token first (false right after a prefill). */
+  forward: boolean;
+  /** The position that token is fed at. */
+  position: number;
+  /** Tokens of the context when it samples (its repetition history). */
+  held: number;
+}
+
+export class Decoder {
+  private plan: DecodePlan | null = null;
+  private readonly params: GPUBuffer;
+  private readonly history: GPUBuffer;
+  private readonly historyLength: number;
+  private readonly staging: GPUBuffer[];
+
+  constructor(
+    private readonly gpu: Gpu,
+    contextLength: number,
+  ) {
+    this.params = createSamplingParamsBuffer(gpu);
+    this.historyLength = Number.isFinite(contextLength) ? contextLength : RECURRENT_HISTORY;
+    this.history = gpu.createStorage(this.historyLength * 4, "sampling.history");
+    this.staging = Array.from({ length: LOOKAHEAD + 1 }, () => gpu.pool.acquire(4, READBACK_USAGE, "sampled-id"));
+  }
+
+  /** Frees the decode plan: the model (a growing memory was mixed in) or the state changed. */
+  invalidate(): void {
+    if (!this.plan) return;
+    releaseDispatches(this.gpu, [this.plan.fromForward, this.plan.fromLogits]);
+    this.plan.forward.dispose();
+    this.plan = null;
+  }
+
+  /** The decode plan, built on first use and then reused by every step and call. */
+  private planFor(model: LanguageModel, state: ModelState, nextLogits: GPUBuffer): DecodePlan {
+    if (!this.plan) {
+      const forward = model.planForward(state, 1);
+      const common = { N: model.info.vocabSize, params: this.params, history: this.history, out: forward.ids };
+      this.plan = { forward, fromForward: sample(this.gpu, { ...common, logits: forward.logits }), fromLogits: sample(this.gpu, { ...common, logits: nextLogits }) };
+    }
+    return this.plan;
+  }
+
+  /** Dispatches of the decode step that feeds a token (what `mnemo bench` counts). */
+  get forwardStepDispatches(): number {
+    return this.plan ? this.plan.forward.dispatches.length + 1 : 0;
+  }
+
+  /**
+   * Decodes up to `o.maxTokens` tokens, pushing each onto `host.context` (and moving the
+   * state) as it is yielded. Stopping early (return, throw, abort) keeps what was yielded.
+   */
+  async *decode(host: DecodeHost, o: ResolvedGenerateOptions): AsyncGenerator<DecodedToken> {
+    const rng = new SeededRandom(o.seed ?? SeededRandom.randomSeed());
+    const contextLength = host.model.info.contextLength;
+    const ahead = host.memory || host.runner.profiling ? 0 : Math.min(host.lookahead, LOOKAHEAD);
+    const inFlight: InFlight[] = [];
+    let cursor = this.start(host);
+    let submitted = 0;
+    try {
+      for (let step = 0; step < o.maxTokens; ) {
+        if (o.signal?.aborted) throw abortError(o.signal);
+        host.guard();
+        while (submitted < o.maxTokens && submitted <= step + ahead && !(cursor.forward && cursor.position >= contextLength)) {
+          inFlight.push(this.submitStep(host, cursor, o, rng.next(), submitted % this.staging.length));
+          cursor = { forward: true, position: cursor.forward ? cursor.position + 1 : cursor.position, held: cursor.held + 1 };
+          submitted++;
+        }
+        if (inFlight.length === 0) {
+          // The next step needs a position past the context.
+          if (o.overflow === "error") throw new MnemoError("CONTEXT_FULL", `The context of ${contextLength} tokens is full.`);
+          await host.refill();
+          cursor = this.start(host);
+          continue;
+        }
+        const done = inFlight.shift()!;
+        const token = await this.read(host, done);
+        if (done.forward) host.state.position += 1;
+        host.context.push(token.id);
+        step++;
+        yield token;
+      }
+    } finally {
+      await settle(this.gpu, inFlight);
+    }
+  }
+
+  /** After a prefill: step 0 samples the kept logits; the history is the context so far. */
+  private start(host: DecodeHost): Cursor {
+    this.planFor(host.model, host.state, host.nextLogits);
+    this.gpu.write(this.history, Uint32Array.from(host.context.tokens.slice(-this.historyLength)));
+    return { forward: false, position: host.state.position, held: host.context.length };
+  }
+
+  private submitStep(host: DecodeHost, at: Cursor, o: ResolvedGenerateOptions, random: number, slot: number): InFlight {
+    const gpu = this.gpu;
+    const plan = this.plan!;
+    writeSamplingParams(gpu, this.params, {
+      temperature: o.temperature,
+      topK: o.topK,
+      topP: o.topP,
+      repetitionPenalty: o.repetitionPenalty,
+      historyLength: Math.min(at.held, this.historyLength),
+      random,
+    });
+    if (at.forward) gpu.write(plan.forward.positions, Uint32Array.of(at.position));
+    // Only a growing memory needs the fed id on the CPU; it runs without lookahead, so the id is known.
+    const fed = at.forward && host.memory ? [host.context.tokens[host.context.length - 1]] : null;
+    const source = o.neighbours ? (at.forward ? plan.forward.neighbours : host.neighbours.prefillSource) : undefined;
+    const staging = this.staging[slot];
+    let neighbours: InFlight["neighbours"];
+    const step = host.runner.submit({
+      kind: "decode",
+      tokens: at.forward ? 1 : 0,
+      dispatches: at.forward ? [...plan.forward.dispatches, plan.fromForward] : [plan.fromLogits],
+      before: (encoder) => fed && host.memory!.beforeForward(encoder, fed, 0),
+      after: (encoder) => {
+        if (fed && plan.forward.hidden) host.memory!.afterForward(encoder, plan.forward.hidden, fed, 0);
+        encoder.copyBufferToBuffer(plan.forward.ids, 0, staging, 0, 4);
+        // The sampled id joins the repetition history on the GPU (the last slot once it is full).
+        encoder.copyBufferToBuffer(plan.forward.ids, 0, this.history, Math.min(at.held, this.historyLength - 1) * 4, 4);
+        if (source) neighbours = { staging: host.neighbours.copyOut(encoder, source, slot), k: source.k };
+      },
+    });
+    return { step, staging, forward: at.forward, neighbours };
+  }
+
+  private async read(host: DecodeHost, s: InFlight): Promise<DecodedToken> {
+    const id = await host.runner.finish(s.step, readId(this.gpu, s.staging));
+    if (!s.neighbours) return { id };
+    return { id, neighbours: await host.neighbours.read(s.neighbours.staging, s.neighbours.k) };
+  }
+
+  dispose(): void {
+    this.invalidate();
+    for (const b of [this.params, this.history, ...this.staging]) this.gpu.pool.release(b);
+  }
+}
+
+async function readId(gpu: Gpu, staging: GPUBuffer): Promise<number> {
+  await gpu.track(staging.mapAsync(MAP_READ));
+  const id = new Uint32Array(staging.getMappedRange(0, 4))[0];
+  staging.unmap();
+  return id;
+}
+
+/** Waits for steps that will not be kept, so their staging buffers are unmapped for the next call. */
+async function settle(gpu: Gpu, steps: readonly InFlight[]): Promise<void> {
+  for (const s of steps) {
+    for (const b of [s.staging, s.neighbours?.staging]) {
+      if (!b || gpu.isLost) continue;
+      try {
+        await gpu.track(b.mapAsync(MAP_READ));
+        b.unmap();
+      } catch {
+        // The device was lost or the buffer destroyed: nothing is left to wait for.
+      }
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// Checks every generate()/chat() option before anything changes (the session is not yet
+// busy, nothing is prefilled), so a bad option fails with a clear BAD_INPUT and leaves the
+// session usable. Returns the options with their defaults filled in.
+import { MnemoError } from "../errors.js";
+import type { GenerateOptions } from "./types.js";
+
+/** {@link GenerateOptions} after checking, defaults applied. */
+export interface ResolvedGenerateOptions {
+  maxTokens: number;
+  /** 0: greedy. */
+  temperature: number;
+  topK: number;
+  topP: number;
+  repetitionPenalty: number;
+  seed: number | undefined;
+  stop: readonly string[];
+  stopOnEos: boolean;
+  signal: AbortSignal | undefined;
+  neighbours: boolean;
+  overflow: "truncate" | "error";
+}
+
+const KNOWN = new Set(["maxTokens", "temperature", "greedy", "topK", "topP", "repetitionPenalty", "seed", "stop", "stopOnEos", "signal", "neighbours", "overflow"]);
+
+function bad(message: string): never {
+  throw new MnemoError("BAD_INPUT", message);
+}
+
+function optionalBoolean(o: GenerateOptions, name: "greedy" | "stopOnEos" | "neighbours"): boolean | undefined {
+  const v = o[name];
+  if (v !== undefined && typeof v !== "boolean") bad(`${name} must be true or false, got ${String(v)}.`);
+  return v;
+}
+
+function optionalNumber(o: GenerateOptions, name: "maxTokens" | "temperature" | "topK" | "topP" | "repetitionPenalty" | "seed"): number | undefined {
+  const v = o[name];
+  if (v === undefined) return undefined;
+  if (typeof v !== "number" || Number.isNaN(v)) bad(`${name} must be a number, got ${String(v)}.`);
+  return v;
+}
+
+function checkStop(stop: unknown): readonly string[] {
+  if (stop === undefined) return [];
+  if (!Array.isArray(stop) || stop.some((s) => typeof s !== "string")) bad("stop must be an array of strings.");
+  return stop as string[];
+}
+
+function checkSignal(signal: unknown): AbortSignal | undefined {
+  if (signal === undefined) return undefined;
+  const s = signal as Partial<AbortSignal>;
+  if (typeof s !== "object" || s === null || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") bad("signal must be an AbortSignal.");
+  return signal as AbortSignal;
+}
+
+/**
+ * Checks `o` against the documented ranges; `extraKeys` are options a caller adds on top
+ * (chat's own, the model-level `memory`) that are checked elsewhere.
+ */
+export function resolveGenerateOptions(o: GenerateOptions = {}, extraKeys: readonly string[] = []): ResolvedGenerateOptions {
+  if (typeof o !== "object" || o === null) bad("Options must be an object.");
+  for (const key of Object.keys(o)) {
+    if (!KNOWN.has(key) && !extraKeys.includes(key)) bad(`Unknown option "${key}" (known: ${[...KNOWN].join(", ")}).`);
+  }
+  const maxTokens = optionalNumber(o, "maxTokens") ?? 64;
+  if (!Number.isInteger(maxTokens) || maxTokens < 0) bad(`maxTokens must be a non-negative integer, got ${maxTokens}.`);
+  const temperature = optionalNumber(o, "temperature") ?? 1;
+  if (!Number.isFinite(temperature) || temperature < 0) bad(`temperature must be a finite number >= 0 (0: greedy), got ${temperature}.`);
+  const topK = optionalNumber(o, "topK") ?? 0;
+  if (!Number.isInteger(topK) || topK < 0) bad(`topK must be a non-negative integer (0: all tokens), got ${topK}.`);
+  const topP = optionalNumber(o, "topP") ?? 1;
+  if (!(topP > 0 && topP <= 1)) bad(`topP must be in (0, 1], got ${topP}.`);
+  const repetitionPenalty = optionalNumber(o, "repetitionPenalty") ?? 1;
+  if (!Number.isFinite(repetitionPenalty) || repetitionPenalty <= 0) bad(`repetitionPenalty must be a finite number > 0 (1: none), got ${repetitionPenalty}.`);
+  const seed = optionalNumber(o, "seed");
+  if (seed !== undefined && !Number.isSafeInteger(seed)) bad(`seed must be an integer, got ${seed}.`);
+  const overflow = o.overflow ?? "truncate";
+  if (overflow !== "truncate" && overflow !== "error") bad(`overflow must be "truncate" or "error", got ${String(overflow)}.`);
+  const greedy = optionalBoolean(o, "greedy") ?? false;
+  return {
+    maxTokens,
+    temperature: greedy ? 0 : temperature,
+    topK,
+    topP,
+    repetitionPenalty,
+    seed,
+    stop: checkStop(o.stop),
+    stopOnEos: optionalBoolean(o, "stopOnEos") ?? true,
+    signal: checkSignal(o.signal),
+    neighbours: optionalBoolean(o, "neighbours") ?? false,
+    overflow,
+  };
+}
