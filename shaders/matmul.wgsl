@@ -222,17 +222,9 @@ fn normalise_row(lid: u32, first_group: bool) {
 }
 #endif
 
-#if LN
-var<private> x_own: array<row_t, 1600u / LANES>;
-fn copy_own() {
-  for (var i = 0u; i < p.K / LANES; i++) { x_own[i] = x_hat[i]; }
-}
-#endif
 // Entry i of the row of x that starts at entry `base` (with LN: of x_hat).
 fn x_at(base: u32, i: u32) -> row_t {
-#if LN_COPY
-  return x_own[i];
-#elif LN
+#if LN
   return x_hat[i];
 #else
   return x[base + i];
@@ -392,9 +384,6 @@ fn main(
 #if LN
   // Before any invocation leaves: the whole workgroup takes part.
   normalise_row(lid, wid.x == 0u && wid.y == 0u);
-#if LN_COPY
-  copy_own();
-#endif
 #endif
   let x_row = p.x_offset / LANES;
   let m0 = wid.z * TM;

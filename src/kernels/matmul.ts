@@ -232,7 +232,6 @@ function shaderDefines(a: MatmulArgs, plan: MatmulPlan, K: number): Record<strin
     GEMV4: plan.gemv4,
     LN: !!a.norm,
     LN_OUT: !!a.norm?.out,
-    LN_COPY: !!a.norm && process.env.LNCOPY === "1",
     KV_WRITE: !!a.kvCache,
     KV_F16: a.kvCache?.cacheType === "f16",
   };
