@@ -2,6 +2,8 @@
 // QKV activation [M, 3D] (row = [q | k | v], D = n_head * head_dim) into one layer's cache
 // at that row's absolute position. Cache layout: [n_head, n_ctx, head_dim], so the keys of
 // one head are contiguous and the attention loop walks them in order.
+// GPT-2 plans use it only where the QKV matmul cannot write the cache in its epilogue
+// (`canFuseKvWrite` in src/kernels/matmul.ts: too few storage bindings, or f16 with K % 4 != 0).
 // CACHE_F16: the cache holds halves, two per u32 word (element 2i in the low 16 bits);
 // each invocation then writes one whole word (a pair of elements), so no two invocations
 // share a word. head_dim must be even for that variant.
