@@ -10,6 +10,8 @@ export interface HostAdapter {
   adapter: GPUAdapter | null;
   /** Set when Mnemo itself switched Dawn to SwiftShader (no hardware adapter). */
   fellBackToSwiftShader: boolean;
+  /** Whether a pending GPU promise polls a CPU core until it settles (Dawn's Node binding does). */
+  pollsWhileWaiting: boolean;
 }
 
 /** The Node side of Mnemo. */

@@ -255,6 +255,7 @@ function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, un
     decode_ms_per_step: r.decode.msPerStep,
     dispatches_per_decode_step: r.decode.dispatchesPerStep,
     decode_cpu_ms: { record: r.decode.cpu.recordMs, submit: r.decode.cpu.submitMs },
+    decode_cpu_overlapped_ms: { record: r.decode.overlappedCpu.recordMs, submit: r.decode.overlappedCpu.submitMs },
     gpu: r.gpu && {
       steps: r.gpu.steps,
       step_ms: r.gpu.stepMs,

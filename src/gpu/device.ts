@@ -2,6 +2,7 @@ import { MnemoError } from "../errors.js";
 import { nodeHost } from "../host.js";
 import { BufferPool, type BufferPoolStats } from "./buffer-pool.js";
 import { PipelineCache } from "./pipeline-cache.js";
+import { WaitPacer } from "./wait-pacer.js";
 
 /** Options for {@link createGpu}. */
 export interface GpuOptions {
@@ -10,6 +11,12 @@ export interface GpuOptions {
   powerPreference?: GPUPowerPreference;
   /** Print nothing on stderr (the SwiftShader fallback line). */
   quiet?: boolean;
+  /**
+   * Sleep through long GPU waits instead of polling (see gpu/wait-pacer.ts). Default: on for
+   * Dawn in Node, whose promises poll a CPU core while pending; off in browsers and for a
+   * `device` passed in.
+   */
+  pacedWaits?: boolean;
 }
 
 /** What the adapter is, in words a bench report can print. */
@@ -48,6 +55,8 @@ export class Gpu {
   readonly pipelines: PipelineCache;
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
+  /** Paces long waits for the GPU (sleeping instead of polling where polling costs a core). */
+  readonly pacer: WaitPacer;
   private lostError: MnemoError | null = null;
   private readonly pending = new Set<(err: MnemoError) => void>();
   /** The first uncaptured validation error, if any (a bug in Mnemo when set). */
@@ -64,8 +73,10 @@ export class Gpu {
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     keepAlive: readonly unknown[] = [],
+    options: { pacedWaits?: boolean } = {},
   ) {
     this.keepAlive = keepAlive;
+    this.pacer = new WaitPacer(options.pacedWaits ?? false);
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
@@ -266,14 +277,14 @@ function wantedLimits(adapter: GPUAdapter): Record<string, number> {
   return out;
 }
 
-async function requestAdapter(opts: GpuOptions): Promise<{ adapter: GPUAdapter | null; gpu?: GPU; note?: string }> {
+async function requestAdapter(opts: GpuOptions): Promise<{ adapter: GPUAdapter | null; gpu?: GPU; note?: string; pollsWhileWaiting: boolean }> {
   const nav = (globalThis as { navigator?: Navigator }).navigator;
-  if (nav?.gpu) return { adapter: await nav.gpu.requestAdapter({ powerPreference: opts.powerPreference }), gpu: nav.gpu };
+  if (nav?.gpu) return { adapter: await nav.gpu.requestAdapter({ powerPreference: opts.powerPreference }), gpu: nav.gpu, pollsWhileWaiting: false };
   const host = nodeHost();
   if (!host) throw new MnemoError("NO_WEBGPU", NO_WEBGPU_HELP);
   const result = await host.requestAdapter(opts.powerPreference);
   const note = result.fellBackToSwiftShader ? "mnemo: no hardware Vulkan adapter found; using SwiftShader (CPU emulation) from Debian's chromium package." : undefined;
-  return { adapter: result.adapter, gpu: result.gpu, note };
+  return { adapter: result.adapter, gpu: result.gpu, note, pollsWhileWaiting: result.pollsWhileWaiting };
 }
 
 /**
@@ -281,8 +292,8 @@ async function requestAdapter(opts: GpuOptions): Promise<{ adapter: GPUAdapter |
  * SwiftShader when Debian's Chromium ICD is installed). Fails with NO_WEBGPU otherwise.
  */
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
-  if (opts.device) return new Gpu(opts.device, summarize((opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo));
-  const { adapter, gpu, note } = await requestAdapter(opts);
+  if (opts.device) return new Gpu(opts.device, summarize((opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo), [], { pacedWaits: opts.pacedWaits });
+  const { adapter, gpu, note, pollsWhileWaiting } = await requestAdapter(opts);
   if (!adapter) throw new MnemoError("NO_WEBGPU", NO_WEBGPU_HELP);
   if (note && !opts.quiet) console.error(note);
   const features: GPUFeatureName[] = [];
@@ -295,5 +306,5 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   } catch (cause) {
     throw new MnemoError("NO_WEBGPU", `The WebGPU adapter refused to create a device: ${String(cause)}`, { cause });
   }
-  return new Gpu(device, summarize(adapter.info), [gpu, adapter]);
+  return new Gpu(device, summarize(adapter.info), [gpu, adapter], { pacedWaits: opts.pacedWaits ?? pollsWhileWaiting });
 }

@@ -95,7 +95,7 @@ export function encodeDispatches(encoder: GPUCommandEncoder, dispatches: readonl
     for (const d of dispatches) {
       if (d.pipeline !== current) pass.setPipeline((current = d.pipeline));
       pass.setBindGroup(0, d.bindGroup);
-      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+      dispatch(pass, d.workgroups);
     }
     pass.end();
     return;
@@ -107,6 +107,17 @@ export function encodeDispatches(encoder: GPUCommandEncoder, dispatches: readonl
     pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
     pass.end();
   });
+}
+
+/**
+ * dispatchWorkgroups with only the arguments that are not 1: in Dawn's Node binding a call
+ * with one argument costs about half of one with three (measured: 62 decode dispatches record
+ * in 0.17 ms against 0.24), and most kernels use a 1-D grid.
+ */
+function dispatch(pass: GPUComputePassEncoder, [x, y, z]: readonly [number, number, number]): void {
+  if (z !== 1) pass.dispatchWorkgroups(x, y, z);
+  else if (y !== 1) pass.dispatchWorkgroups(x, y);
+  else pass.dispatchWorkgroups(x);
 }
 
 /** Encodes and submits `dispatches` in one command buffer. */

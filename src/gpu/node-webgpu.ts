@@ -52,5 +52,6 @@ export async function requestNodeAdapter(powerPreference?: GPUPowerPreference): 
   const gpu = dawn.create([]) as unknown as GPU;
   const adapter = await gpu.requestAdapter({ powerPreference: powerPreference ?? "high-performance" });
   const isSwiftShader = !!adapter && /swiftshader/i.test(`${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`);
-  return { gpu, adapter, fellBackToSwiftShader: addedSwiftShader && isSwiftShader };
+  // Dawn's binding settles promises by re-arming setImmediate while any is pending.
+  return { gpu, adapter, fellBackToSwiftShader: addedSwiftShader && isSwiftShader, pollsWhileWaiting: true };
 }

@@ -56,6 +56,9 @@ interface DecodePlan {
   fromForward: KernelDispatch;
   /** Samples the session's kept next-token logits into forward.ids (the first step). */
   fromLogits: KernelDispatch;
+  /** The dispatch lists of the two kinds of step, built once (the pacer learns each one's time). */
+  forwardStep: readonly KernelDispatch[];
+  samplingStep: readonly KernelDispatch[];
 }
 
 interface InFlight {
@@ -106,14 +109,16 @@ export class Decoder {
     if (!this.plan) {
       const forward = model.planForward(state, 1);
       const common = { N: model.info.vocabSize, params: this.params, history: this.history, out: forward.ids };
-      this.plan = { forward, fromForward: sample(this.gpu, { ...common, logits: forward.logits }), fromLogits: sample(this.gpu, { ...common, logits: nextLogits }) };
+      const fromForward = sample(this.gpu, { ...common, logits: forward.logits });
+      const fromLogits = sample(this.gpu, { ...common, logits: nextLogits });
+      this.plan = { forward, fromForward, fromLogits, forwardStep: [...forward.dispatches, fromForward], samplingStep: [fromLogits] };
     }
     return this.plan;
   }
 
-  /** Dispatches of the decode step that feeds a token (what `mnemo bench` counts). */
-  get forwardStepDispatches(): number {
-    return this.plan ? this.plan.forward.dispatches.length + 1 : 0;
+  /** The dispatches of a decode step that feeds a token (what `mnemo bench` counts and times); empty before the first decode. */
+  get forwardStep(): readonly KernelDispatch[] {
+    return this.plan?.forwardStep ?? [];
   }
 
   /**
@@ -182,7 +187,7 @@ export class Decoder {
     const step = host.runner.submit({
       kind: "decode",
       tokens: at.forward ? 1 : 0,
-      dispatches: at.forward ? [...plan.forward.dispatches, plan.fromForward] : [plan.fromLogits],
+      dispatches: at.forward ? plan.forwardStep : plan.samplingStep,
       before: (encoder) => fed && host.memory!.beforeForward(encoder, fed, 0),
       after: (encoder) => {
         if (fed && plan.forward.hidden) host.memory!.afterForward(encoder, plan.forward.hidden, fed, 0);
@@ -196,7 +201,10 @@ export class Decoder {
   }
 
   private async read(host: DecodeHost, s: InFlight): Promise<DecodedToken> {
-    const id = await host.runner.finish(s.step, readId(this.gpu, s.staging));
+    const id = await host.runner.finish(
+      s.step,
+      host.runner.wait(s.step, () => readId(this.gpu, s.staging)),
+    );
     if (!s.neighbours) return { id };
     return { id, neighbours: await host.neighbours.read(s.neighbours.staging, s.neighbours.k) };
   }

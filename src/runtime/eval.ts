@@ -41,9 +41,9 @@ interface WindowScore {
 /** Runs one step of `dispatches`, then reads `M` floats of `out`; returns their sum and the time. */
 async function runAndSum(runner: StepRunner, gpu: Gpu, dispatches: readonly KernelDispatch[], out: GPUBuffer, M: number): Promise<{ sum: number; ms: number }> {
   const t0 = performance.now();
-  await runner.run({ kind: "prefill", tokens: M, dispatches });
+  const step = await runner.run({ kind: "prefill", tokens: M, dispatches });
   let sum = 0;
-  for (const v of await gpu.readF32(out, M)) sum += v;
+  for (const v of await runner.wait(step, () => gpu.readF32(out, M))) sum += v;
   return { sum, ms: performance.now() - t0 };
 }
 

@@ -50,8 +50,8 @@ export async function buildKnnStore(model: LanguageModel, ids: readonly number[]
       state.clear();
       const plan = plans.get(M);
       feedPlan(gpu, plan, chunk.slice(0, M), 0);
-      await runner.run({ kind: "prefill", tokens: M, dispatches: plan.dispatches });
-      keys.set(await gpu.readF32(plan.hidden!, M * D), start * D);
+      const step = await runner.run({ kind: "prefill", tokens: M, dispatches: plan.dispatches });
+      keys.set(await runner.wait(step, () => gpu.readF32(plan.hidden!, M * D)), start * D);
       options.onProgress?.(start + M, count);
     }
   } finally {

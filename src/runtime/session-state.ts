@@ -13,7 +13,7 @@ import { NeighbourReadback } from "./neighbours.js";
 import { PlanCache } from "./plan-cache.js";
 import { SessionMemory, type GrowingMemoryOptions } from "./session-memory.js";
 import type { StateSnapshot } from "./snapshot.js";
-import { StepRunner, feedPlan } from "./step-runner.js";
+import { StepRunner, feedPlan, type SubmittedStep } from "./step-runner.js";
 import type { OverflowPolicy, StepObserver } from "./types.js";
 
 /** How a session is set up (`model.session()` fills it). */
@@ -109,13 +109,14 @@ export class SessionState implements DecodeHost {
     this.context.truncate(this.state.position);
     if (!this.context.fits(feed.length)) ({ kept: feed, replayed } = this.shrink(feed));
     const model = this.model;
+    let last: SubmittedStep | undefined;
     for (let at = 0; at < feed.length; at += model.maxChunk) {
       throwIfAborted(opts.signal);
       const chunk = feed.slice(at, at + model.maxChunk);
       const plan = this.plans.get(chunk.length);
       const chunkReplayed = Math.min(chunk.length, Math.max(0, replayed - at));
       feedPlan(this.gpu, plan, chunk, this.state.position);
-      await this.runner.run({
+      last = await this.runner.run({
         kind: "prefill",
         tokens: chunk.length,
         dispatches: plan.dispatches,
@@ -131,7 +132,7 @@ export class SessionState implements DecodeHost {
     }
     this.logitsValid = true;
     // Wait here so that an abort or a device loss surfaces from this call, not later.
-    await this.gpu.sync();
+    if (last) await this.runner.settle(last);
   }
 
   /** Applies the overflow policy to the held tokens plus `incoming`; the state starts empty. */

@@ -19,12 +19,22 @@ export interface StepSpec {
   after?(encoder: GPUCommandEncoder): void;
 }
 
+/** A step recorded but not yet submitted. */
+export interface RecordedStep {
+  readonly spec: StepSpec;
+  readonly encoder: GPUCommandEncoder;
+  readonly startMs: number;
+  readonly recordMs: number;
+}
+
 /** A submitted step, until {@link StepRunner.finish} reports it. */
 export interface SubmittedStep {
   readonly spec: StepSpec;
   readonly startMs: number;
   readonly recordMs: number;
   readonly submitMs: number;
+  /** When the submit returned (the pacer's reference for how long the step takes). */
+  readonly submittedAtMs: number;
 }
 
 /** Writes the token ids and their positions (from `firstPosition` on) into a plan's inputs. */
@@ -52,6 +62,11 @@ export class StepRunner {
 
   /** Records and submits one step; returns at once (nothing waits for the GPU). */
   submit(spec: StepSpec): SubmittedStep {
+    return this.submitRecorded(this.record(spec));
+  }
+
+  /** Records one step into a command encoder (not yet finished or submitted). */
+  record(spec: StepSpec): RecordedStep {
     const gpu = this.gpu;
     gpu.assertAlive();
     const profiler = this.observer?.profiler;
@@ -61,10 +76,25 @@ export class StepRunner {
     encodeDispatches(encoder, spec.dispatches, profiler);
     spec.after?.(encoder);
     profiler?.resolve(encoder);
+    return { spec, encoder, startMs: t0, recordMs: performance.now() - t0 };
+  }
+
+  /** Finishes and submits a recorded step. */
+  submitRecorded(recorded: RecordedStep): SubmittedStep {
+    this.gpu.assertAlive();
     const t1 = performance.now();
-    gpu.device.queue.submit([encoder.finish()]);
+    this.gpu.device.queue.submit([recorded.encoder.finish()]);
     this.submitted++;
-    return { spec, startMs: t0, recordMs: t1 - t0, submitMs: performance.now() - t1 };
+    const t2 = performance.now();
+    return { spec: recorded.spec, startMs: recorded.startMs, recordMs: recorded.recordMs, submitMs: t2 - t1, submittedAtMs: t2 };
+  }
+
+  /**
+   * Waits for `begin`'s GPU promise (a readback of `step`, or a queue sync after it) through
+   * the device's pacer, which learns per dispatch list how long such a step takes.
+   */
+  wait<T>(step: SubmittedStep, begin: () => Promise<T>): Promise<T> {
+    return this.gpu.pacer.wait(step.spec.dispatches, step.submittedAtMs, begin);
   }
 
   /**
@@ -84,8 +114,14 @@ export class StepRunner {
   }
 
   /** Submits a step; with an observer, waits for the GPU and reports it. */
-  async run(spec: StepSpec): Promise<void> {
+  async run(spec: StepSpec): Promise<SubmittedStep> {
     const step = this.submit(spec);
-    if (this.observer) await this.finish(step, this.gpu.sync());
+    if (this.observer) await this.finish(step, this.settle(step));
+    return step;
+  }
+
+  /** Waits until the queue has finished `step` and everything before it. */
+  settle(step: SubmittedStep): Promise<void> {
+    return this.wait(step, () => this.gpu.sync());
   }
 }

@@ -48,6 +48,7 @@ describe("mnemo bench", () => {
     expect(j.dispatches_per_decode_step).toBe(63);
     expect(j.decode_cpu_ms.record).toBeGreaterThan(0);
     expect(j.decode_cpu_ms.submit).toBeGreaterThan(0);
+    expect(j.decode_cpu_overlapped_ms.record).toBeGreaterThan(0);
     expect(kernels[0].ms_per_step).toBeGreaterThanOrEqual(kernels.at(-1)!.ms_per_step);
   }, 300_000);
 
