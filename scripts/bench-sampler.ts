@@ -1,18 +1,19 @@
 // npx tsx scripts/bench-sampler.ts [--n 50257] [--reps 20] [--rounds 5]
-// Times GPU sampling over one logits vector: the greedy argmax kernel, the single-workgroup
-// sampler (`sample`) and the two-dispatch sampler (`sampleDispatches`), in the same run and
-// interleaved, so that a busy machine slows all of them alike. Each round records `reps`
-// launches of every kernel, each in its own timed pass (GPU timestamps), and also submits
-// `reps` launches in one pass and waits (wall clock, ms per launch). Prints one JSON object:
+// Times GPU sampling over one logits vector: the greedy argmax kernel and the sampler
+// (`sampleDispatches`, three dispatches), in the same run and interleaved, so that a busy
+// machine slows both alike. Each round records `reps` launches of every kernel, each in its
+// own timed pass (GPU timestamps), and also submits `reps` launches in one pass and waits
+// (wall clock, ms per launch). Prints one JSON object:
 // per setting and kernel, the median and the minimum over rounds of the ms per launch, and
-// the median over rounds of each sampler's time over argmax's in the same round.
+// the median over rounds of the sampler's time over argmax's in the same round.
 import { parseArgs } from "node:util";
 import { createGpu, type Gpu } from "../src/gpu/device.js";
 import { encodeDispatches, releaseDispatches, type KernelDispatch } from "../src/gpu/dispatch.js";
 import { GpuProfiler } from "../src/gpu/profiler.js";
 import { installNodeHost } from "../src/host.js";
 import { argmax } from "../src/kernels/argmax.js";
-import { sample, createSamplingParamsBuffer, writeSamplingParams, SeededRandom, type SamplingParams } from "../src/kernels/sample.js";
+import { SeededRandom } from "../src/base/random.js";
+import { createSamplingParamsBuffer, writeSamplingParams, type SamplingParams } from "../src/kernels/sample-params.js";
 import { sampleDispatches } from "../src/kernels/sample-parallel.js";
 import { NODE_HOST } from "../src/node-host.js";
 
@@ -82,7 +83,6 @@ const params = createSamplingParamsBuffer(gpu);
 const out = gpu.createStorage(4, "bench.out");
 const kernels: Record<string, KernelDispatch[]> = {
   argmax: [argmax(gpu, { x: logits, out, M: 1, N })],
-  sample: [sample(gpu, { logits, N, params, history, out })],
   sampleDispatches: sampleDispatches(gpu, { logits, N, params, history, out }),
 };
 const names = Object.keys(kernels);
@@ -113,7 +113,7 @@ for (const [setting, p] of Object.entries(SETTINGS)) {
   if (profiler) {
     // Ratios within each round (the kernels ran interleaved), then the median over rounds.
     const ratio = (j: number) => Number(median(totals(j).map((t, r) => t / totals(0)[r])).toFixed(2));
-    row.overArgmax = { sample: ratio(names.indexOf("sample")), sampleDispatches: ratio(names.indexOf("sampleDispatches")) };
+    row.overArgmax = { sampleDispatches: ratio(names.indexOf("sampleDispatches")) };
   }
   results[setting] = row;
 }

@@ -6,7 +6,8 @@
 //   W_Q4_0 : 5 words per block of 32 along K: f32 scale, then 16 bytes of nibbles
 //            (byte j: element j in the low nibble, element j + 16 in the high nibble), value q - 8
 // Three paths, no barriers but LN's (on SwiftShader they cost far more than they save, GUIDE.md):
-//   TILE  (M > 1, K % 4 == 0): an 8 x 4 tile of out per invocation (TM = 8 rows, 4 columns);
+//   TILE  (M > 4, K % 4 == 0): an 8 x 4 tile of out per invocation (TM = 8 rows, 4 columns);
+//   TILE4, TILE2 (M = 3..4, M = 2): 4 x 4 and 2 x 4 tiles, so a few rows cost few rows;
 //   GEMV4 (M = 1, K % 4 == 0): four columns per invocation, four k per load;
 //   scalar (K % 4 != 0, f32/f16 only): one column and TM rows per invocation.
 // The tiles are unrolled by hand into named registers: indexed arrays of accumulators
@@ -452,6 +453,77 @@ fn main(
   if (5u < rows_here) { store_row(m0 + 5u, n0, cols, s5_0, s5_1, s5_2, s5_3); }
   if (6u < rows_here) { store_row(m0 + 6u, n0, cols, s6_0, s6_1, s6_2, s6_3); }
   if (7u < rows_here) { store_row(m0 + 7u, n0, cols, s7_0, s7_1, s7_2, s7_3); }
+#elif TILE4
+  // A few rows (speculative verification, short prefills): the 8-row tile would compute
+  // rows it then throws away (on SwiftShader a 2-row forward cost as much as an 8-row one),
+  // so 2 < M <= 4 gets a 4 x 4 tile.
+  let n0 = first_column * 4u;
+  if (n0 >= p.N || m0 >= p.M) {
+    return;
+  }
+  let K4 = K / 4u;
+  let r0 = min(n0 + 0u, p.N - 1u);
+  let r1 = min(n0 + 1u, p.N - 1u);
+  let r2 = min(n0 + 2u, p.N - 1u);
+  let r3 = min(n0 + 3u, p.N - 1u);
+  let xb = p.x_offset / 4u;
+  let x0 = xb + min(m0 + 0u, p.M - 1u) * K4;
+  let x1 = xb + min(m0 + 1u, p.M - 1u) * K4;
+  let x2 = xb + min(m0 + 2u, p.M - 1u) * K4;
+  let x3 = xb + min(m0 + 3u, p.M - 1u) * K4;
+  var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0);
+  var s1_0 = vec4<f32>(0.0); var s1_1 = vec4<f32>(0.0); var s1_2 = vec4<f32>(0.0); var s1_3 = vec4<f32>(0.0);
+  var s2_0 = vec4<f32>(0.0); var s2_1 = vec4<f32>(0.0); var s2_2 = vec4<f32>(0.0); var s2_3 = vec4<f32>(0.0);
+  var s3_0 = vec4<f32>(0.0); var s3_1 = vec4<f32>(0.0); var s3_2 = vec4<f32>(0.0); var s3_3 = vec4<f32>(0.0);
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let w0 = weight4(r0, k4, K4);
+    let w1 = weight4(r1, k4, K4);
+    let w2 = weight4(r2, k4, K4);
+    let w3 = weight4(r3, k4, K4);
+    let a0 = x[x0 + k4];
+    let a1 = x[x1 + k4];
+    let a2 = x[x2 + k4];
+    let a3 = x[x3 + k4];
+    s0_0 += a0 * w0; s0_1 += a0 * w1; s0_2 += a0 * w2; s0_3 += a0 * w3;
+    s1_0 += a1 * w0; s1_1 += a1 * w1; s1_2 += a1 * w2; s1_3 += a1 * w3;
+    s2_0 += a2 * w0; s2_1 += a2 * w1; s2_2 += a2 * w2; s2_3 += a2 * w3;
+    s3_0 += a3 * w0; s3_1 += a3 * w1; s3_2 += a3 * w2; s3_3 += a3 * w3;
+  }
+  let rows_here = min(4u, p.M - m0);
+  let cols = min(4u, p.N - n0);
+  store_row(m0, n0, cols, s0_0, s0_1, s0_2, s0_3);
+  if (1u < rows_here) { store_row(m0 + 1u, n0, cols, s1_0, s1_1, s1_2, s1_3); }
+  if (2u < rows_here) { store_row(m0 + 2u, n0, cols, s2_0, s2_1, s2_2, s2_3); }
+  if (3u < rows_here) { store_row(m0 + 3u, n0, cols, s3_0, s3_1, s3_2, s3_3); }
+#elif TILE2
+  // Two rows: a 2 x 4 tile (see TILE4).
+  let n0 = first_column * 4u;
+  if (n0 >= p.N || m0 >= p.M) {
+    return;
+  }
+  let K4 = K / 4u;
+  let r0 = min(n0 + 0u, p.N - 1u);
+  let r1 = min(n0 + 1u, p.N - 1u);
+  let r2 = min(n0 + 2u, p.N - 1u);
+  let r3 = min(n0 + 3u, p.N - 1u);
+  let xb = p.x_offset / 4u;
+  let x0 = xb + min(m0 + 0u, p.M - 1u) * K4;
+  let x1 = xb + min(m0 + 1u, p.M - 1u) * K4;
+  var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0);
+  var s1_0 = vec4<f32>(0.0); var s1_1 = vec4<f32>(0.0); var s1_2 = vec4<f32>(0.0); var s1_3 = vec4<f32>(0.0);
+  for (var k4 = 0u; k4 < K4; k4++) {
+    let w0 = weight4(r0, k4, K4);
+    let w1 = weight4(r1, k4, K4);
+    let w2 = weight4(r2, k4, K4);
+    let w3 = weight4(r3, k4, K4);
+    let a0 = x[x0 + k4];
+    let a1 = x[x1 + k4];
+    s0_0 += a0 * w0; s0_1 += a0 * w1; s0_2 += a0 * w2; s0_3 += a0 * w3;
+    s1_0 += a1 * w0; s1_1 += a1 * w1; s1_2 += a1 * w2; s1_3 += a1 * w3;
+  }
+  let cols = min(4u, p.N - n0);
+  store_row(m0, n0, cols, s0_0, s0_1, s0_2, s0_3);
+  if (m0 + 1u < p.M) { store_row(m0 + 1u, n0, cols, s1_0, s1_1, s1_2, s1_3); }
 #elif GEMV4
   // Decode path (M = 1): four columns per invocation and pass of the loop, n0 = 4 · (this
   // invocation's index + passes · invocations in the grid); the grid covers N in one pass

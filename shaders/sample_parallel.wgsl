@@ -1,6 +1,6 @@
-// Samples one token id from logits [N] with the whole GPU, with exactly the rules of
-// sample.wgsl (src/kernels/sample.ts, SamplingParams; src/kernels/reference/sample.ts is the
-// oracle). Three dispatches, encoded in this order:
+// Samples one token id from logits [N] with the whole GPU, with the rules of SamplingParams
+// (src/kernels/sample-params.ts; src/kernels/reference/sample.ts is the oracle). Three
+// dispatches (src/kernels/sample-parallel.ts), encoded in this order:
 //   mark_history: one workgroup turns the repetition history into a bit set (only with a
 //     penalty);
 //   select: one workgroup per block of BLOCK tokens, in which invocation t owns the "group"
@@ -23,9 +23,10 @@
 //   - no top-k, top-p < 1: a 16-way search on weight over U, if U weighs enough;
 //   and the draw is one walk over U in index order.
 //   Otherwise (top-k > CAP, too many ties for U, a nucleus reaching below U) the same
-//   searches and the draw run over the whole vocabulary in the one workgroup, as sample.wgsl
-//   does. Without top-k and top-p, the groups' sums give each block's weight, and the block
-//   in which the draw falls is walked.
+//   searches and the draw run over the whole vocabulary in the one workgroup (up to 4
+//   counting and 8 weighing passes, then the walk: slower, the same rules). Without top-k
+//   and top-p, the groups' sums give each block's weight, and the block in which the draw
+//   falls is walked.
 // Weights and sums are f32 here and f64 in the reference: near a cumulative boundary the two
 // may pick neighbouring tokens (the caveat of SamplingParams). Sums run in a fixed order, so
 // the same inputs always give the same id.
@@ -776,8 +777,7 @@ fn sample_from_u(lid: u32, m: f32) -> bool {
   return true;
 }
 
-// Top-k and top-p searched, and the draw walked, over every token in one workgroup (as
-// sample.wgsl does).
+// Top-k and top-p searched, and the draw walked, over every token in one workgroup.
 fn sample_from_vocabulary(lid: u32, m: f32) {
   let hi = order_key(m);
   var keep = order_key(-BIG);

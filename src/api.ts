@@ -1,6 +1,6 @@
 // Mnemo's public API: load a model from a folder, URL, files or buffers; generate text as
 // an async iterator; keep memory in sessions.
-import { MnemoError } from "./errors.js";
+import { MnemoError, throwIfAborted } from "./errors.js";
 import { createGpu, type Gpu } from "./gpu/device.js";
 import { nodeHost } from "./host.js";
 import { resolveModelFiles, type ModelSource } from "./loading/model-files.js";
@@ -70,8 +70,8 @@ export interface SessionOptions {
 
 /** GPU time of one step, per kernel (most expensive first). */
 export interface KernelProfile {
-  /** Whether the step fed the prompt or generated one token. */
-  kind: "prefill" | "decode";
+  /** Whether the step fed the prompt, generated one token, or verified speculative drafts. */
+  kind: "prefill" | "decode" | "verify";
   /** Sum of the kernels' own times, ms. */
   gpuMs: number;
   /** Per-kernel times, most expensive first. */
@@ -208,6 +208,8 @@ export function isWebGpuAvailable(): boolean {
 export async function loadModel(source: ModelSource, options: LoadModelOptions = {}): Promise<Model> {
   if (options.signal?.aborted) throw new MnemoError("ABORTED", "Loading was aborted.");
   const files = await resolveModelFiles(source, { cache: options.cache, onProgress: options.onProgress, signal: options.signal, integrity: options.integrity });
+  // A local path reads no bytes up front, so the signal is checked between the stages too.
+  throwIfAborted(options.signal);
   let gpu: Gpu;
   try {
     gpu = await createGpu({ device: options.device });
@@ -215,7 +217,12 @@ export async function loadModel(source: ModelSource, options: LoadModelOptions =
     throw e instanceof MnemoError ? e : new MnemoError("NO_WEBGPU", String(e), { cause: e });
   }
   try {
+    throwIfAborted(options.signal);
     const lm = await gpu.allocateChecked("the model's weights", () => loadLanguageModel(gpu, files, { quant: options.quant }));
+    if (options.signal?.aborted) {
+      lm.dispose();
+      throwIfAborted(options.signal);
+    }
     return new Model(lm, !options.device);
   } catch (e) {
     if (!options.device) gpu.destroy();

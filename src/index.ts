@@ -7,7 +7,18 @@ export type { ModelInfo } from "./models/types.js";
 export type { WeightType, WeightQuant } from "./base/dtype.js";
 export type { KernelSummary } from "./gpu/profiler.js";
 export { Session } from "./runtime/session.js";
-export type { ChatOptions, GenerateOptions, GeneratedToken, MemoryNeighbour, GrowingMemoryUsage, GenerationTimings, SessionUsage, OverflowPolicy } from "./runtime/types.js";
+export type {
+  ChatOptions,
+  GenerateOptions,
+  GeneratedToken,
+  MemoryNeighbour,
+  GrowingMemoryUsage,
+  GenerationTimings,
+  SessionUsage,
+  OverflowPolicy,
+  SpeculateOptions,
+  SpeculationStats,
+} from "./runtime/types.js";
 export { encodeSnapshot, decodeSnapshot, saveSnapshotToIndexedDb, loadSnapshotFromIndexedDb, type StateSnapshot, type StateSnapshot as SessionSnapshot } from "./runtime/snapshot.js";
 export type { SnapshotTensor, SnapshotTensorF32, SnapshotTensorF16 } from "./base/snapshot-tensor.js";
 export { renderChat, DEFAULT_CHAT_TEMPLATE, DEFAULT_CHAT_STOP, type ChatMessage, type ChatState, type ChatTemplateOptions } from "./runtime/chat.js";

@@ -1,5 +1,5 @@
 // Shared snippet (not a kernel): a file pulls it in with the line `#include common/sampling`.
-// The per-token rules of GPU sampling (src/kernels/sample.ts, SamplingParams), kept in one
+// The per-token rules of GPU sampling (SamplingParams, src/kernels/sample-params.ts), kept in one
 // place so that every sampler kernel computes bit-identical values. The including file
 // declares the parameter binding `sp: Sampling`.
 
@@ -7,7 +7,7 @@ const BIG: f32 = 1e30;
 // Weights exp(z - max z) at or below exp(CUTOFF) count as 0: such tokens are never drawn.
 const CUTOFF: f32 = -80.0;
 
-// Written every step by writeSamplingParams (src/kernels/sample.ts); 8 words.
+// Written every step by writeSamplingParams (src/kernels/sample-params.ts); 8 words.
 struct Sampling {
   temperature: f32,
   inv_temperature: f32,

@@ -23,6 +23,7 @@ const USAGE = `Usage: mnemo <command> [flags]
 
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
             [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32]
+            [--speculate off|context] (context: drafts from the context, verified in one forward; greedy only)
             [--memory <store> (memory flags)] [--json]
   chat      --model <dir|file> [--system <text>] [--max-tokens N] [--cache f32|f16] (sampling flags as generate)
             a conversation in the terminal: each line is a user turn; /reset, /usage, /exit.
@@ -52,7 +53,7 @@ exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 
 async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
-    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", ...MEMORY_FLAGS],
+    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", "speculate", ...MEMORY_FLAGS],
     booleans: ["greedy", "json", "keep-token-table-f16"],
   });
   if (typeof flags.prompt !== "string") throw new UsageError("generate needs --prompt <text>.");
@@ -82,6 +83,8 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
       seed: num(flags, "seed"),
       greedy: flags.greedy === true,
       signal: controller.signal,
+      // Checked by generate() with the other options ("off" or "context").
+      ...(typeof flags.speculate === "string" ? { speculate: flags.speculate as "off" | "context" } : {}),
     });
     for await (const t of stream) {
       ids.push(t.id);
@@ -106,13 +109,15 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
             kv_cache_bytes_per_token: usage.bytesPerToken,
             context_tokens: usage.tokens,
           },
+          ...(tm.speculation ? { speculation: tm.speculation } : {}),
           model: model.info,
           adapter: model.gpu.adapter,
         }) + "\n",
       );
     } else {
       io.stdout("\n");
-      io.stderr(`[${ids.length} tokens, ${tm.tokensPerSecond.toFixed(1)} tokens/s, first token ${tm.ttftMs.toFixed(0)} ms, ${model.gpu.adapter.vendor} ${model.gpu.adapter.architecture}]\n`);
+      const drafts = tm.speculation ? `, ${tm.speculation.accepted} of ${tm.speculation.drafted} drafted tokens accepted` : "";
+      io.stderr(`[${ids.length} tokens, ${tm.tokensPerSecond.toFixed(1)} tokens/s, first token ${tm.ttftMs.toFixed(0)} ms${drafts}, ${model.gpu.adapter.vendor} ${model.gpu.adapter.architecture}]\n`);
     }
     return 0;
   } finally {

@@ -150,7 +150,7 @@ function checkKvCache(gpu: Gpu, kv: FusedKvWrite, args: MatmulArgs, N: number, K
 
 /** Which code path of shaders/matmul.wgsl a shape takes, and its grid. */
 interface MatmulPlan {
-  /** Many rows with K % 4 == 0: 8 x 4 register tiles. */
+  /** Many rows with K % 4 == 0: register tiles of `tm` x 4 (tm = 2, 4 or 8: the fewest rows that hold M, up to 8). */
   tile: boolean;
   /** One row with K % 4 == 0: four columns per invocation. Neither: the scalar path. */
   gemv4: boolean;
@@ -161,6 +161,11 @@ interface MatmulPlan {
   invocations: number;
 }
 
+/** Rows of the register tile for M rows: a 2- or 4-row tile for a few rows (a verification step), else 8. */
+function tileRows(M: number): number {
+  return M <= 2 ? 2 : M <= 4 ? 4 : TILE_M;
+}
+
 function planMatmul(gpu: Gpu, args: MatmulArgs, N: number, K: number): MatmulPlan {
   const M = args.M;
   // Many rows with K % 4 == 0: 8 x 4 register tiles, an invocation per four columns. On
@@ -169,7 +174,7 @@ function planMatmul(gpu: Gpu, args: MatmulArgs, N: number, K: number): MatmulPla
   // One row (decode) with K % 4 == 0: four columns per invocation in smaller workgroups
   // (1.6x the one-column GEMV on SwiftShader: each activation load serves four rows of W).
   const gemv4 = M === 1 && K % 4 === 0;
-  const tm = M === 1 ? 1 : tile ? TILE_M : SCALAR_ROWS;
+  const tm = M === 1 ? 1 : tile ? tileRows(M) : SCALAR_ROWS;
   const columnInvocations = tile || gemv4 ? Math.ceil(N / TILE_N) : N;
   const norm = args.norm;
   if (norm && (norm.grid ?? (gpu.adapter.isSoftware ? "few" : "wide")) === "few") {
@@ -180,7 +185,8 @@ function planMatmul(gpu: Gpu, args: MatmulArgs, N: number, K: number): MatmulPla
 
 /**
  * out[M, N] = epilogue(x[M, K] · w[N, K]ᵀ + bias) + residual. GEMV (M = 1): four output
- * columns per invocation; prefill (M > 1): an 8 x 4 tile of out per invocation;
+ * columns per invocation; prefill (M > 1): an 8 x 4 tile of out per invocation (2 x 4 or 4 x 4
+ * for M <= 4);
  * dequantizing q8_0 / q4_0 / f16 weights in registers. Optionally fused: a layer norm of
  * the row in front (`norm`, M = 1), a KV-cache write behind (`kvCache`).
  */
@@ -228,7 +234,9 @@ function shaderDefines(a: MatmulArgs, plan: MatmulPlan, K: number): Record<strin
     HAS_BIAS: !!a.bias,
     GELU: a.epilogue === "gelu",
     HAS_RESIDUAL: !!a.residual,
-    TILE: plan.tile,
+    TILE: plan.tile && plan.tm === TILE_M,
+    TILE4: plan.tile && plan.tm === 4,
+    TILE2: plan.tile && plan.tm === 2,
     GEMV4: plan.gemv4,
     LN: !!a.norm,
     LN_OUT: !!a.norm?.out,

@@ -9,7 +9,8 @@ import { MnemoError, abortError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { READBACK_USAGE } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
-import { createSamplingParamsBuffer, sample, writeSamplingParams } from "../kernels/sample.js";
+import { createSamplingParamsBuffer, writeSamplingParams } from "../kernels/sample-params.js";
+import { sampleDispatches } from "../kernels/sample-parallel.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
 import type { ContextWindow } from "./context-window.js";
 import type { ResolvedGenerateOptions } from "./generate-options.js";
@@ -48,14 +49,16 @@ export interface DecodeHost {
 export interface DecodedToken {
   id: number;
   neighbours?: MemoryNeighbour[];
+  /** Speculative decoding: the token was a confirmed draft. */
+  drafted?: boolean;
 }
 
 interface DecodePlan {
   forward: ForwardPlan;
-  /** Samples the forward's logits into forward.ids. */
-  fromForward: KernelDispatch;
-  /** Samples the session's kept next-token logits into forward.ids (the first step). */
-  fromLogits: KernelDispatch;
+  /** Sample the forward's logits into forward.ids (mark history, select, merge). */
+  fromForward: KernelDispatch[];
+  /** Sample the session's kept next-token logits into forward.ids (the first step). */
+  fromLogits: KernelDispatch[];
   /** The dispatch lists of the two kinds of step, built once (the pacer learns each one's time). */
   forwardStep: readonly KernelDispatch[];
   samplingStep: readonly KernelDispatch[];
@@ -99,7 +102,7 @@ export class Decoder {
   /** Frees the decode plan: the model (a growing memory was mixed in) or the state changed. */
   invalidate(): void {
     if (!this.plan) return;
-    releaseDispatches(this.gpu, [this.plan.fromForward, this.plan.fromLogits]);
+    releaseDispatches(this.gpu, [...this.plan.fromForward, ...this.plan.fromLogits]);
     this.plan.forward.dispose();
     this.plan = null;
   }
@@ -109,9 +112,9 @@ export class Decoder {
     if (!this.plan) {
       const forward = model.planForward(state, 1);
       const common = { N: model.info.vocabSize, params: this.params, history: this.history, out: forward.ids };
-      const fromForward = sample(this.gpu, { ...common, logits: forward.logits });
-      const fromLogits = sample(this.gpu, { ...common, logits: nextLogits });
-      this.plan = { forward, fromForward, fromLogits, forwardStep: [...forward.dispatches, fromForward], samplingStep: [fromLogits] };
+      const fromForward = sampleDispatches(this.gpu, { ...common, logits: forward.logits });
+      const fromLogits = sampleDispatches(this.gpu, { ...common, logits: nextLogits });
+      this.plan = { forward, fromForward, fromLogits, forwardStep: [...forward.dispatches, ...fromForward], samplingStep: fromLogits };
     }
     return this.plan;
   }

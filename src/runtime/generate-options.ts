@@ -2,6 +2,7 @@
 // busy, nothing is prefilled), so a bad option fails with a clear BAD_INPUT and leaves the
 // session usable. Returns the options with their defaults filled in.
 import { MnemoError } from "../errors.js";
+import { DEFAULT_CONTEXT_DRAFT, type ContextDraftOptions } from "./drafts.js";
 import type { GenerateOptions } from "./types.js";
 
 /** {@link GenerateOptions} after checking, defaults applied. */
@@ -18,9 +19,21 @@ export interface ResolvedGenerateOptions {
   signal: AbortSignal | undefined;
   neighbours: boolean;
   overflow: "truncate" | "error";
+  /** null: no speculation. */
+  speculate: ResolvedSpeculation | null;
 }
 
-const KNOWN = new Set(["maxTokens", "temperature", "greedy", "topK", "topP", "repetitionPenalty", "seed", "stop", "stopOnEos", "signal", "neighbours", "overflow"]);
+/** Speculation settings after checking. */
+export interface ResolvedSpeculation {
+  maxDraft: number;
+  context: ContextDraftOptions;
+}
+
+/** Most tokens a speculative step may draft (the verifier's limit). */
+export const SPECULATE_MAX_DRAFT = 16;
+const DEFAULT_MAX_DRAFT = 8;
+
+const KNOWN = new Set(["maxTokens", "temperature", "greedy", "topK", "topP", "repetitionPenalty", "seed", "stop", "stopOnEos", "signal", "neighbours", "overflow", "speculate"]);
 
 function bad(message: string): never {
   throw new MnemoError("BAD_INPUT", message);
@@ -50,6 +63,24 @@ function checkSignal(signal: unknown): AbortSignal | undefined {
   const s = signal as Partial<AbortSignal>;
   if (typeof s !== "object" || s === null || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") bad("signal must be an AbortSignal.");
   return signal as AbortSignal;
+}
+
+function checkSpeculate(v: GenerateOptions["speculate"]): ResolvedSpeculation | null {
+  if (v === undefined || v === "off") return null;
+  if (v === "context") return { maxDraft: DEFAULT_MAX_DRAFT, context: DEFAULT_CONTEXT_DRAFT };
+  if (typeof v === "string") bad(`speculate must be "off", "context" or { draft: "context", ... }, got "${v}"${v === "memory" ? " (drafts from a memory store are not supported yet)" : ""}.`);
+  if (typeof v !== "object" || v === null) bad(`speculate must be "off", "context" or an object, got ${String(v)}.`);
+  for (const key of Object.keys(v)) if (!["draft", "maxDraft", "maxMatch", "minMatch"].includes(key)) bad(`Unknown speculate option "${key}" (known: draft, maxDraft, maxMatch, minMatch).`);
+  if (v.draft !== "context") bad(`speculate.draft must be "context", got ${String(v.draft)}.`);
+  const int = (name: "maxDraft" | "maxMatch" | "minMatch", fallback: number, max: number): number => {
+    const n = v[name] ?? fallback;
+    if (!Number.isInteger(n) || n < 1 || n > max) bad(`speculate.${name} must be an integer in 1..${max}, got ${String(n)}.`);
+    return n;
+  };
+  const maxDraft = int("maxDraft", DEFAULT_MAX_DRAFT, SPECULATE_MAX_DRAFT);
+  const maxMatch = int("maxMatch", DEFAULT_CONTEXT_DRAFT.maxMatch, 64);
+  const minMatch = int("minMatch", DEFAULT_CONTEXT_DRAFT.minMatch, maxMatch);
+  return { maxDraft, context: { maxMatch, minMatch } };
 }
 
 /**
@@ -88,5 +119,6 @@ export function resolveGenerateOptions(o: GenerateOptions = {}, extraKeys: reado
     signal: checkSignal(o.signal),
     neighbours: optionalBoolean(o, "neighbours") ?? false,
     overflow,
+    speculate: checkSpeculate(o.speculate),
   };
 }

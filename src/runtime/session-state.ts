@@ -12,6 +12,7 @@ import { Decoder, LOOKAHEAD, type DecodeHost } from "./decoder.js";
 import { NeighbourReadback } from "./neighbours.js";
 import { PlanCache } from "./plan-cache.js";
 import { SessionMemory, type GrowingMemoryOptions } from "./session-memory.js";
+import { SpeculativeDecoder } from "./speculative.js";
 import type { StateSnapshot } from "./snapshot.js";
 import { StepRunner, feedPlan, type SubmittedStep } from "./step-runner.js";
 import type { OverflowPolicy, StepObserver } from "./types.js";
@@ -51,6 +52,7 @@ export class SessionState implements DecodeHost {
   /** The growing memory (setup.growingMemory), created before the first forward. */
   memory: SessionMemory | null = null;
   private plans: PlanCache;
+  private speculating: SpeculativeDecoder | null = null;
   private disposed = false;
 
   constructor(
@@ -78,6 +80,12 @@ export class SessionState implements DecodeHost {
     return this.baseModel.gpu;
   }
 
+  /** The speculative decoder, created by the first call that speculates. */
+  get speculator(): SpeculativeDecoder {
+    this.speculating ??= new SpeculativeDecoder(this.gpu);
+    return this.speculating;
+  }
+
   /** Plans built for prefill so far (the tests check that a repeated chunk length reuses one). */
   get plansBuilt(): number {
     return this.plans.built;
@@ -96,6 +104,7 @@ export class SessionState implements DecodeHost {
     this.plans.clear();
     this.plans = new PlanCache(this.model, this.state);
     this.decoder.invalidate();
+    this.speculating?.invalidate();
   }
 
   /** Feeds `ids` (after any held token the state has not consumed), in chunks of maxChunk. */
@@ -237,6 +246,7 @@ export class SessionState implements DecodeHost {
     if (gpu.isLost) return;
     this.plans.clear();
     this.decoder.dispose();
+    this.speculating?.dispose();
     this.memory?.dispose();
     this.setup.observer?.dispose?.();
     this.neighbours.dispose();

@@ -8,6 +8,7 @@ import type { LanguageModel } from "../models/types.js";
 import { finishChatTurn, planChatTurn, type ChatMessage } from "./chat.js";
 import { resolveGenerateOptions, type ResolvedGenerateOptions } from "./generate-options.js";
 import { SessionState, type SessionSetup } from "./session-state.js";
+import { speculationRefusal } from "./speculative.js";
 import type { StateSnapshot } from "./snapshot.js";
 import type { ChatOptions, GenerateOptions, GeneratedToken, GenerationTimings, GrowingMemoryUsage, OverflowPolicy, SessionUsage } from "./types.js";
 
@@ -114,7 +115,7 @@ export class Session {
    */
   generate(prompt: string | readonly number[] | null, opts: GenerateOptions = {}): AsyncGenerator<GeneratedToken> {
     this.held.guard();
-    const resolved = resolveGenerateOptions(opts);
+    const resolved = this.resolve(opts);
     const ids = prompt === null ? [] : this.encodeText(prompt);
     if (ids.length === 0 && this.tokens.length === 0) throw new MnemoError("BAD_INPUT", "Nothing to continue from: give a prompt (the session is empty).");
     return this.run(ids, resolved);
@@ -130,8 +131,16 @@ export class Session {
   chat(messages: readonly ChatMessage[], opts: ChatOptions = {}): AsyncGenerator<GeneratedToken> {
     this.held.guard();
     if (!Array.isArray(messages)) throw new MnemoError("BAD_INPUT", "chat() takes an array of { role, content } messages.");
-    const resolved = resolveGenerateOptions(opts);
+    const resolved = this.resolve(opts);
     return this.runChat(messages, resolved, opts.stop);
+  }
+
+  /** Checks the options, and whether this session can speculate with them. */
+  private resolve(opts: GenerateOptions): ResolvedGenerateOptions {
+    const o = resolveGenerateOptions(opts);
+    const refusal = o.speculate && speculationRefusal(this.model, o, !!this.options.growingMemory);
+    if (refusal) throw new MnemoError("BAD_INPUT", `speculate: ${refusal}.`);
+    return o;
   }
 
   private async *runChat(added: readonly ChatMessage[], o: ResolvedGenerateOptions, stopOption: readonly string[] | undefined): AsyncGenerator<GeneratedToken> {
@@ -163,19 +172,23 @@ export class Session {
       await held.prefill(ids, { signal: o.signal, overflow: o.overflow });
       if (!held.logitsValid) await held.recomputeNextLogits(o.signal);
       timing.prefillMs = performance.now() - timing.t0;
-      for await (const { id, neighbours } of held.decoder.decode(held, o)) {
+      const tokens = o.speculate ? held.speculator.decode(held, o, o.speculate) : held.decoder.decode(held, o);
+      for await (const { id, neighbours, drafted } of tokens) {
         held.logitsValid = false;
         if (++timing.produced === 1) timing.ttftMs = performance.now() - timing.t0;
         if (o.stopOnEos && id === eos) break;
         const piece = stream.push(id);
         text += piece;
-        yield o.neighbours ? { id, text: piece, neighbours: neighbours ?? [] } : { id, text: piece };
+        const token: GeneratedToken = o.neighbours ? { id, text: piece, neighbours: neighbours ?? [] } : { id, text: piece };
+        if (o.speculate) token.drafted = !!drafted;
+        yield token;
         if (o.stop.some((s) => s.length > 0 && text.endsWith(s))) break;
       }
       // The last sampled token stays in the context, not yet in the state (the next call feeds it first).
     } finally {
       this.busy = false;
       this.lastTimings = generationTimings(timing, ids.length);
+      if (o.speculate) this.lastTimings.speculation = { ...held.speculator.stats };
     }
   }
 

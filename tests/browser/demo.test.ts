@@ -1,22 +1,54 @@
 // The demo page end to end in headless Chromium (WebGPU on SwiftShader): stream, stop,
 // second visit from the cache, both bundled models, screenshots for a human to look at.
+// The GPT-2 text is compared with the same greedy generation done in Node through the library
+// on the file the demo loads, and its first 16 tokens with the dequantized-weights fixture.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { launchPersistentChromium, serveStatic, type StaticServer } from "../helpers/browser.js";
+import { loadModel as loadModelInNode } from "../../src/node.js";
+import { fixture, readJsonFile } from "../helpers/models.js";
 
 const root = join(__dirname, "..", "..");
 const shots = join(root, "test-results", "demo");
 let server: StaticServer;
 let context: BrowserContext;
 
+/** The demo's default GPT-2 prompt (demo/main.ts) and what greedy decoding must give for it. */
+const GPT2_PROMPT = "It was a dark and stormy night";
+const GPT2_TOKENS = 20;
+let greedy: { nodeIds: number[]; nodeText: string; fixtureIds: number[]; fixtureText: string; promptIds: number[]; fixturePromptIds: number[] };
+
+/**
+ * The fixture (tests/fixtures/reference/gguf-dequant-reference.json) is a numpy float32 forward on
+ * the dequantized weights of tests/fixtures/models/gpt2-gutenberg-q8_0.gguf: 16 greedy tokens
+ * for this prompt, top-1 margins 0.23 or more. The demo's file, weights/gpt2-gutenberg-q8_0.gguf,
+ * has the same Q8_0 blocks but an F32 position table (weights/README.md), so the fixture
+ * covers its first 16 tokens; all 20 are compared with the library in Node on that very file.
+ */
+async function expectedGreedy(): Promise<typeof greedy> {
+  const ref = (await readJsonFile<{ files: Record<string, { prompt_ids: number[]; greedy_ids: number[] }[]> }>(fixture("reference/gguf-dequant-reference.json"))).files["gpt2-gutenberg-q8_0.gguf"][0];
+  const model = await loadModelInNode(join(root, "weights", "gpt2-gutenberg-q8_0.gguf"));
+  const tokenizer = model.languageModel.tokenizer;
+  const nodeIds: number[] = [];
+  let nodeText = "";
+  for await (const t of model.generate(GPT2_PROMPT, { temperature: 0, maxTokens: GPT2_TOKENS })) {
+    nodeIds.push(t.id);
+    nodeText += t.text;
+  }
+  const result = { nodeIds, nodeText, fixtureIds: ref.greedy_ids, fixtureText: tokenizer.decode(ref.greedy_ids), promptIds: tokenizer.encode(GPT2_PROMPT), fixturePromptIds: ref.prompt_ids };
+  model.dispose();
+  return result;
+}
+
 beforeAll(async () => {
   execFileSync("npx", ["vite", "build", "--config", "demo/vite.config.ts", "--logLevel", "warn"], { cwd: root, stdio: "inherit" });
   server = await serveStatic(join(root, "demo-dist"));
   context = await launchPersistentChromium();
   mkdirSync(shots, { recursive: true });
+  greedy = await expectedGreedy();
 }, 240_000);
 
 afterAll(async () => {
@@ -59,11 +91,20 @@ describe("demo page", () => {
     await loadModel(page, "gpt2");
     expect(weightRequests().length).toBeGreaterThan(0);
 
-    const states = await generate(page, 20);
-    const prompt = "It was a dark and stormy night";
+    const states = await generate(page, GPT2_TOKENS);
+    const prompt = GPT2_PROMPT;
     const grown = new Set(states.filter((s) => s.length > prompt.length));
     expect(grown.size, "text grew in at least two steps").toBeGreaterThanOrEqual(2);
     expect(await page.textContent("#stats")).toMatch(/20 tokens/);
+    // Greedy text: the fixture's 16 tokens are the prefix of the library's 20 in Node, which
+    // the page must reproduce character for character.
+    expect(greedy.promptIds, "the demo's prompt is the fixture's").toEqual(greedy.fixturePromptIds);
+    expect(greedy.nodeIds.slice(0, greedy.fixtureIds.length), "Node greedy vs the fixture").toEqual(greedy.fixtureIds);
+    expect(greedy.nodeIds.length).toBe(GPT2_TOKENS);
+    const output = (await page.textContent("#output")) ?? "";
+    console.log(`demo greedy text: ${JSON.stringify(output)}`);
+    expect(output.startsWith(prompt + greedy.fixtureText), "the page's first 16 tokens are the fixture's").toBe(true);
+    expect(output).toBe(prompt + greedy.nodeText);
     // The kernel panel shows the last decode step's kernels exactly when the adapter can time them.
     const timestamps = await page.evaluate(async () => !!(await navigator.gpu.requestAdapter())?.features.has("timestamp-query"));
     console.log(`browser adapter timestamp-query: ${timestamps}`);

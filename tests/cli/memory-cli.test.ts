@@ -45,8 +45,16 @@ describe("mnemo memory", () => {
     expect(await main(["eval", "--text-file", join(dir, "b.txt"), "--memory", store, "--k", "16", "--memory-temperature", "10", "--lambda", "0.5", "--json"], e.io), e.err.join("")).toBe(0);
     const r = JSON.parse(e.out.join(""));
     expect(r.memory).toMatchObject({ k: 16, temperature: 10, lambda: 0.5, metric: "l2" });
+    expect(r.memory.entries).toBe(decodeKnnStore(new Uint8Array(await readFile(store))).count);
     expect(r.memory.ppl).toBeLessThan(r.ppl * 0.5);
-    expect(r.memory.ms_per_token).toBeGreaterThan(r.ms_per_token);
+    // The figure without memory is the model's own: a separate run without --memory gives it too.
+    const plain = capture();
+    expect(await main(["eval", "--text-file", join(dir, "b.txt"), "--json"], plain.io), plain.err.join("")).toBe(0);
+    const p = JSON.parse(plain.out.join(""));
+    expect(p.memory).toBeUndefined();
+    expect(p.tokens).toBe(r.tokens);
+    console.log(`eval without memory: mean NLL ${p.mean_nll} alone, ${r.mean_nll} beside the memory`);
+    expect(r.mean_nll).toBe(p.mean_nll);
   }, 120_000);
 
   it("generate --memory changes greedy text toward the stored passage", async () => {

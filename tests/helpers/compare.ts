@@ -48,3 +48,24 @@ export function expectClose(label: string, actual: ArrayLike<number>, expected: 
   }
   return report;
 }
+
+/** Largest |a[i] - b[i]| (Infinity when `a` holds a NaN). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i] - b[i]);
+    m = Number.isNaN(d) ? Infinity : Math.max(m, d);
+  }
+  return m;
+}
+
+/**
+ * How many leading greedy steps to compare against a reference: up to and including the
+ * first near-tie, a step whose reference top-1/top-2 margin is below twice the logit bound
+ * `atol` (each of the two logits may be off by `atol`, so only there may the order flip).
+ */
+export function stepsUntilNearTie(margins: readonly number[], n: number, atol: number): number {
+  const tie = margins.findIndex((m, i) => i < n && m < 2 * atol);
+  return tie < 0 ? n : tie + 1;
+}

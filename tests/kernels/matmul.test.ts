@@ -45,6 +45,9 @@ describe("matmul f32/f16 on awkward shapes", () => {
       [3, 257, 7],
       [7, 1000, 64],
       [65, 7, 257],
+      [2, 1000, 64],
+      [4, 257, 64],
+      [3, 7, 64],
     ]) {
       it(`${type} M=${M} N=${N} K=${K}`, () => check(type, M, N, K, { bias: true }));
     }
@@ -58,6 +61,11 @@ describe("matmul q8_0/q4_0 (K multiple of 32)", () => {
       [1, 7, 96],
       [3, 257, 64],
       [65, 1000, 256],
+      // The few-row tiles of a speculative verification: 2 x 4 (M = 2), 4 x 4 (M = 3, 4),
+      // and 8 x 4 over two row groups (M = 9).
+      [2, 257, 64],
+      [4, 7, 96],
+      [9, 257, 64],
     ]) {
       it(`${type} M=${M} N=${N} K=${K}`, () => check(type, M, N, K, { bias: true }));
     }

@@ -27,14 +27,13 @@ async function load(files: Record<string, Uint8Array>): Promise<LanguageModel> {
   return loadLanguageModel(gpu, await resolveModelFiles(files));
 }
 
+/** `p` must reject with a MnemoError of `code` (a resolved promise fails). */
 async function expectCode(p: Promise<unknown>, code: MnemoErrorCode, message?: RegExp): Promise<void> {
-  let err: unknown;
-  try {
-    await p;
-  } catch (e) {
-    err = e;
-  }
-  expect(isMnemoError(err, code), String(err)).toBe(true);
+  const err = await p.then(
+    (v) => `a resolved promise (${String(v)})`,
+    (e: unknown) => e,
+  );
+  expect(isMnemoError(err, code), `expected ${code}, got ${String(err)}`).toBe(true);
   if (message) expect(String(err)).toMatch(message);
 }
 
@@ -99,19 +98,21 @@ describe("GPT-2 generation under stress", () => {
     s.dispose();
   });
 
-  it("100 aborted generations leak no GPU buffers", async () => {
+  it("100 aborted generations each reject with ABORTED right after the abort, and leak no GPU buffers", async () => {
     const before = gpu.getPoolStats();
     for (let i = 0; i < 100; i++) {
       const s = new Session(model);
       const controller = new AbortController();
+      const abortAfter = 1 + (i % 3);
       let n = 0;
-      try {
+      const run = async () => {
         for await (const _t of s.generate([1, 2, 3], { maxTokens: 20, signal: controller.signal, seed: i })) {
-          if (++n === 1 + (i % 3)) controller.abort();
+          if (++n === abortAfter) controller.abort();
         }
-      } catch (e) {
-        expect(isMnemoError(e, "ABORTED")).toBe(true);
-      }
+      };
+      // Fails when the abort is ignored (the 20 tokens would finish without a rejection).
+      await expect(run()).rejects.toSatisfy((e: unknown) => isMnemoError(e, "ABORTED"));
+      expect(n, `generation ${i}`).toBe(abortAfter);
       s.dispose();
     }
     const after = gpu.getPoolStats();

@@ -5,7 +5,8 @@ import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
 import { testGpu } from "../helpers/gpu.js";
 import { evaluatePerplexity } from "../../src/runtime/eval.js";
-import { fixture, fullForwardLogits, greedyIds, loadModelAt, readJsonFile, topK, untilNearTie } from "../helpers/models.js";
+import { fixture, fullForwardLogits, greedyIds, loadModelAt, readJsonFile, topK } from "../helpers/models.js";
+import { stepsUntilNearTie } from "../helpers/compare.js";
 
 interface RefCase {
   prompt_ids: number[];
@@ -14,6 +15,23 @@ interface RefCase {
   greedy_ids: number[];
   greedy_top1_margin: number[];
 }
+
+// Bounds from measurements: the worst value seen over the fixture prompts in Node 20 on
+// Dawn/SwiftShader, 2026-12-01 (top-10 logits the same in Chromium, SwiftShader, that day),
+// times a multiple; each file has its own. The perplexity bounds are the quality the
+// quantization must keep (the issue's Q8_0 0.2% and Q4_0 3% of F16), not a numerical error:
+// Q4_0's 2.06% is what 4-bit weights cost, so 5x of it would bound nothing.
+const BOUNDS: Record<string, { top10Atol: number; pplVsF16: number }> = {
+  /** top-10 logits vs the dequantized float32 reference: measured 1.50e-6; 6.7x. Perplexity vs F16: measured -0.030%; 6.7x. */
+  "gpt2-gutenberg-q8_0.gguf": { top10Atol: 1e-5, pplVsF16: 0.002 },
+  /** top-10 logits vs the dequantized float32 reference: measured 4.01e-6; 6.2x. Perplexity vs F16: measured +2.06%; 1.5x (the quality bound). */
+  "gpt2-gutenberg-q4_0.gguf": { top10Atol: 2.5e-5, pplVsF16: 0.03 },
+};
+/**
+ * Q8_0 greedy may part from the F16 model's only where the F16 top-1/top-2 margin is below
+ * this: measured 0.0289 at the one parting (prompt 3, token 5); 5.2x.
+ */
+const Q8_PARTING_MARGIN = 0.15;
 
 let gpu: Gpu;
 let ref: Record<string, RefCase[]>;
@@ -39,13 +57,15 @@ for (const file of ["gpt2-gutenberg-q8_0.gguf", "gpt2-gutenberg-q4_0.gguf"]) {
         expect(topK(row, 10), `prompt ${i}`).toEqual(c.top10_ids);
         const worst = Math.max(...c.top10_ids.map((id, k) => Math.abs(row[id] - c.top10_logits[k])));
         console.log(`${file} prompt ${i}: max |top-10 logit diff| ${worst.toExponential(2)}`);
-        expect(worst).toBeLessThan(2e-3);
+        expect(worst).toBeLessThanOrEqual(BOUNDS[file].top10Atol);
       }
     });
 
     it("16 greedy tokens equal the reference up to the first near-tie", async () => {
-      for (const c of ref[file]) {
-        const n = untilNearTie(c.greedy_top1_margin, 16);
+      for (const [i, c] of ref[file].entries()) {
+        // A near-tie: a reference margin below twice the logit bound.
+        const n = stepsUntilNearTie(c.greedy_top1_margin, 16, BOUNDS[file].top10Atol);
+        console.log(`${file} prompt ${i}: ${n} of 16 greedy tokens compared`);
         expect((await greedyIds(model, c.prompt_ids, 16)).slice(0, n)).toEqual(c.greedy_ids.slice(0, n));
       }
     }, 300_000);
@@ -55,9 +75,9 @@ for (const file of ["gpt2-gutenberg-q8_0.gguf", "gpt2-gutenberg-q4_0.gguf"]) {
       const val = await readJsonFile<{ ids: number[] }>(fixture("reference/gutenberg_val_ids.json"));
       const r = await evaluatePerplexity(model, val.ids.slice(0, 4096), { window: 1024 });
       const rel = r.perplexity / Number(fx.val4096_ppl) - 1;
-      console.log(`${file}: val4096 perplexity ${r.perplexity.toFixed(3)} (${(100 * rel).toFixed(2)}% vs F16) in ${(r.ms / 1000).toFixed(0)} s`);
-      // Issue bounds: Q8_0 within 0.2% of F16, Q4_0 within 3%.
-      expect(Math.abs(rel)).toBeLessThan(file.includes("q8_0") ? 0.002 : 0.03);
+      console.log(`${file}: val4096 perplexity ${r.perplexity.toFixed(4)} (${(100 * rel).toFixed(4)}% vs F16)`);
+      expect(r.predicted).toBe(4095);
+      expect(Math.abs(rel)).toBeLessThanOrEqual(BOUNDS[file].pplVsF16);
     }, 900_000);
 
     if (file.includes("q8_0")) {
@@ -71,10 +91,10 @@ for (const file of ["gpt2-gutenberg-q8_0.gguf", "gpt2-gutenberg-q4_0.gguf"]) {
             continue;
           }
           // Quantization moves logits by a few hundredths: a parting is explained only where
-          // the F16 model's own top-1/top-2 margin was that small.
+          // the F16 model's own top-1/top-2 margin was small.
           const margin = c.greedy_top1_margin[diverge];
           console.log(`prompt ${i}: Q8_0 parts from F16 at token ${diverge} (F16 top-1 margin there ${margin.toFixed(4)})`);
-          expect(margin, `prompt ${i} step ${diverge}`).toBeLessThan(0.05);
+          expect(margin, `prompt ${i} step ${diverge}`).toBeLessThan(Q8_PARTING_MARGIN);
         }
       }, 300_000);
     }

@@ -12,6 +12,13 @@ interface TinyFixture {
   greedy_top1_margin: number[];
 }
 
+// Bounds from measurements: the worst error seen in Node 20 on Dawn/SwiftShader, 2026-12-01,
+// times a small multiple. The fixture's smallest greedy top-1 margin is 2.2e-3, far above both.
+/** All 24 positions vs PyTorch: measured 2.67e-6; 7.5x. */
+const LOGITS_ATOL = 2e-5;
+/** Last position through the KV cache (prefill 6, then 4 single steps) vs a fresh full forward: measured 1.46e-6; 6.8x. */
+const CACHE_ATOL = 1e-5;
+
 let gpu: Gpu;
 let model: LanguageModel;
 let fx: TinyFixture;
@@ -29,25 +36,27 @@ describe("tiny-gpt2 against the PyTorch fixture", () => {
     expect(model.info.contextLength).toBe(64);
   });
 
-  it("logits at all 24 positions within 1e-3", async () => {
+  it(`logits at all 24 positions within ${LOGITS_ATOL}`, async () => {
     const want = await readFixtureTensor("tiny-gpt2-logits.safetensors", "input_logits");
     const got = await fullForwardLogits(model, fx.input_ids);
-    expectClose("tiny-gpt2 input logits", got, want, { atol: 1e-3 });
+    expectClose("tiny-gpt2 input logits", got, want, { atol: LOGITS_ATOL });
   });
 
-  it("40 greedy tokens through the KV cache equal the fixture", async () => {
+  it("40 greedy tokens through the KV cache equal the fixture (up to a near-tie)", async () => {
     const session = new Session(model);
     const ids: number[] = [];
     for await (const t of session.generate(fx.input_ids, { greedy: true, maxTokens: 40, stopOnEos: false })) ids.push(t.id);
-    // Compare up to the first near-tie (reference margin below 1e-3).
-    const tie = fx.greedy_top1_margin.findIndex((m) => m < 1e-3);
+    // A step can flip only where the reference's top-1/top-2 margin is within twice the
+    // logit bound (each of the two may be off by the bound); compare up to the first such step.
+    const tie = fx.greedy_top1_margin.findIndex((m) => m < 2 * LOGITS_ATOL);
     const n = tie < 0 ? 40 : tie + 1;
+    console.log(`tiny-gpt2 greedy: ${n} of 40 compared (smallest reference margin ${Math.min(...fx.greedy_top1_margin).toExponential(2)})`);
     expect(ids.slice(0, n)).toEqual(fx.greedy_ids.slice(0, n));
     expect(ids.length).toBe(40);
     session.dispose();
   });
 
-  it("logits at step t through the cache equal a fresh full forward within 1e-4 relative", async () => {
+  it(`logits at step t through the cache equal a fresh full forward within ${CACHE_ATOL}`, async () => {
     const session = new Session(model);
     const ids = fx.input_ids.slice(0, 10);
     await session.append(ids.slice(0, 6));
@@ -56,7 +65,7 @@ describe("tiny-gpt2 against the PyTorch fixture", () => {
     const cached = await session.nextTokenLogits();
     const full = await fullForwardLogits(model, ids);
     const lastRow = full.subarray(9 * 1000, 10 * 1000);
-    expectClose("cache vs full forward", cached, lastRow, { atol: 1e-5, rtol: 1e-4 });
+    expectClose("cache vs full forward", cached, lastRow, { atol: CACHE_ATOL });
     session.dispose();
   });
 });

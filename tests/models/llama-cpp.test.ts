@@ -17,14 +17,20 @@ import { ROOT, fixture, readJsonFile, topK } from "../helpers/models.js";
 import { loadLanguageModel } from "../../src/models/load.js";
 
 /**
- * Largest |difference| allowed per weight type, and on average over the vocabulary (stated
- * in the README). Measured on the four fixture prompts: f16 max 0.0044 / mean 0.0016, q8_0
- * 0.115 / 0.027, q4_0 0.093 / 0.030; the bounds are about twice that.
+ * Largest |difference| allowed per weight type, and on average over the vocabulary. Measured
+ * on the four fixture prompts (worst prompt; Node 20, Dawn/SwiftShader against
+ * node-llama-cpp's CPU build, 2026-12-01): f16 max 0.0060 / mean 0.0017, q8_0 0.152 / 0.027,
+ * q4_0 0.093 / 0.030 (the f16 max was 0.0044 in an earlier measurement: the two
+ * implementations' rounding drifts, so the bounds are about 5x, not 2x). A misread block
+ * layout, scale or tensor name moves logits by whole units.
  */
 const TOLERANCE: Record<GgufWeightType, { max: number; mean: number }> = {
-  f16: { max: 0.01, mean: 0.004 },
-  q8_0: { max: 0.25, mean: 0.06 },
-  q4_0: { max: 0.25, mean: 0.06 },
+  /** max 5.0x, mean 5.9x. */
+  f16: { max: 0.03, mean: 0.01 },
+  /** max 4.9x, mean 5.5x. */
+  q8_0: { max: 0.75, mean: 0.15 },
+  /** max 5.4x, mean 5.0x. */
+  q4_0: { max: 0.5, mean: 0.15 },
 };
 
 let gpu: Gpu;

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
-import { renderChat, planChatTurn, finishChatTurn, DEFAULT_CHAT_TEMPLATE, type ChatMessage } from "../../src/runtime/chat.js";
+import { renderChat, planChatTurn, finishChatTurn, CHAT_TEMPLATE_LIMITS, DEFAULT_CHAT_TEMPLATE, type ChatMessage } from "../../src/runtime/chat.js";
 import { chatTemplateFromConfig } from "../../src/tokenizers/chat-config.js";
 import { Session } from "../../src/runtime/session.js";
 import { decodeSnapshot, encodeSnapshot } from "../../src/runtime/snapshot.js";
@@ -39,36 +39,34 @@ describe("renderChat", () => {
   });
 
   it("stops a hostile template that loops for ever", () => {
+    const hi = [{ role: "user", content: "hi" }];
     const hostile = "{% for i in range(1000000000) %}{% for j in range(1000000000) %}x{% endfor %}{% endfor %}";
-    const t0 = Date.now();
-    let err: unknown;
-    try {
-      renderChat([{ role: "user", content: "hi" }], { template: hostile });
-    } catch (e) {
-      err = e;
-    }
+    const err = caught(() => renderChat(hi, { template: hostile }));
     expect(isMnemoError(err, "BAD_INPUT")).toBe(true);
     expect(String(err)).toMatch(/range limit/);
-    expect(Date.now() - t0).toBeLessThan(2000);
+    // The work is counted, not timed: all range() calls of one render share one budget of
+    // elements, so the outer range(1e9) is refused before a single iteration runs.
+    const limit = CHAT_TEMPLATE_LIMITS.maxRangeElements;
+    const ranges = (a: number, b: number) => `{% set x = range(${a}) %}{% set y = range(${b}) %}done`;
+    expect(renderChat(hi, { template: ranges(limit - 1000, 1000) })).toBe("done");
+    expect(String(caught(() => renderChat(hi, { template: ranges(limit - 1000, 1001) })))).toMatch(/range limit/);
   });
 
   it("stops hostile templates that grow strings exponentially, recurse, or multiply a long message", () => {
     const long = [{ role: "user", content: "y".repeat(10_000) }];
-    for (const t of [
-      '{% set s = "x" %}{% for i in range(40) %}{% set s = s + s %}{% endfor %}{{ s }}',
-      '{% set ns = namespace(s="x") %}{% for i in range(26) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}',
-      "{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}",
-      "{% for a in range(300) %}{% for b in range(300) %}{{ messages[0].content }}{% endfor %}{% endfor %}",
-    ]) {
-      const t0 = Date.now();
-      expect(
-        isMnemoError(
-          caught(() => renderChat(long, { template: t })),
-          "BAD_INPUT",
-        ),
-        t,
-      ).toBe(true);
-      expect(Date.now() - t0).toBeLessThan(3000);
+    for (const [t, reason] of [
+      ['{% set s = "x" %}{% for i in range(40) %}{% set s = s + s %}{% endfor %}{{ s }}', /failed to render/],
+      // 2^26 characters: refused by the output limit, which names both counts.
+      [
+        '{% set ns = namespace(s="x") %}{% for i in range(26) %}{% set ns.s = ns.s + ns.s %}{% endfor %}{{ ns.s }}',
+        new RegExp(`produced ${2 ** 26} characters; the limit is ${CHAT_TEMPLATE_LIMITS.maxOutputChars}`),
+      ],
+      ["{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", /failed to render/],
+      ["{% for a in range(300) %}{% for b in range(300) %}{{ messages[0].content }}{% endfor %}{% endfor %}", /failed to render/],
+    ] as const) {
+      const err = caught(() => renderChat(long, { template: t }));
+      expect(isMnemoError(err, "BAD_INPUT"), t).toBe(true);
+      expect(String(err), t).toMatch(reason);
     }
   });
 

@@ -171,11 +171,35 @@ describe("context overflow (n_positions 64)", () => {
   });
 
   it("generation past the context shrinks to half the context and goes on", async () => {
+    // The policy (context-window.ts, keepFirst 0): when the context is full, keep the most
+    // recent half of it (32 of 64 positions), feed those again, and go on from there.
+    const half = 32;
     const s = new Session(model);
-    const ids = await greedy(s, 80, turn(3));
+    const prompt3 = turn(3);
+    const ids: number[] = [];
+    const shrinks: { before: number[]; after: number[] }[] = [];
+    let before = [...prompt3];
+    for await (const t of s.generate(prompt3, { greedy: true, maxTokens: 80, stopOnEos: false })) {
+      ids.push(t.id);
+      const after = [...s.tokens];
+      expect(after.length).toBeLessThanOrEqual(64 + 1); // the last sampled token is held, not yet fed
+      if (after.length < before.length) shrinks.push({ before, after });
+      else expect(after).toEqual([...before, t.id]);
+      before = after;
+    }
     expect(ids.length).toBe(80);
-    expect(s.usage().droppedTokens).toBeGreaterThan(0);
-    expect(s.tokens.length).toBeLessThanOrEqual(64);
-    s.dispose();
+    expect(shrinks.length).toBeGreaterThan(0);
+    for (const { before: held, after } of shrinks) {
+      // Exactly the last half of what was held, then the token sampled from it.
+      expect(after.length).toBe(half + 1);
+      expect(after.slice(0, half)).toEqual(held.slice(-half));
+    }
+    expect(s.usage().droppedTokens).toBe(prompt3.length + ids.length - s.tokens.length);
+    // The state holds exactly the kept half: the token after the last shrink is what a fresh
+    // session fed those 32 tokens predicts.
+    const last = shrinks.at(-1)!.after;
+    const fresh = new Session(model);
+    expect(await greedy(fresh, 1, last.slice(0, half))).toEqual([last[half]]);
+    [s, fresh].forEach((x) => x.dispose());
   });
 });

@@ -1,8 +1,9 @@
-// Plain TypeScript reference of GPU sampling (src/kernels/sample.ts documents the rules).
-// The per-token values (penalised, scaled logits z) are computed with the same f32
-// products as the shader, so they match bit for bit; weights and sums use f64 here.
+// Plain TypeScript reference of GPU sampling (SamplingParams in src/kernels/sample-params.ts
+// documents the rules). The per-token values (penalised, scaled logits z) are computed with
+// the same f32 products as the shader, so they match bit for bit; weights and sums use f64
+// here.
 
-import { checkSamplingParams, type SamplingParams } from "../sample.js";
+import { checkSamplingParams, type SamplingParams } from "../sample-params.js";
 import { argmaxRow } from "./argmax.js";
 
 const BIG = Math.fround(1e30);

@@ -1,13 +1,8 @@
-// Runs GPU kernels in the browser and compares them with the TypeScript references; the
-// Playwright test reads window.__mnemoResult.
+// Runs every GPU kernel family in the browser against the TypeScript references (kernels.ts,
+// sampling.ts), then snapshots and memory stores through IndexedDB, concurrent callers and
+// device loss; the Playwright test (tests/browser/kernels.test.ts) reads window.__mnemoResult.
 import { createGpu } from "../../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../../src/gpu/dispatch.js";
-import { residualAdd } from "../../../src/kernels/elementwise.js";
-import { residualAddRef } from "../../../src/kernels/reference/elementwise.js";
-import { matmul } from "../../../src/kernels/matmul.js";
-import { uploadMatrix } from "../../../src/kernels/weights.js";
-import { matmulRef } from "../../../src/kernels/reference/matmul.js";
-import { quantizeQ8_0, dequantizeQ8_0 } from "../../../src/formats/quant.js";
 import { loadModel } from "../../../src/api.js";
 import { isMnemoError } from "../../../src/errors.js";
 import type { GeneratedToken } from "../../../src/runtime/types.js";
@@ -16,12 +11,10 @@ import { loadMemoryStoreFromIndexedDb, saveMemoryStoreToIndexedDb } from "../../
 import { knnDistances, knnTopK } from "../../../src/kernels/knn.js";
 import { knnDistancesRef, knnTopKRef } from "../../../src/kernels/reference/knn.js";
 import { f32ToF16Array } from "../../../src/formats/f16.js";
-
-interface CheckResult {
-  name: string;
-  maxAbs: number;
-  tolerance?: number;
-}
+import { randomF32 } from "../../helpers/random.js";
+import { Checks, type CheckResult } from "./checks.js";
+import { KERNEL_FAMILIES } from "./kernels.js";
+import { samplingChecks } from "./sampling.js";
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
@@ -29,52 +22,31 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   return m;
 }
 
-function random(n: number, seed: number): Float32Array {
-  let s = seed;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (s * 1664525 + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
+const random = (n: number, seed: number) => randomF32(n, seed);
+
+/** Milliseconds each part of the page took (reported, never asserted). */
+const timings: Record<string, number> = {};
+
+async function timed<T>(what: string, f: () => Promise<T>): Promise<T> {
+  const t0 = performance.now();
+  try {
+    return await f();
+  } finally {
+    timings[what] = Math.round(performance.now() - t0);
   }
-  return out;
 }
 
-async function run(): Promise<{ adapter: string; checks: CheckResult[] }> {
+async function run(): Promise<{ adapter: string; checks: CheckResult[]; timings: Record<string, number> }> {
   const gpu = await createGpu();
-  const checks: CheckResult[] = [];
-  const n = 1000;
-  const a = random(n, 1);
-  const b = random(n, 2);
-  const [ga, gb, go] = [gpu.upload(a, "a"), gpu.upload(b, "b"), gpu.createStorage(n * 4, "out")];
-  const d = residualAdd(gpu, { a: ga, b: gb, out: go, n });
-  runDispatches(gpu, [d]);
-  checks.push({ name: "residualAdd", maxAbs: maxAbsDiff(await gpu.readF32(go, n), residualAddRef(a, b)) });
-  releaseDispatches(gpu, [d]);
-  // matmul on an awkward shape, f32 and q8_0 weights, GEMV and tiled paths.
-  for (const [M, N, K, q8] of [
-    [1, 257, 96, false],
-    [5, 257, 96, false],
-    [3, 1000, 64, true],
-  ] as const) {
-    const x = random(M * K, 3);
-    const wv = random(N * K, 4);
-    const bias = random(N, 5);
-    const qb = q8 ? quantizeQ8_0(wv) : null;
-    const exact = qb ? dequantizeQ8_0(qb, N * K) : wv;
-    const w = uploadMatrix(gpu, "w", qb ? { dtype: "q8_0", data: qb } : { dtype: "f32", data: wv }, [N, K]);
-    const [gx, gb, out] = [gpu.upload(x, "x"), gpu.upload(bias, "b"), gpu.createStorage(M * N * 4, "out")];
-    const md = matmul(gpu, { x: gx, w, bias: gb, out, M });
-    runDispatches(gpu, [md]);
-    const got = await gpu.readF32(out, M * N);
-    checks.push({ name: `matmul ${q8 ? "q8_0" : "f32"} M=${M} N=${N} K=${K}`, maxAbs: maxAbsDiff(got, matmulRef(x, exact, M, N, K, { bias })), tolerance: 1e-4 });
-    releaseDispatches(gpu, [md]);
-  }
-  checks.push({ name: "knn distances (f16, tiled) + top-k: indices differing from the reference", maxAbs: await knnSearchCheck(gpu) });
-  checks.push({ name: "session snapshot through IndexedDB", maxAbs: await indexedDbRoundTrip() });
-  checks.push({ name: "memory store through IndexedDB", maxAbs: await memoryStoreRoundTrip() });
-  checks.push({ name: "two generate() calls at once equal each alone", maxAbs: await concurrentGenerate() });
-  checks.push({ name: "device lost mid-generation: DEVICE_LOST, then a new model works", maxAbs: await deviceLoss() });
-  return { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, checks };
+  const c = new Checks();
+  for (const [family, checks] of KERNEL_FAMILIES) await timed(family, () => checks(gpu, c));
+  await timed("sampling", () => samplingChecks(gpu, c));
+  c.count("knn: distances (f16, tiled) + top-k, indices differing from the reference", await timed("knn", () => knnSearchCheck(gpu)));
+  c.count("IndexedDB: session snapshot round trip (max abs difference)", await timed("snapshot", indexedDbRoundTrip));
+  c.count("IndexedDB: memory store round trip (max abs difference)", await timed("memory store", memoryStoreRoundTrip));
+  c.count("runtime: two generate() calls at once equal each alone", await timed("concurrent", concurrentGenerate));
+  c.count("runtime: device lost mid-generation gives DEVICE_LOST, then a new model works", await timed("device loss", deviceLoss));
+  return { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, checks: c.results, timings };
 }
 
 /** Saves a snapshot in IndexedDB and loads it back: 0 when everything came back equal. */

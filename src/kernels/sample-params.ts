@@ -1,18 +1,14 @@
+// The sampling parameters (their rules, checks and buffer layout) and the arguments of the GPU
+// sampler, shared by the kernel (sample-parallel.ts) and its reference (reference/sample.ts).
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
-import { makeDispatch, paramWords, type KernelDispatch } from "../gpu/dispatch.js";
+import { paramWords } from "../gpu/dispatch.js";
 import { requireBytes, requireDims } from "./common.js";
-
-export { SeededRandom } from "../base/random.js";
-
-const WG = 256;
-/** Workgroup memory the sampler uses besides its history bit set (bytes, rounded up). */
-const FIXED_WORKGROUP_BYTES = 4 * (7 * WG + 118);
 
 /**
  * Sampling settings of one decode step. The rules, applied in this order, are the same in
- * {@link sample} and `sampleDispatches` (src/kernels/sample-parallel.ts) on the GPU and in
- * `sampleRef` (src/kernels/reference/sample.ts):
+ * `sampleDispatches` (src/kernels/sample-parallel.ts) on the GPU and in `sampleRef`
+ * (src/kernels/reference/sample.ts):
  *
  * 1. Repetition penalty (HF / CTRL): for each distinct id among the first `historyLength`
  *    ids of the history (ids >= N are ignored), a logit l becomes `l > 0 ? l / penalty :
@@ -45,7 +41,7 @@ export interface SamplingParams {
   repetitionPenalty: number;
   /** How many ids of the history buffer count (at most the ids written there). */
   historyLength: number;
-  /** Uniform in [0, 1), drawn on the CPU (e.g. from {@link SeededRandom}). */
+  /** Uniform in [0, 1), drawn on the CPU (e.g. from `SeededRandom`, src/base/random.ts). */
   random: number;
 }
 
@@ -78,7 +74,7 @@ export function checkSamplingParams(p: SamplingParams): SamplingParams {
   return { ...p, random: Math.min(Math.fround(p.random), BELOW_ONE) };
 }
 
-/** The 8 words of the parameter buffer (layout of `struct Sampling` in shaders/sample.wgsl). */
+/** The 8 words of the parameter buffer (layout of `struct Sampling` in shaders/common/sampling.wgsl). */
 export function samplingParamWords(p: SamplingParams): Uint32Array {
   const c = checkSamplingParams(p);
   const invTemperature = c.temperature > 0 ? 1 / c.temperature : 0;
@@ -109,7 +105,7 @@ export function createSamplingParamsBuffer(gpu: Gpu, label = "sampling.params"):
   return gpu.createStorage(SAMPLING_PARAMS_BYTES, label);
 }
 
-/** Arguments of {@link sample}. */
+/** Arguments of `sampleDispatches` (src/kernels/sample-parallel.ts). */
 export interface SampleArgs {
   /** f32 [N]. Read only; not modified. */
   logits: GPUBuffer;
@@ -142,33 +138,4 @@ export function checkSampleArgs(kernel: string, args: SampleArgs): number {
     throw new MnemoError("BAD_INPUT", `${kernel}: out must be a different buffer from logits, params and history.`);
   }
   return outIndex;
-}
-
-/**
- * Samples one token id on the GPU (one workgroup; see {@link SamplingParams} for the exact
- * rules), so that a decode step reads back only 4 bytes. The dispatch is built once per
- * shape; parameters that change per step live in `params`. Throws SHAPE_MISMATCH for bad
- * shapes and TOO_LARGE when the history bit set (N / 8 bytes) does not fit the adapter's
- * workgroup memory.
- */
-export function sample(gpu: Gpu, args: SampleArgs): KernelDispatch {
-  const { logits, N, params, history, out } = args;
-  const outIndex = checkSampleArgs("sample", args);
-  const maskWords = Math.ceil(N / 32);
-  const needed = FIXED_WORKGROUP_BYTES + 4 * maskWords;
-  if (needed > gpu.limits.maxComputeWorkgroupStorageSize) {
-    throw new MnemoError(
-      "TOO_LARGE",
-      `sample: a vocabulary of ${N} needs ${needed} bytes of workgroup memory, more than this adapter's maxComputeWorkgroupStorageSize (${gpu.limits.maxComputeWorkgroupStorageSize}).`,
-    );
-  }
-  return makeDispatch(gpu, {
-    kernel: "sample",
-    pipeline: { file: "sample", constants: { WG, MASK_WORDS: maskWords } },
-    bindings: [logits, params, history, out],
-    params: paramWords([N, outIndex, Math.ceil(N / WG)]),
-    workgroups: [1],
-    flops: 80 * N,
-    bytes: 4 * N,
-  });
 }

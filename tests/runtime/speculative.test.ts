@@ -1,0 +1,312 @@
+// Speculative decoding from the context: drafts looked up in the context, verified in one
+// forward. Greedy output must equal greedy decoding without it, token for token, whatever is
+// drafted; the options and the cases it cannot handle fail with BAD_INPUT before anything runs.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import type { Gpu } from "../../src/gpu/device.js";
+import type { LanguageModel } from "../../src/models/types.js";
+import { Session } from "../../src/runtime/session.js";
+import type { GenerateOptions, GeneratedToken } from "../../src/runtime/types.js";
+import { draftFromContext } from "../../src/runtime/drafts.js";
+import { isMnemoError } from "../../src/errors.js";
+import { testGpu } from "../helpers/gpu.js";
+import { fixture, loadModelAt, readJsonFile } from "../helpers/models.js";
+import { caught } from "../helpers/errors.js";
+
+describe("draftFromContext", () => {
+  it("proposes what followed the latest earlier occurrence of the longest matching suffix", () => {
+    // Suffix [7, 8] occurred at 1..2 (followed by 9, 10) and [8] alone at 5 (followed by 3).
+    const tokens = [6, 7, 8, 9, 10, 8, 3, 7, 8];
+    expect(draftFromContext(tokens, 2)).toEqual([9, 10]);
+    expect(draftFromContext(tokens, 10)).toEqual([9, 10, 8, 3, 7, 8]);
+    expect(draftFromContext(tokens, 2, { maxMatch: 1, minMatch: 1 })).toEqual([3, 7]);
+  });
+
+  it("prefers the latest occurrence among equally long matches", () => {
+    expect(draftFromContext([1, 2, 1, 3, 1], 1, { maxMatch: 4, minMatch: 1 })).toEqual([3]);
+    // By default a match needs two tokens.
+    expect(draftFromContext([1, 2, 1, 3, 1], 1)).toEqual([]);
+    expect(draftFromContext([1, 2, 1, 3, 1, 2], 1)).toEqual([1]);
+  });
+
+  it("finds nothing without a match, for count 0, or under minMatch", () => {
+    expect(draftFromContext([1, 2, 3, 4], 3)).toEqual([]);
+    expect(draftFromContext([1, 2, 1], 0)).toEqual([]);
+    expect(draftFromContext([5, 1, 2, 9, 2], 3, { maxMatch: 4, minMatch: 2 })).toEqual([]);
+    expect(draftFromContext([], 3)).toEqual([]);
+    expect(draftFromContext([4], 3)).toEqual([]);
+  });
+
+  it("a run of one token drafts the run itself", () => {
+    expect(draftFromContext([5, 5, 5, 5], 3)).toEqual([5]);
+    expect(draftFromContext([2, 5, 5, 5, 5], 3, { maxMatch: 2, minMatch: 1 })).toEqual([5]);
+  });
+});
+
+async function collect(s: Session, p: readonly number[] | string | null, o: GenerateOptions): Promise<GeneratedToken[]> {
+  const out: GeneratedToken[] = [];
+  for await (const t of s.generate(p, o)) out.push(t);
+  return out;
+}
+
+const ids = (tokens: GeneratedToken[]) => tokens.map((t) => t.id);
+
+describe("tiny-gpt2 (f32, context 64)", () => {
+  let gpu: Gpu;
+  let model: LanguageModel;
+  // Repeats itself, so the context has something to draft from.
+  const prompt = [986, 48, 737, 667, 360, 280, 840, 525, 986, 48, 737, 667, 360];
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+    model = await loadModelAt(gpu, "tests/fixtures/models/tiny-gpt2");
+  });
+  afterAll(() => model?.dispose());
+
+  it("greedy output equals plain greedy decoding; drafts are proposed and accepted", async () => {
+    const plain = new Session(model);
+    const spec = new Session(model);
+    const want = await collect(plain, prompt, { greedy: true, maxTokens: 40 });
+    const got = await collect(spec, prompt, { greedy: true, maxTokens: 40, speculate: "context" });
+    expect(ids(got)).toEqual(ids(want));
+    const stats = spec.lastTimings!.speculation!;
+    expect(stats.drafted).toBeGreaterThan(0);
+    expect(stats.accepted).toBeGreaterThan(0);
+    // Every forward yields its accepted drafts plus one token of its own (the first token comes from the prefill).
+    expect(stats.forwards + stats.accepted).toBe(got.length - 1);
+    expect(got.filter((t) => t.drafted).length).toBe(stats.accepted);
+    expect(got[0].drafted).toBe(false);
+    expect(spec.tokens).toEqual(plain.tokens);
+    plain.dispose();
+    spec.dispose();
+  });
+
+  it("continues across calls, and a later plain call continues the same text", async () => {
+    const plain = new Session(model);
+    const spec = new Session(model);
+    const want = [...ids(await collect(plain, prompt, { greedy: true, maxTokens: 7 })), ...ids(await collect(plain, null, { greedy: true, maxTokens: 9 }))];
+    const first = ids(await collect(spec, prompt, { greedy: true, maxTokens: 7, speculate: { draft: "context", maxDraft: 3 } }));
+    const second = ids(await collect(spec, null, { greedy: true, maxTokens: 9 }));
+    expect([...first, ...second]).toEqual(want);
+    plain.dispose();
+    spec.dispose();
+  });
+
+  it("past the context (overflow: truncate) the tokens are those of plain decoding", async () => {
+    const plain = new Session(model);
+    const spec = new Session(model);
+    const want = await collect(plain, prompt, { greedy: true, maxTokens: 90 });
+    const got = await collect(spec, prompt, { greedy: true, maxTokens: 90, speculate: "context" });
+    expect(ids(got)).toEqual(ids(want));
+    expect(spec.usage().droppedTokens).toBe(plain.usage().droppedTokens);
+    expect(spec.usage().droppedTokens).toBeGreaterThan(0);
+    plain.dispose();
+    spec.dispose();
+  });
+
+  it("overflow: 'error' stops at the end of the context with CONTEXT_FULL, keeping what was generated", async () => {
+    const plain = new Session(model);
+    const spec = new Session(model);
+    const run = async (s: Session, o: GenerateOptions) => {
+      const got: number[] = [];
+      try {
+        for await (const t of s.generate(prompt, { greedy: true, maxTokens: 90, overflow: "error", ...o })) got.push(t.id);
+      } catch (e) {
+        expect(isMnemoError(e) && e.code).toBe("CONTEXT_FULL");
+        return got;
+      }
+      throw new Error("no CONTEXT_FULL");
+    };
+    const want = await run(plain, {});
+    expect(await run(spec, { speculate: "context" })).toEqual(want);
+    expect(spec.tokens).toEqual(plain.tokens);
+    plain.dispose();
+    spec.dispose();
+  });
+
+  it("maxTokens is exact even when a forward accepts more drafts than are still wanted", async () => {
+    const plain = new Session(model);
+    const want = ids(await collect(plain, prompt, { greedy: true, maxTokens: 30 }));
+    for (const n of [0, 1, 2, 5, 11]) {
+      const s = new Session(model);
+      const got = ids(await collect(s, prompt, { greedy: true, maxTokens: n, speculate: { draft: "context", maxDraft: 16 } }));
+      expect(got).toEqual(want.slice(0, n));
+      expect(s.tokens).toEqual([...prompt, ...want.slice(0, n)]);
+      s.dispose();
+    }
+    plain.dispose();
+  });
+
+  it("breaking out mid-forward keeps exactly the tokens yielded; the session then continues correctly", async () => {
+    const plain = new Session(model);
+    const want = ids(await collect(plain, prompt, { greedy: true, maxTokens: 30 }));
+    const s = new Session(model);
+    const got: number[] = [];
+    for await (const t of s.generate(prompt, { greedy: true, maxTokens: 30, speculate: "context" })) {
+      got.push(t.id);
+      if (got.length === 13) break;
+    }
+    expect(s.tokens).toEqual([...prompt, ...want.slice(0, 13)]);
+    const rest = ids(await collect(s, null, { greedy: true, maxTokens: 17, speculate: "context" }));
+    expect([...got, ...rest]).toEqual(want);
+    plain.dispose();
+    s.dispose();
+  });
+
+  it("an aborted signal stops with ABORTED and keeps what was generated", async () => {
+    const s = new Session(model);
+    const ac = new AbortController();
+    const got: number[] = [];
+    let code: string | undefined;
+    try {
+      for await (const t of s.generate(prompt, { greedy: true, maxTokens: 30, speculate: "context", signal: ac.signal })) {
+        got.push(t.id);
+        if (got.length === 4) ac.abort();
+      }
+    } catch (e) {
+      code = isMnemoError(e) ? e.code : String(e);
+    }
+    expect(code).toBe("ABORTED");
+    expect(s.tokens.slice(prompt.length)).toEqual(got);
+    s.dispose();
+  });
+
+  it("a fork and a snapshot taken after speculation continue like plain decoding", async () => {
+    const plain = new Session(model);
+    const want = ids(await collect(plain, prompt, { greedy: true, maxTokens: 24 }));
+    const s = new Session(model);
+    await collect(s, prompt, { greedy: true, maxTokens: 12, speculate: "context" });
+    const snap = await s.snapshot();
+    const fork = await s.fork();
+    expect(ids(await collect(fork, null, { greedy: true, maxTokens: 12, speculate: "context" }))).toEqual(want.slice(12));
+    const restored = new Session(model);
+    await restored.restore(snap);
+    expect(ids(await collect(restored, null, { greedy: true, maxTokens: 12 }))).toEqual(want.slice(12));
+    for (const x of [plain, s, fork, restored]) x.dispose();
+  });
+
+  it("stop strings end generation as without speculation", async () => {
+    const plain = new Session(model);
+    const all = await collect(plain, prompt, { greedy: true, maxTokens: 20 });
+    // The text of a token in the middle: generation must end at it (or at an earlier occurrence).
+    const at = all.findIndex((t, i) => i >= 8 && t.text.trim().length > 0);
+    expect(at).toBeGreaterThan(0);
+    const stop = all[at].text;
+    const p2 = new Session(model);
+    const s = new Session(model);
+    const want = ids(await collect(p2, prompt, { greedy: true, maxTokens: 20, stop: [stop] }));
+    expect(ids(await collect(s, prompt, { greedy: true, maxTokens: 20, stop: [stop], speculate: "context" }))).toEqual(want);
+    expect(want.length).toBeLessThan(20);
+    for (const x of [plain, p2, s]) x.dispose();
+  });
+
+  it("refuses what it cannot do yet, by name, before the session changes", async () => {
+    const s = new Session(model);
+    const cases: [GenerateOptions, RegExp][] = [
+      [{ speculate: "context", temperature: 0.8 }, /only greedy/],
+      [{ speculate: "context", greedy: true, repetitionPenalty: 1.2 }, /repetition penalty/],
+      [{ speculate: "memory" as never, greedy: true }, /memory store are not supported yet/],
+      [{ speculate: "fast" as never, greedy: true }, /speculate must be/],
+      [{ speculate: { draft: "context", maxDraft: 0 }, greedy: true }, /maxDraft must be an integer in 1\.\.16/],
+      [{ speculate: { draft: "context", maxDraft: 17 }, greedy: true }, /maxDraft/],
+      [{ speculate: { draft: "context", minMatch: 5, maxMatch: 4 }, greedy: true }, /minMatch must be an integer in 1\.\.4/],
+      [{ speculate: { draft: "context", k: 3 } as never, greedy: true }, /Unknown speculate option "k"/],
+      [{ speculate: { draft: "model" } as never, greedy: true }, /speculate.draft/],
+    ];
+    for (const [o, message] of cases) {
+      const e = caught(() => s.generate(prompt, o));
+      expect(isMnemoError(e) && e.code, String(o.speculate)).toBe("BAD_INPUT");
+      expect((e as Error).message).toMatch(message);
+    }
+    expect(s.tokens).toEqual([]);
+    expect(ids(await collect(s, prompt, { greedy: true, maxTokens: 3, speculate: "context" }))).toHaveLength(3);
+    s.dispose();
+  });
+
+  it("a verification step is marked as such for observers (the profiler's trace)", async () => {
+    const kinds: string[] = [];
+    const s = new Session(model, { observer: { onStep: (r) => kinds.push(`${r.kind}:${r.tokens}`) } });
+    await collect(s, prompt, { greedy: true, maxTokens: 30, speculate: "context" });
+    expect(kinds[0]).toBe(`prefill:${prompt.length}`);
+    expect(kinds.some((k) => /^verify:\d+$/.test(k) && Number(k.split(":")[1]) > 1)).toBe(true);
+    s.dispose();
+  });
+});
+
+describe("tiny-lstm", () => {
+  it("refuses speculation: a recurrent state cannot be rolled back", async () => {
+    const gpu = await testGpu();
+    const lstm = await loadModelAt(gpu, "tests/fixtures/models/tiny-lstm");
+    const s = new Session(lstm);
+    const e = caught(() => s.generate("ab", { greedy: true, speculate: "context" }));
+    expect(isMnemoError(e) && e.code).toBe("BAD_INPUT");
+    expect((e as Error).message).toMatch(/recurrent model/);
+    s.dispose();
+    lstm.dispose();
+  });
+});
+
+interface GreedyCase {
+  prompt_ids: number[];
+  greedy_ids: number[];
+  greedy_top1_margin: number[];
+}
+
+describe("gpt2-gutenberg (F16), the PyTorch fixture's greedy continuations", () => {
+  let gpu: Gpu;
+  let model: LanguageModel;
+  let cases: GreedyCase[];
+
+  beforeAll(async () => {
+    gpu = await testGpu();
+    model = await loadModelAt(gpu, "weights/gpt2-gutenberg");
+    cases = (await readJsonFile<{ cases: GreedyCase[] }>(fixture("reference/gpt2-gutenberg.json"))).cases;
+  });
+  afterAll(() => model?.dispose());
+
+  it("speculative greedy tokens equal the reference's, up to its first near-tie", async () => {
+    // One short fixture prompt, 40 tokens: a verification forward of several rows runs the
+    // prefill matmul, which on SwiftShader costs several decode steps (see docs/PERFORMANCE.md).
+    const c = cases[1];
+    const n = 40;
+    const s = new Session(model);
+    const got = ids(await collect(s, c.prompt_ids, { greedy: true, maxTokens: n, stopOnEos: false, speculate: "context" }));
+    expect(s.lastTimings!.speculation!.drafted).toBeGreaterThan(0);
+    // Compare up to the first step whose top-1 margin is a near-tie (below 1e-3).
+    const tie = c.greedy_top1_margin.slice(0, n).findIndex((m) => m < 1e-3);
+    const upTo = tie === -1 ? n : tie + 1;
+    expect(upTo).toBeGreaterThan(20);
+    expect(got.slice(0, upTo)).toEqual(c.greedy_ids.slice(0, upTo));
+    s.dispose();
+  }, 240_000);
+});
+
+describe("mnemo generate --speculate", () => {
+  const capture = () => {
+    const out: string[] = [];
+    const err: string[] = [];
+    return { io: { stdout: (s: string) => out.push(s), stderr: (s: string) => err.push(s) }, out, err };
+  };
+  const prompt = "The old man was a little boy, and he was a little boy, and the old man was";
+
+  it("gives the ids of plain greedy decoding and reports the drafts", async () => {
+    const { main } = await import("../../src/cli/main.js");
+    const run = async (extra: string[]) => {
+      const c = capture();
+      expect(await main(["generate", "--prompt", prompt, "--greedy", "--max-tokens", "12", "--json", ...extra], c.io)).toBe(0);
+      return JSON.parse(c.out.join(""));
+    };
+    const plain = await run([]);
+    const spec = await run(["--speculate", "context"]);
+    expect(spec.ids).toEqual(plain.ids);
+    expect(spec.speculation.forwards).toBeGreaterThan(0);
+    expect(plain.speculation).toBeUndefined();
+  }, 120_000);
+
+  it("refuses sampling with speculation, naming why", async () => {
+    const { main } = await import("../../src/cli/main.js");
+    const c = capture();
+    expect(await main(["generate", "--prompt", prompt, "--speculate", "context", "--json"], c.io)).not.toBe(0);
+    expect(c.err.join("")).toMatch(/speculate: only greedy/);
+    expect(c.out.join("")).toBe("");
+  });
+});
