@@ -19,6 +19,7 @@ describe("resolveGenerateOptions", () => {
       signal: undefined,
       neighbours: false,
       overflow: "truncate",
+      speculate: null,
     });
     expect(resolveGenerateOptions({ greedy: true, temperature: 0.7 }).temperature).toBe(0);
     expect(resolveGenerateOptions({ topP: 1, topK: 0, seed: 0, maxTokens: 0 }).maxTokens).toBe(0);
