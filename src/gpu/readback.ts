@@ -22,6 +22,17 @@ export interface Readout<T> {
   decode(parts: readonly Uint8Array[]): T;
 }
 
+/**
+ * Maps the first `count` u32 of a staging buffer (MAP_READ | COPY_DST, copied into by an
+ * already-submitted step), copies them out and unmaps it for the next step.
+ */
+export async function mapU32(gpu: Gpu, staging: GPUBuffer, count: number): Promise<Uint32Array> {
+  await gpu.track(staging.mapAsync(MAP_READ, 0, count * 4));
+  const values = new Uint32Array(staging.getMappedRange(0, count * 4).slice(0));
+  staging.unmap();
+  return values;
+}
+
 /** Counts of the batched reads so far (the tests check that a snapshot is one of them). */
 export const readbackStats = { reads: 0 };
 

@@ -9,6 +9,7 @@ import { MnemoError, abortError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { READBACK_USAGE } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
+import { mapU32 } from "../gpu/readback.js";
 import { createSamplingParamsBuffer, writeSamplingParams } from "../kernels/sample-params.js";
 import { sampleDispatches } from "../kernels/sample-parallel.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
@@ -219,10 +220,7 @@ export class Decoder {
 }
 
 async function readId(gpu: Gpu, staging: GPUBuffer): Promise<number> {
-  await gpu.track(staging.mapAsync(MAP_READ));
-  const id = new Uint32Array(staging.getMappedRange(0, 4))[0];
-  staging.unmap();
-  return id;
+  return (await mapU32(gpu, staging, 1))[0];
 }
 
 /** Waits for steps that will not be kept, so their staging buffers are unmapped for the next call. */

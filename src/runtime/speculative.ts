@@ -15,6 +15,7 @@ import { abortError, MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { READBACK_USAGE } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
+import { mapU32 } from "../gpu/readback.js";
 import { argmax } from "../kernels/argmax.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
 import type { DecodedToken, DecodeHost } from "./decoder.js";
@@ -24,7 +25,6 @@ import { SPECULATE_MAX_DRAFT, type ResolvedGenerateOptions, type ResolvedSpecula
 import { feedPlan } from "./step-runner.js";
 import type { SpeculationStats } from "./types.js";
 
-const MAP_READ = 0x0001;
 /** A verification plan for one chunk length: the forward with every row's logits, then argmax per row. */
 interface Verifier {
   plan: ForwardPlan;
@@ -130,12 +130,7 @@ export class SpeculativeDecoder {
     });
     return host.runner.finish(
       step,
-      host.runner.wait(step, async () => {
-        await this.gpu.track(this.staging.mapAsync(MAP_READ, 0, count * 4));
-        const ids = new Uint32Array(this.staging.getMappedRange(0, count * 4).slice(0));
-        this.staging.unmap();
-        return ids;
-      }),
+      host.runner.wait(step, () => mapU32(this.gpu, this.staging, count)),
     );
   }
 
