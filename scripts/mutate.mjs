@@ -64,10 +64,18 @@ const MUTATIONS = [
   },
   {
     name: "q4_0-nibbles",
-    why: "Q4_0 matmul weights read with the nibble order swapped (element j from the high nibble)",
+    why: "Q4_0 weights of the many-row tiles read with the nibble order swapped (element j from the high nibble)",
     file: "shaders/matmul.wgsl",
     find: "let word = w[base + 1u + j % 4u] >> select(0u, 4u, j >= 4u);",
     replace: "let word = w[base + 1u + j % 4u] >> select(4u, 0u, j >= 4u);",
+    tests: ["tests/kernels/matmul.test.ts", "tests/models/gpt2-quant-on-load.test.ts"],
+  },
+  {
+    name: "q4_0-nibbles-gemv",
+    why: "the one-row Q4_0 GEMV (decode) pairs the low nibbles with the high half of the block",
+    file: "shaders/matmul.wgsl",
+    find: "t0 += lo * nibbles_low(q0) + hi * nibbles_high(q0);",
+    replace: "t0 += hi * nibbles_low(q0) + lo * nibbles_high(q0);",
     tests: ["tests/kernels/matmul.test.ts", "tests/models/gpt2-quant-on-load.test.ts"],
   },
   {
@@ -158,6 +166,14 @@ const PATH_MUTATIONS = [
     find: "return !!nav?.gpu || nodeHost() !== undefined;",
     replace: "return true;",
     tests: ["tests/api/public-entry.test.ts"],
+  },
+  {
+    name: "cache-cut-short",
+    why: "a download cut short is kept (as an empty file) and cached",
+    file: "src/loading/cache.ts",
+    find: "const bytes = await readWithProgress(response, file, opts.signal, opts.onProgress);",
+    replace: "const bytes = await readWithProgress(response, file, opts.signal, opts.onProgress).catch(() => new Uint8Array(0));",
+    tests: ["tests/browser/kernels.test.ts", "tests/loading/integrity.test.ts"],
   },
   {
     name: "clear-cache",

@@ -89,6 +89,7 @@ function shaderDefines(a: AttentionShape, stage: "rows" | "split" | "reduce"): R
     SPLIT: stage === "split",
     HEAD_VEC4: a.headDim % 4 === 0,
     HD_LE_64: a.headDim <= 64,
+    HD64: a.headDim === 64 && stage !== "reduce",
     CACHE_F16: a.cacheType === "f16",
   };
 }

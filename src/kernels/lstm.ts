@@ -55,7 +55,7 @@ export function lstmStep(gpu: Gpu, args: LstmStepArgs): KernelDispatch {
   return makeDispatch(gpu, {
     kernel: "lstm_step",
     layer: args.layer,
-    pipeline: { file: "lstm", defines: { COPY_STATE: false }, constants: { WG } },
+    pipeline: { file: "lstm", defines: { COPY_STATE: false, H_VEC4: H % 4 === 0 }, constants: { WG } },
     bindings: [xproj, wHh, hState, hs, c],
     params: paramWords([H, t, groupsX]),
     workgroups,
@@ -73,7 +73,7 @@ export function lstmKeepState(gpu: Gpu, args: { hs: GPUBuffer; hState: GPUBuffer
   return makeDispatch(gpu, {
     kernel: "lstm_keep_state",
     layer: args.layer,
-    pipeline: { file: "lstm", defines: { COPY_STATE: true }, constants: { WG } },
+    pipeline: { file: "lstm", defines: { COPY_STATE: true, H_VEC4: false }, constants: { WG } },
     bindings: [hs, hState],
     params: paramWords([H, M]),
     workgroups: [Math.ceil(H / WG)],

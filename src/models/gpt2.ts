@@ -9,7 +9,7 @@ import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import type { WeightType } from "../base/dtype.js";
 import type { GpuTensor } from "../gpu/tensor.js";
-import { attention, kvWrite, type KvCacheType } from "../kernels/attention.js";
+import { attentionDispatches, kvWrite, type KvCacheType } from "../kernels/attention.js";
 import { embedding } from "../kernels/embedding.js";
 import { layerNorm } from "../kernels/layernorm.js";
 import { canFuseKvWrite, matmul, type MatmulArgs } from "../kernels/matmul.js";
@@ -114,7 +114,8 @@ export class Gpt2Model implements LanguageModel {
       ds.push(...normThenMatmul(x, L.ln1, h, { w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: qkv, M, kvCache, layer }));
       if (!fuseKvWrite) ds.push(kvWrite(gpu, kv));
       ds.push(
-        attention(gpu, { ...kv, out: att }),
+        // The split path on a hardware GPU when few (row, head) pairs face a long cache.
+        ...attentionDispatches(gpu, { ...kv, out: att }),
         matmul(gpu, { x: att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: x, out: x2, M, layer }),
         ...normThenMatmul(x2, L.ln2, h, { w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: up, M, epilogue: "gelu", layer }),
         matmul(gpu, { x: up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: x2, out: x, M, layer }),

@@ -26,6 +26,7 @@ export interface ResolvedGenerateOptions {
 /** Speculation settings after checking. */
 export interface ResolvedSpeculation {
   maxDraft: number;
+  length: "adaptive" | "max";
   context: ContextDraftOptions;
 }
 
@@ -67,10 +68,11 @@ function checkSignal(signal: unknown): AbortSignal | undefined {
 
 function checkSpeculate(v: GenerateOptions["speculate"]): ResolvedSpeculation | null {
   if (v === undefined || v === "off") return null;
-  if (v === "context") return { maxDraft: DEFAULT_MAX_DRAFT, context: DEFAULT_CONTEXT_DRAFT };
+  if (v === "context") return { maxDraft: DEFAULT_MAX_DRAFT, length: "adaptive", context: DEFAULT_CONTEXT_DRAFT };
   if (typeof v === "string") bad(`speculate must be "off", "context" or { draft: "context", ... }, got "${v}"${v === "memory" ? " (drafts from a memory store are not supported yet)" : ""}.`);
   if (typeof v !== "object" || v === null) bad(`speculate must be "off", "context" or an object, got ${String(v)}.`);
-  for (const key of Object.keys(v)) if (!["draft", "maxDraft", "maxMatch", "minMatch"].includes(key)) bad(`Unknown speculate option "${key}" (known: draft, maxDraft, maxMatch, minMatch).`);
+  for (const key of Object.keys(v))
+    if (!["draft", "maxDraft", "maxMatch", "minMatch", "length"].includes(key)) bad(`Unknown speculate option "${key}" (known: draft, maxDraft, maxMatch, minMatch, length).`);
   if (v.draft !== "context") bad(`speculate.draft must be "context", got ${String(v.draft)}.`);
   const int = (name: "maxDraft" | "maxMatch" | "minMatch", fallback: number, max: number): number => {
     const n = v[name] ?? fallback;
@@ -80,7 +82,9 @@ function checkSpeculate(v: GenerateOptions["speculate"]): ResolvedSpeculation | 
   const maxDraft = int("maxDraft", DEFAULT_MAX_DRAFT, SPECULATE_MAX_DRAFT);
   const maxMatch = int("maxMatch", DEFAULT_CONTEXT_DRAFT.maxMatch, 64);
   const minMatch = int("minMatch", DEFAULT_CONTEXT_DRAFT.minMatch, maxMatch);
-  return { maxDraft, context: { maxMatch, minMatch } };
+  const length = v.length ?? "adaptive";
+  if (length !== "adaptive" && length !== "max") bad(`speculate.length must be "adaptive" or "max", got ${String(length)}.`);
+  return { maxDraft, length, context: { maxMatch, minMatch } };
 }
 
 /**

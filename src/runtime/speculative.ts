@@ -10,7 +10,8 @@
 //
 // How many tokens to draft is DraftPolicy's choice (draft-policy.ts): the length that yields
 // the most tokens per millisecond, given the acceptance so far and what forwards of each row
-// count have cost on this adapter; drafting pauses when none pays.
+// count have cost on this adapter; drafting pauses when none pays. (With length "max" every
+// step drafts up to maxDraft: the counts then do not depend on the machine's timing.)
 import { abortError, MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { READBACK_USAGE } from "../gpu/device.js";
@@ -97,7 +98,8 @@ export class SpeculativeDecoder {
         continue;
       }
       // Drafts must fit the context and are worth nothing past the tokens still wanted.
-      const room = Math.min(policy.next(), contextLength - 1 - position, o.maxTokens - produced - 1);
+      const wanted = spec.length === "max" ? spec.maxDraft : policy.next();
+      const room = Math.min(wanted, contextLength - 1 - position, o.maxTokens - produced - 1);
       const drafts = room > 0 ? draftFromContext(host.context.tokens, room, spec.context) : [];
       const chunk = [host.context.tokens[host.context.length - 1], ...drafts];
       const verifier = this.verifierFor(host, chunk.length);

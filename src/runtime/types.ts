@@ -51,6 +51,13 @@ export interface SpeculateOptions {
   maxMatch?: number;
   /** Shortest run that counts as a match (default 2). */
   minMatch?: number;
+  /**
+   * "adaptive" (default): each step drafts the length that has paid best on this adapter
+   * (measured forward costs and acceptance; drafting pauses while none pays); "max": every
+   * step drafts as much as the context offers, up to maxDraft (the same work on every
+   * machine: reproducible counts).
+   */
+  length?: "adaptive" | "max";
 }
 
 /** What speculative decoding did in one call. */

@@ -22,7 +22,25 @@ afterAll(async () => {
 });
 
 /** Every family the page must report (a check's name starts with "<family>:"). */
-const FAMILIES = ["residualAdd", "gelu", "softmax", "layerNorm", "embedding", "argmax", "lstm", "tokenNll", "matmul", "ln+matmul", "matmul+kv", "attention", "sampling", "knn", "IndexedDB", "runtime"];
+const FAMILIES = [
+  "residualAdd",
+  "gelu",
+  "softmax",
+  "layerNorm",
+  "embedding",
+  "argmax",
+  "lstm",
+  "tokenNll",
+  "matmul",
+  "ln+matmul",
+  "matmul+kv",
+  "attention",
+  "sampling",
+  "knn",
+  "IndexedDB",
+  "Cache Storage",
+  "runtime",
+];
 
 interface PageCheck {
   name: string;

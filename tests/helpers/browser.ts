@@ -27,13 +27,23 @@ export interface StaticServer {
   close(): Promise<void>;
 }
 
-/** Serves `dir` on 127.0.0.1 at a free port. */
+/**
+ * A path prefix under which weight files (.safetensors, .gguf) are served cut short: the
+ * response announces the whole file (content-length), sends its first half and drops the
+ * connection, as a network failing mid-download would. /cut/a/b serves dir/a/b; other files
+ * come whole.
+ */
+export const CUT_SHORT_PREFIX = "/cut/";
+
+/** Serves `dir` on 127.0.0.1 at a free port (files under {@link CUT_SHORT_PREFIX} cut short). */
 export async function serveStatic(dir: string): Promise<StaticServer> {
   const requests: string[] = [];
   const server: Server = createServer(async (req, res) => {
     const path = decodeURIComponent(new URL(req.url ?? "/", "http://x").pathname);
     requests.push(path);
-    let file = normalize(join(dir, path));
+    const underCut = path.startsWith(CUT_SHORT_PREFIX);
+    const cut = underCut && /\.(safetensors|gguf)$/.test(path);
+    let file = normalize(join(dir, underCut ? path.slice(CUT_SHORT_PREFIX.length - 1) : path));
     if (!file.startsWith(normalize(dir))) {
       res.writeHead(403).end();
       return;
@@ -41,7 +51,13 @@ export async function serveStatic(dir: string): Promise<StaticServer> {
     try {
       if ((await stat(file)).isDirectory()) file = join(file, "index.html");
       const body = await readFile(file);
-      res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" });
+      const type = TYPES[extname(file)] ?? "application/octet-stream";
+      if (cut) {
+        res.writeHead(200, { "content-type": type, "content-length": String(body.byteLength) });
+        res.write(body.subarray(0, body.byteLength >> 1), () => res.destroy());
+        return;
+      }
+      res.writeHead(200, { "content-type": type });
       res.end(body);
     } catch {
       res.writeHead(404).end("not found");

@@ -77,6 +77,7 @@ describe("matmul GPT-2 shapes", () => {
   it("3072 -> 768 GEMV, q8_0, residual", () => check("q8_0", 1, 768, 3072, { bias: true, residual: true }));
   it("LM head 768 x 50257, f16", () => check("f16", 1, 50257, 768));
   it("LM head 768 x 50257, q8_0", () => check("q8_0", 1, 50257, 768));
+  it("LM head 256 x 50257, q4_0 (gpt2-gutenberg's)", () => check("q4_0", 1, 50257, 256));
   it("prefill 24 rows x 768 -> 2304, f32", () => check("f32", 24, 2304, 768, { bias: true }));
   // 4 x 4 tiles with partial tiles in both directions (N % 4 = 3, M % 4 = 1) and every epilogue.
   it("prefill 9 rows x 768 -> 3071, f16, gelu + residual", () => check("f16", 9, 3071, 768, { bias: true, gelu: true, residual: true }));

@@ -2,7 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
 import { Session } from "../../src/runtime/session.js";
-import { testGpu } from "../helpers/gpu.js";
+import { freshGpu, testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
 import { fixture, fullForwardLogits, loadModelAt, readFixtureTensor, readJsonFile } from "../helpers/models.js";
 
@@ -66,6 +66,40 @@ describe("tiny-gpt2 against the PyTorch fixture", () => {
     const full = await fullForwardLogits(model, ids);
     const lastRow = full.subarray(9 * 1000, 10 * 1000);
     expectClose("cache vs full forward", cached, lastRow, { atol: CACHE_ATOL });
+    session.dispose();
+  });
+});
+
+describe("tiny-gpt2 with the kernel choices of a hardware GPU", () => {
+  // The adapter is SwiftShader, told it is not: plans then take what a GPU gets (the split
+  // attention for decode, the wide fused-layer-norm grid, the workgroup layer norm, the
+  // hardware sampler's merge), and must give the same tokens.
+  let hwGpu: Gpu;
+  let hw: LanguageModel;
+  beforeAll(async () => {
+    hwGpu = await freshGpu();
+    (hwGpu.adapter as { isSoftware: boolean }).isSoftware = false;
+    hw = await loadModelAt(hwGpu, "tests/fixtures/models/tiny-gpt2");
+  });
+  afterAll(() => {
+    hw?.dispose();
+    hwGpu?.destroy();
+  });
+
+  it("decodes through the split attention path", () => {
+    const state = hw.createState();
+    const plan = hw.planForward(state, 1);
+    expect(plan.dispatches.some((d) => d.kernel.startsWith("attention_split"))).toBe(true);
+    plan.dispose();
+    state.dispose();
+  });
+
+  it("40 greedy tokens through the KV cache equal the fixture (up to a near-tie)", async () => {
+    const session = new Session(hw);
+    const ids: number[] = [];
+    for await (const t of session.generate(fx.input_ids, { greedy: true, maxTokens: 40, stopOnEos: false })) ids.push(t.id);
+    const tie = fx.greedy_top1_margin.findIndex((m) => m < 2 * LOGITS_ATOL);
+    expect(ids.slice(0, tie < 0 ? 40 : tie + 1)).toEqual(fx.greedy_ids.slice(0, tie < 0 ? 40 : tie + 1));
     session.dispose();
   });
 });

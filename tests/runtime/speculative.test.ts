@@ -66,7 +66,8 @@ describe("tiny-gpt2 (f32, context 64)", () => {
     const plain = new Session(model);
     const spec = new Session(model);
     const want = await collect(plain, prompt, { greedy: true, maxTokens: 40 });
-    const got = await collect(spec, prompt, { greedy: true, maxTokens: 40, speculate: "context" });
+    // length "max": how much is drafted does not hang on this machine's timings.
+    const got = await collect(spec, prompt, { greedy: true, maxTokens: 40, speculate: { draft: "context", length: "max" } });
     expect(ids(got)).toEqual(ids(want));
     const stats = spec.lastTimings!.speculation!;
     expect(stats.drafted).toBeGreaterThan(0);
@@ -76,6 +77,10 @@ describe("tiny-gpt2 (f32, context 64)", () => {
     expect(got.filter((t) => t.drafted).length).toBe(stats.accepted);
     expect(got[0].drafted).toBe(false);
     expect(spec.tokens).toEqual(plain.tokens);
+    // The adaptive policy (the default) gives the same tokens, whatever it chooses to draft.
+    const adaptive = new Session(model);
+    expect(ids(await collect(adaptive, prompt, { greedy: true, maxTokens: 40, speculate: "context" }))).toEqual(ids(want));
+    adaptive.dispose();
     plain.dispose();
     spec.dispose();
   });
@@ -211,6 +216,7 @@ describe("tiny-gpt2 (f32, context 64)", () => {
       [{ speculate: { draft: "context", minMatch: 5, maxMatch: 4 }, greedy: true }, /minMatch must be an integer in 1\.\.4/],
       [{ speculate: { draft: "context", k: 3 } as never, greedy: true }, /Unknown speculate option "k"/],
       [{ speculate: { draft: "model" } as never, greedy: true }, /speculate.draft/],
+      [{ speculate: { draft: "context", length: "long" } as never, greedy: true }, /speculate.length must be "adaptive" or "max"/],
     ];
     for (const [o, message] of cases) {
       const e = caught(() => s.generate(prompt, o));

@@ -1,10 +1,11 @@
 // Runs every GPU kernel family in the browser against the TypeScript references (kernels.ts,
-// sampling.ts), then snapshots and memory stores through IndexedDB, concurrent callers and
-// device loss; the Playwright test (tests/browser/kernels.test.ts) reads window.__mnemoResult.
+// sampling.ts), then snapshots and memory stores through IndexedDB, downloads through Cache
+// Storage (one cut short by the server), concurrent callers and device loss; the Playwright test (tests/browser/kernels.test.ts) reads window.__mnemoResult.
 import { createGpu } from "../../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../../src/gpu/dispatch.js";
 import { loadModel } from "../../../src/api.js";
 import { isMnemoError } from "../../../src/errors.js";
+import { MODEL_CACHE_NAME, clearModelCache, type FileProgress } from "../../../src/loading/cache.js";
 import type { GeneratedToken } from "../../../src/runtime/types.js";
 import { loadSnapshotFromIndexedDb, saveSnapshotToIndexedDb, type StateSnapshot } from "../../../src/runtime/snapshot.js";
 import { loadMemoryStoreFromIndexedDb, saveMemoryStoreToIndexedDb } from "../../../src/memory/store-persist.js";
@@ -44,6 +45,7 @@ async function run(): Promise<{ adapter: string; checks: CheckResult[]; timings:
   c.count("knn: distances (f16, tiled) + top-k, indices differing from the reference", await timed("knn", () => knnSearchCheck(gpu)));
   c.count("IndexedDB: session snapshot round trip (max abs difference)", await timed("snapshot", indexedDbRoundTrip));
   c.count("IndexedDB: memory store round trip (max abs difference)", await timed("memory store", memoryStoreRoundTrip));
+  c.count("Cache Storage: a download cut short is refused and never cached; a whole one is, and is read back", await timed("cache", cutShortDownload));
   c.count("runtime: two generate() calls at once equal each alone", await timed("concurrent", concurrentGenerate));
   c.count("runtime: device lost mid-generation gives DEVICE_LOST, then a new model works", await timed("device loss", deviceLoss));
   return { adapter: `${gpu.adapter.vendor} ${gpu.adapter.architecture}`, checks: c.results, timings };
@@ -105,6 +107,50 @@ async function memoryStoreRoundTrip(): Promise<number> {
 }
 
 const TINY = new URL("tiny-gpt2/", location.href).href;
+/** The same files; the test server cuts the weights short (tests/helpers/browser.ts, CUT_SHORT_PREFIX). */
+const TINY_CUT = new URL("cut/tiny-gpt2/", location.href).href;
+
+/**
+ * The real Cache Storage: loading from a server that drops the connection halfway through
+ * model.safetensors fails with BAD_MODEL_FILE and leaves no entry for it; the whole file
+ * then loads, is cached, and the next load reads it from the cache. Returns the number of
+ * expectations that failed.
+ */
+async function cutShortDownload(): Promise<number> {
+  await clearModelCache();
+  const failures: string[] = [];
+  const expect = (ok: boolean, what: string) => ok || failures.push(what);
+  let code = "loaded";
+  try {
+    (await loadModel(TINY_CUT)).dispose();
+  } catch (e) {
+    code = isMnemoError(e) ? e.code : String(e);
+  }
+  expect(code === "BAD_MODEL_FILE", `cut-short load: ${code}`);
+  const cache = await caches.open(MODEL_CACHE_NAME);
+  const cached = async () => (await cache.keys()).map((r) => r.url);
+  const afterCut = await cached();
+  expect(!afterCut.includes(`${TINY_CUT}model.safetensors`), "the cut-short file was cached");
+  // The same load's complete config.json was: the check above is not vacuous.
+  expect(afterCut.includes(`${TINY_CUT}config.json`), `config.json of the cut-short load not cached (${afterCut.join(", ")})`);
+  (await loadModel(TINY)).dispose();
+  const whole = await cache.match(`${TINY}model.safetensors`);
+  expect(whole !== undefined, "the whole file was not cached");
+  const seen: FileProgress[] = [];
+  const again = await loadModel(TINY, { onProgress: (p) => seen.push(p) });
+  const text = await ids(again.generate([5, 17, 99], { greedy: true, maxTokens: 3, stopOnEos: false }));
+  again.dispose();
+  const weights = seen.filter((p) => p.file === "model.safetensors");
+  expect(weights.length > 0 && weights.every((p) => p.fromCache), `second load of model.safetensors: ${JSON.stringify(weights)}`);
+  expect(text.length === 3, "the model loaded from the cache did not generate");
+  await clearModelCache();
+  expect(
+    (await caches.keys()).every((name) => name !== MODEL_CACHE_NAME),
+    "clearModelCache left the cache",
+  );
+  if (failures.length) console.error(`Cache Storage check: ${failures.join("; ")}`);
+  return failures.length;
+}
 
 async function ids(stream: AsyncGenerator<GeneratedToken>): Promise<number[]> {
   const out: number[] = [];
