@@ -79,6 +79,14 @@ const MUTATIONS = [
     tests: ["tests/kernels/matmul.test.ts", "tests/models/gpt2-quant-on-load.test.ts"],
   },
   {
+    name: "speculative-draws",
+    why: "sampled speculation consumes one random number per forward instead of one per token (accepted drafts shift every later draw)",
+    file: "src/runtime/speculative.ts",
+    find: "        draws.consume(1);\n        yield { id: out[i], drafted: i < accepted };",
+    replace: "        if (i === 0) draws.consume(1);\n        yield { id: out[i], drafted: i < accepted };",
+    tests: ["tests/runtime/speculative.test.ts"],
+  },
+  {
     name: "abort-decode",
     why: "an abort during generation does nothing (the decode loop never checks the signal)",
     file: "src/runtime/decoder.ts",

@@ -53,7 +53,8 @@ struct Shape {
   out_index: u32,
   // Blocks of BLOCK tokens; there are blocks * WIDE_WG groups.
   blocks: u32,
-  _pad: u32,
+  // First element of the row sampled: logits may hold several rows (a verification step).
+  logits_offset: u32,
 }
 
 // What `select` leaves for `merge`, per group.
@@ -149,7 +150,7 @@ fn group_marks(g: u32) -> u32 {
 // z of token i.
 fn token_z(i: u32) -> f32 {
   let at = token_place(i);
-  return scaled_logit(logits[i], ((group_marks(at.x) >> at.y) & 1u) != 0u);
+  return scaled_logit(logits[shape.logits_offset + i], ((group_marks(at.x) >> at.y) & 1u) != 0u);
 }
 
 // How many tokens of group g (first token `first`) lie below N.
@@ -167,7 +168,7 @@ fn select_greedy(g: u32, first: u32) {
   var bi = NONE;
   for (var e = 0u; e < size; e++) {
     let i = first + e * WIDE_WG;
-    let k = order_key(penalised_by(logits[i], ((word >> e) & 1u) != 0u, ts));
+    let k = order_key(penalised_by(logits[shape.logits_offset + i], ((word >> e) & 1u) != 0u, ts));
     if (beats(k, i, bk, bi)) {
       bk = k;
       bi = i;
@@ -184,7 +185,7 @@ fn select_with_sum(g: u32, first: u32) {
   var m = -BIG;
   var s = 0.0;
   for (var e = 0u; e < size; e++) {
-    let z = clamp(unclamped_z(logits[first + e * WIDE_WG], ((word >> e) & 1u) != 0u, ts), -BIG, BIG);
+    let z = clamp(unclamped_z(logits[shape.logits_offset + first + e * WIDE_WG], ((word >> e) & 1u) != 0u, ts), -BIG, BIG);
     if (z > m) {
       s *= exp(m - z);
       m = z;
@@ -217,14 +218,14 @@ fn group_max_z(g: u32, first: u32) -> f32 {
   }
   let word = group_marks(g);
   let ts = token_scale();
-  var top = penalised_by(sanitized(logits[first]), (word & 1u) != 0u, ts);
+  var top = penalised_by(sanitized(logits[shape.logits_offset + first]), (word & 1u) != 0u, ts);
   if (word == 0u) {
     for (var e = 1u; e < size; e++) {
-      top = max(top, sanitized(logits[first + e * WIDE_WG]));
+      top = max(top, sanitized(logits[shape.logits_offset + first + e * WIDE_WG]));
     }
   } else {
     for (var e = 1u; e < size; e++) {
-      top = max(top, penalised_by(sanitized(logits[first + e * WIDE_WG]), ((word >> e) & 1u) != 0u, ts));
+      top = max(top, penalised_by(sanitized(logits[shape.logits_offset + first + e * WIDE_WG]), ((word >> e) & 1u) != 0u, ts));
     }
   }
   return clamp(top * ts.inv_temperature, -BIG, BIG);

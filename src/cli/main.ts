@@ -23,7 +23,7 @@ const USAGE = `Usage: mnemo <command> [flags]
 
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
             [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32]
-            [--speculate off|context] (context: drafts from the context, verified in one forward; greedy only)
+            [--speculate off|context] (context: drafts from the context, verified in one forward; same tokens)
             [--memory <store> (memory flags)] [--json]
   chat      --model <dir|file> [--system <text>] [--max-tokens N] [--cache f32|f16] (sampling flags as generate)
             a conversation in the terminal: each line is a user turn; /reset, /usage, /exit.

@@ -63,7 +63,7 @@ export function sampleDispatches(gpu: Gpu, args: SampleArgs, options: SampleDisp
   const marks = gpu.createStorage(4 * groups, "sample.marks");
   const groupInfo = gpu.createStorage(8 * groups, "sample.groups");
   const work = gpu.createStorage(WORK_FIXED_BYTES + 4 * blocks, "sample.work");
-  const shape = paramWords([N, outIndex, blocks]);
+  const shape = paramWords([N, outIndex, blocks, (args.logitsRow ?? 0) * N]);
   // By binding number; the marks are bound twice (atomic to write them, plain to read them).
   const bindings = [logits, params, history, marks, marks, groupInfo, work, out];
   const historyBytes = history.size;

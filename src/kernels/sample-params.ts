@@ -107,8 +107,10 @@ export function createSamplingParamsBuffer(gpu: Gpu, label = "sampling.params"):
 
 /** Arguments of `sampleDispatches` (src/kernels/sample-parallel.ts). */
 export interface SampleArgs {
-  /** f32 [N]. Read only; not modified. */
+  /** f32 [rows, N]: row `logitsRow` is sampled. Read only; not modified. */
   logits: GPUBuffer;
+  /** Row of `logits` to sample (default 0; a verification step has one per drafted token). */
+  logitsRow?: number;
   N: number;
   /** Filled by {@link writeSamplingParams}. */
   params: GPUBuffer;
@@ -126,11 +128,15 @@ export interface SampleArgs {
 export function checkSampleArgs(kernel: string, args: SampleArgs): number {
   const { logits, N, params, history, out } = args;
   const outIndex = args.outIndex ?? 0;
+  const row = args.logitsRow ?? 0;
   requireDims(kernel, { N });
   if (!Number.isInteger(outIndex) || outIndex < 0) {
     throw new MnemoError("SHAPE_MISMATCH", `${kernel}: outIndex must be an integer >= 0, got ${outIndex}.`);
   }
-  requireBytes(kernel, "logits", logits, N * 4);
+  if (!Number.isInteger(row) || row < 0) {
+    throw new MnemoError("SHAPE_MISMATCH", `${kernel}: logitsRow must be an integer >= 0, got ${row}.`);
+  }
+  requireBytes(kernel, "logits", logits, (row + 1) * N * 4);
   requireBytes(kernel, "params", params, SAMPLING_PARAMS_BYTES);
   requireBytes(kernel, "history", history, 4);
   requireBytes(kernel, "out", out, (outIndex + 1) * 4);

@@ -1,8 +1,17 @@
-// Speculative decoding with drafts from the context (greedy). A step feeds the last token
-// plus up to k drafted tokens as one chunk, takes the argmax of every row on the GPU and reads
-// the k + 1 ids back at once: drafts are kept while each equals the model's own choice after
-// the tokens before it, and the model's choice at the first mismatch (or after the last
-// draft) comes free. The output is greedy decoding's; a step costs one forward of k + 1 rows.
+// Speculative decoding with drafts from the context. A step feeds the last token plus up to
+// k drafted tokens as one chunk, picks a token for every row on the GPU (greedy: its argmax;
+// sampling: the decode sampler, row by row) and reads the k + 1 ids back at once: drafts are
+// kept while each equals the token picked after the tokens before it, and the token picked
+// at the first mismatch (or after the last draft) comes free. A step costs one forward of
+// k + 1 rows.
+//
+// Sampling needs no acceptance test of its own: a context draft is one token, not a
+// distribution (q is one-hot), so the rule "accept d with probability p(d), else draw from p
+// without d" gives exactly the tokens of drawing x from p and keeping d when x = d. Row i
+// draws with the random number plain decoding would use for that token (the sequence is
+// consumed one number per token yielded), so a seeded generation gives plain decoding's
+// tokens, up to draws within float rounding of a cumulative boundary (the rows' logits come
+// from an M-row forward).
 //
 // Rollback is free for an attention model: the KV rows of rejected drafts lie past the
 // position the state is moved to, no query reads them, and they are rewritten when those
@@ -18,6 +27,9 @@ import { READBACK_USAGE } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import { mapU32 } from "../gpu/readback.js";
 import { argmax } from "../kernels/argmax.js";
+import { sampleDispatches } from "../kernels/sample-parallel.js";
+import { createSamplingParamsBuffer, writeSamplingParams } from "../kernels/sample-params.js";
+import { SeededRandom } from "../base/random.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
 import type { DecodedToken, DecodeHost } from "./decoder.js";
 import { DraftPolicy } from "./draft-policy.js";
@@ -26,17 +38,39 @@ import { SPECULATE_MAX_DRAFT, type ResolvedGenerateOptions, type ResolvedSpecula
 import { feedPlan } from "./step-runner.js";
 import type { SpeculationStats } from "./types.js";
 
-/** A verification plan for one chunk length: the forward with every row's logits, then argmax per row. */
+/** How a row's token is picked: its argmax, or the decode sampler. */
+type PickMode = "greedy" | "sample";
+
+/** A verification plan for one chunk length: the forward with every row's logits, then a pick per row. */
 interface Verifier {
   plan: ForwardPlan;
-  argmax: KernelDispatch;
+  /** The pick dispatches (argmax, or a sampler per row); they own their scratch buffers. */
+  pick: KernelDispatch[];
   step: readonly KernelDispatch[];
+}
+
+/**
+ * The random numbers of a generation, one per token in order (as plain decoding draws them):
+ * a step looks at the next few and then consumes one per token it yields.
+ */
+class Draws {
+  private readonly ahead: number[] = [];
+  constructor(private readonly rng: SeededRandom) {}
+
+  peek(n: number): readonly number[] {
+    while (this.ahead.length < n) this.ahead.push(this.rng.next());
+    return this.ahead.slice(0, n);
+  }
+
+  consume(n: number): void {
+    this.peek(n);
+    this.ahead.splice(0, n);
+  }
 }
 
 /** Whether speculation can run for these options and this model, or why not. */
 export function speculationRefusal(model: LanguageModel, o: ResolvedGenerateOptions, growingMemory: boolean): string | null {
   if (!Number.isFinite(model.info.contextLength)) return "a recurrent model's state cannot be rolled back over rejected drafts";
-  if (o.temperature !== 0) return "only greedy decoding speculates so far (temperature 0 or greedy: true)";
   if (o.repetitionPenalty !== 1) return "the repetition penalty is not applied by the verifier yet";
   if (o.neighbours) return "neighbours are reported by ordinary decoding only";
   if (growingMemory) return "a growing memory appends every fed token and cannot take back rejected drafts yet";
@@ -44,11 +78,15 @@ export function speculationRefusal(model: LanguageModel, o: ResolvedGenerateOpti
 }
 
 export class SpeculativeDecoder {
-  private readonly verifiers = new Map<number, Verifier>();
+  private readonly verifiers = new Map<string, Verifier>();
   private bound: { model: LanguageModel; state: ModelState } | null = null;
-  private fromLogits: { nextLogits: GPUBuffer; argmax: KernelDispatch; step: readonly KernelDispatch[] } | null = null;
+  private fromLogits: { nextLogits: GPUBuffer; mode: PickMode; pick: KernelDispatch[] } | null = null;
   private readonly ids: GPUBuffer;
   private readonly staging: GPUBuffer;
+  /** Sampling: one parameter buffer per row (each row its own random number), made on first use. */
+  private params: GPUBuffer[] = [];
+  /** The sampler's repetition history: unused (speculation refuses a penalty), but bound. */
+  private noHistory: GPUBuffer | null = null;
   /** What the last decode() call did (read after it by the session's timings). */
   stats: SpeculationStats = { forwards: 0, drafted: 0, accepted: 0 };
 
@@ -60,7 +98,7 @@ export class SpeculativeDecoder {
   /** Frees the plans: the model (a growing memory was mixed in) or the state changed. */
   invalidate(): void {
     for (const v of this.verifiers.values()) {
-      releaseDispatches(this.gpu, [v.argmax]);
+      releaseDispatches(this.gpu, v.pick);
       v.plan.dispose();
     }
     this.verifiers.clear();
@@ -77,13 +115,17 @@ export class SpeculativeDecoder {
     const stats: SpeculationStats = { forwards: 0, drafted: 0, accepted: 0 };
     this.stats = stats;
     const policy = new DraftPolicy(spec.maxDraft);
+    const mode: PickMode = o.temperature > 0 ? "sample" : "greedy";
+    const draws = new Draws(new SeededRandom(o.seed ?? SeededRandom.randomSeed()));
     let fromLogits = true;
     for (let produced = 0; produced < o.maxTokens; ) {
       if (o.signal?.aborted) throw abortError(o.signal);
       host.guard();
       if (fromLogits) {
         // After a prefill: the next token comes from the kept logits, no forward.
-        const [id] = await this.run(host, this.samplingStep(host), 1, 0);
+        if (mode === "sample") this.writeParams(o, draws.peek(1));
+        const [id] = await this.run(host, this.samplingStep(host, mode), 1, 0);
+        draws.consume(1);
         fromLogits = false;
         host.context.push(id);
         produced++;
@@ -102,8 +144,9 @@ export class SpeculativeDecoder {
       const room = Math.min(wanted, contextLength - 1 - position, o.maxTokens - produced - 1);
       const drafts = room > 0 ? draftFromContext(host.context.tokens, room, spec.context) : [];
       const chunk = [host.context.tokens[host.context.length - 1], ...drafts];
-      const verifier = this.verifierFor(host, chunk.length);
+      const verifier = this.verifierFor(host, chunk.length, mode);
       feedPlan(this.gpu, verifier.plan, chunk, position);
+      if (mode === "sample") this.writeParams(o, draws.peek(chunk.length));
       const t0 = performance.now();
       const out = await this.run(host, verifier.step, chunk.length, chunk.length);
       let accepted = 0;
@@ -117,6 +160,7 @@ export class SpeculativeDecoder {
         host.state.position += 1;
         host.context.push(out[i]);
         produced++;
+        draws.consume(1);
         yield { id: out[i], drafted: i < accepted };
       }
     }
@@ -136,33 +180,58 @@ export class SpeculativeDecoder {
     );
   }
 
-  private samplingStep(host: DecodeHost): readonly KernelDispatch[] {
-    if (this.fromLogits?.nextLogits !== host.nextLogits) {
-      if (this.fromLogits) releaseDispatches(this.gpu, [this.fromLogits.argmax]);
-      const dispatch = argmax(this.gpu, { x: host.nextLogits, out: this.ids, M: 1, N: host.model.info.vocabSize });
-      this.fromLogits = { nextLogits: host.nextLogits, argmax: dispatch, step: [dispatch] };
-    }
-    return this.fromLogits.step;
+  /** Row i's sampling parameters with random number `randoms[i]` (no penalty: speculation refuses one). */
+  private writeParams(o: ResolvedGenerateOptions, randoms: readonly number[]): void {
+    randoms.forEach((random, i) => {
+      writeSamplingParams(this.gpu, this.paramsFor(i), { temperature: o.temperature, topK: o.topK, topP: o.topP, repetitionPenalty: 1, historyLength: 0, random });
+    });
   }
 
-  private verifierFor(host: DecodeHost, M: number): Verifier {
+  private paramsFor(row: number): GPUBuffer {
+    while (this.params.length <= row) this.params.push(createSamplingParamsBuffer(this.gpu, `speculation.params${this.params.length}`));
+    return this.params[row];
+  }
+
+  /** Dispatches leaving, in `this.ids`, the token picked for each of `rows` rows of `logits`. */
+  private pickDispatches(logits: GPUBuffer, rows: number, V: number, mode: PickMode): KernelDispatch[] {
+    if (mode === "greedy") return [argmax(this.gpu, { x: logits, out: this.ids, M: rows, N: V })];
+    this.noHistory ??= this.gpu.createStorage(4, "speculation.history");
+    const history = this.noHistory;
+    const out: KernelDispatch[] = [];
+    for (let row = 0; row < rows; row++) {
+      out.push(...sampleDispatches(this.gpu, { logits, logitsRow: row, N: V, params: this.paramsFor(row), history, out: this.ids, outIndex: row }));
+    }
+    return out;
+  }
+
+  private samplingStep(host: DecodeHost, mode: PickMode): readonly KernelDispatch[] {
+    if (this.fromLogits?.nextLogits !== host.nextLogits || this.fromLogits.mode !== mode) {
+      if (this.fromLogits) releaseDispatches(this.gpu, this.fromLogits.pick);
+      this.fromLogits = { nextLogits: host.nextLogits, mode, pick: this.pickDispatches(host.nextLogits, 1, host.model.info.vocabSize, mode) };
+    }
+    return this.fromLogits.pick;
+  }
+
+  private verifierFor(host: DecodeHost, M: number, mode: PickMode): Verifier {
     if (this.bound && (this.bound.model !== host.model || this.bound.state !== host.state)) this.invalidate();
     this.bound = { model: host.model, state: host.state };
-    let v = this.verifiers.get(M);
+    const key = `${M}:${mode}`;
+    let v = this.verifiers.get(key);
     if (!v) {
       const plan = host.model.planForward(host.state, M, { allLogits: true });
-      const dispatch = argmax(this.gpu, { x: plan.logits, out: this.ids, M, N: host.model.info.vocabSize });
-      v = { plan, argmax: dispatch, step: [...plan.dispatches, dispatch] };
-      this.verifiers.set(M, v);
+      const pick = this.pickDispatches(plan.logits, M, host.model.info.vocabSize, mode);
+      v = { plan, pick, step: [...plan.dispatches, ...pick] };
+      this.verifiers.set(key, v);
     }
     return v;
   }
 
   dispose(): void {
     this.invalidate();
-    if (this.fromLogits) releaseDispatches(this.gpu, [this.fromLogits.argmax]);
+    if (this.fromLogits) releaseDispatches(this.gpu, this.fromLogits.pick);
     this.fromLogits = null;
-    this.gpu.pool.release(this.ids);
-    this.gpu.pool.release(this.staging);
+    for (const b of [this.ids, this.staging, ...this.params, ...(this.noHistory ? [this.noHistory] : [])]) this.gpu.pool.release(b);
+    this.params = [];
+    this.noHistory = null;
   }
 }

@@ -34,9 +34,10 @@ export interface GenerateOptions {
   /**
    * Speculative decoding: "context" drafts the next tokens from what followed the latest
    * earlier occurrence of the context's last tokens and verifies them all in one forward (the
-   * output is exactly that of decoding without it); "off" (default) decodes one token per
-   * forward. So far greedy only, attention models only, without a growing memory or
-   * `neighbours`; other combinations fail with BAD_INPUT.
+   * output is that of decoding without it: greedy, or sampled with the same `seed`); "off"
+   * (default) decodes one token per forward. So far attention models only, without a
+   * repetition penalty, a growing memory or `neighbours`; those combinations fail with
+   * BAD_INPUT.
    */
   speculate?: "off" | "context" | SpeculateOptions;
 }

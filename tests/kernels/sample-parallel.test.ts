@@ -7,11 +7,11 @@ import { describe, it, expect, beforeAll } from "vitest";
 import { SeededRandom } from "../../src/base/random.js";
 import { isMnemoError } from "../../src/errors.js";
 import type { Gpu } from "../../src/gpu/device.js";
-import { releaseDispatches } from "../../src/gpu/dispatch.js";
+import { releaseDispatches, runDispatches } from "../../src/gpu/dispatch.js";
 import { argmaxRef } from "../../src/kernels/reference/argmax.js";
 import { sampleRef, sampleRefTrace } from "../../src/kernels/reference/sample.js";
 import { PARALLEL_TOP_K_CAP, sampleDispatches, type SampleDispatchOptions } from "../../src/kernels/sample-parallel.js";
-import { createSamplingParamsBuffer, type SamplingParams } from "../../src/kernels/sample-params.js";
+import { createSamplingParamsBuffer, writeSamplingParams, type SamplingParams } from "../../src/kernels/sample-params.js";
 import { caught } from "../helpers/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { GpuSampler } from "../helpers/gpu-sampler.js";
@@ -224,6 +224,18 @@ describe("sampleDispatches: shapes and buffers", () => {
     ).toBe(true);
     expect(
       isMnemoError(
+        caught(() => sampleDispatches(gpu, { ...args, logitsRow: 1 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
+        caught(() => sampleDispatches(gpu, { ...args, logitsRow: -1 })),
+        "SHAPE_MISMATCH",
+      ),
+    ).toBe(true);
+    expect(
+      isMnemoError(
         caught(() => sampleDispatches(gpu, { ...args, out: logits })),
         "BAD_INPUT",
       ),
@@ -234,6 +246,26 @@ describe("sampleDispatches: shapes and buffers", () => {
         "BAD_INPUT",
       ),
     ).toBe(true);
+    [logits, params, out].forEach((b) => gpu.pool.release(b));
+  });
+
+  it("logitsRow samples that row of a [rows, N] buffer (a verification step's rows), into its own outIndex", async () => {
+    const N = 4099;
+    const rows = [0, 1, 2].map((r) => randomF32(N, 40 + r, 4));
+    const all = new Float32Array(3 * N);
+    rows.forEach((r, i) => all.set(r, i * N));
+    const logits = gpu.upload(all, "logits");
+    const params = createSamplingParamsBuffer(gpu);
+    const out = gpu.createStorage(16, "out");
+    const p: SamplingParams = { ...PLAIN, temperature: 0.8, topK: 40, topP: 0.95, random: 0.37 };
+    writeSamplingParams(gpu, params, p);
+    const lists = [0, 1, 2].map((row) => sampleDispatches(gpu, { logits, logitsRow: row, N, params, history: params, out, outIndex: row + 1 }));
+    runDispatches(gpu, lists.flat());
+    const got = Array.from(await gpu.readU32(out, 4)).slice(1);
+    expect(got).toEqual(rows.map((r) => sampleRef(r, p, new Uint32Array(1))));
+    // Different rows give different draws here (the check is not vacuous).
+    expect(new Set(got).size).toBeGreaterThan(1);
+    for (const l of lists) releaseDispatches(gpu, l);
     [logits, params, out].forEach((b) => gpu.pool.release(b));
   });
 
