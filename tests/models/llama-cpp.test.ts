@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type Token } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Gpu } from "../../src/gpu/device.js";
 import { gpt2ToGguf, type GgufWeightType } from "../../src/models/gpt2-convert.js";
 import { resolveModelFiles } from "../../src/loading/model-files.js";
@@ -50,23 +50,19 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-async function llamaLogits(file: string, ids: number[], vocab: number): Promise<Float32Array> {
-  const model = await llama.loadModel({ modelPath: file });
+/** llama.cpp's next-token logits after `ids`, from a fresh context of `model`. */
+async function llamaLogits(model: LlamaModel, ids: number[], vocab: number): Promise<Float32Array> {
+  const context = await model.createContext({ contextSize: 1024, batchSize: 1024 });
   try {
-    const context = await model.createContext({ contextSize: 1024, batchSize: 1024 });
-    try {
-      const items = ids.map((t, i): ControlledEvaluateInputItem => (i === ids.length - 1 ? [t as Token, { generateNext: { logits: true } }] : (t as Token)));
-      const out = await context.getSequence().controlledEvaluate(items);
-      const map = out[ids.length - 1]?.next.logits;
-      if (!map || map.size !== vocab) throw new Error(`llama.cpp returned ${map?.size} logits, expected ${vocab}`);
-      const logits = new Float32Array(vocab);
-      for (const [id, v] of map) logits[id as number] = v;
-      return logits;
-    } finally {
-      await context.dispose();
-    }
+    const items = ids.map((t, i): ControlledEvaluateInputItem => (i === ids.length - 1 ? [t as Token, { generateNext: { logits: true } }] : (t as Token)));
+    const out = await context.getSequence().controlledEvaluate(items);
+    const map = out[ids.length - 1]?.next.logits;
+    if (!map || map.size !== vocab) throw new Error(`llama.cpp returned ${map?.size} logits, expected ${vocab}`);
+    const logits = new Float32Array(vocab);
+    for (const [id, v] of map) logits[id as number] = v;
+    return logits;
   } finally {
-    await model.dispose();
+    await context.dispose();
   }
 }
 
@@ -76,13 +72,14 @@ describe("llama.cpp reads the GGUF files Mnemo writes", () => {
       const file = join(dir, `gpt2-gutenberg-${type}.gguf`);
       await writeFile(file, Buffer.concat(await gpt2ToGguf(await resolveModelFiles(join(ROOT, "weights", "gpt2-gutenberg")), { type })));
       const model = await loadLanguageModel(gpu, await resolveModelFiles(file));
+      const theirModel = await llama.loadModel({ modelPath: file });
       try {
         for (const [i, ids] of prompts.entries()) {
           const s = new Session(model);
           await s.append(ids);
           const ours = await s.nextTokenLogits();
           s.dispose();
-          const theirs = await llamaLogits(file, ids, model.info.vocabSize);
+          const theirs = await llamaLogits(theirModel, ids, model.info.vocabSize);
           let max = 0;
           let sum = 0;
           for (let v = 0; v < ours.length; v++) {
@@ -100,6 +97,7 @@ describe("llama.cpp reads the GGUF files Mnemo writes", () => {
         }
       } finally {
         model.dispose();
+        await theirModel.dispose();
       }
     });
   }
