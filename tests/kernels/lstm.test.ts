@@ -13,12 +13,15 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 
-// H = 1, 7, 33 and 130 leave a partial last workgroup of 64; 512 is the Shakespeare model's size.
+// H = 1, 7, 33 and 130 leave a partial last workgroup of 64 (scalar step); 12 and 68 take the
+// vectorised step (H % 4 == 0) with a partial workgroup; 512 is the Shakespeare model's size.
 const CASES = [
   { H: 1, M: 1 },
   { H: 7, M: 3 },
   { H: 33, M: 5 },
   { H: 130, M: 4 },
+  { H: 12, M: 3 },
+  { H: 68, M: 4 },
   { H: 512, M: 2 },
 ];
 
