@@ -4,6 +4,7 @@ import { cpSync } from "node:fs";
 import { ROOT } from "../helpers/models.js";
 import type { Browser } from "playwright-core";
 import { buildPage, launchChromium, serveStatic, type StaticServer } from "../helpers/browser.js";
+import type { CheckResult } from "./page/checks.js";
 
 let browser: Browser;
 let server: StaticServer;
@@ -42,17 +43,6 @@ const FAMILIES = [
   "runtime",
 ];
 
-interface PageCheck {
-  name: string;
-  maxAbs: number;
-  maxRel: number;
-  atol: number;
-  rtol: number;
-  n: number;
-  outside: number;
-  firstOutside?: string;
-}
-
 describe("kernels, snapshots, concurrency and device loss in headless Chromium (WebGPU on SwiftShader)", () => {
   it("every kernel family matches its TypeScript reference; snapshots survive IndexedDB; concurrent callers and device loss behave", async () => {
     const page = await browser.newPage();
@@ -64,7 +54,7 @@ describe("kernels, snapshots, concurrency and device loss in headless Chromium (
     const result = (await page.evaluate(() => (window as unknown as { __mnemoResult: unknown }).__mnemoResult)) as {
       error?: string;
       adapter: string;
-      checks: PageCheck[];
+      checks: CheckResult[];
       timings: Record<string, number>;
     };
     expect(result.error, logs.join("\n")).toBeUndefined();

@@ -4,7 +4,6 @@
 // bit for bit on caches filled with NaN so that a stray or missing write shows.
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
-import { runDispatches, releaseDispatches, type KernelDispatch } from "../../src/gpu/dispatch.js";
 import { canFuseKvWrite, matmul, type FusedLayerNorm } from "../../src/kernels/matmul.js";
 import { layerNorm } from "../../src/kernels/layernorm.js";
 import { kvCacheBytes, kvWrite, type KvCacheType } from "../../src/kernels/attention.js";
@@ -13,6 +12,7 @@ import { matmulRef } from "../../src/kernels/reference/matmul.js";
 import { layerNormRef } from "../../src/kernels/reference/layernorm.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
+import { Scope } from "../helpers/gpu-scope.js";
 import { caught } from "../helpers/errors.js";
 import { expectClose } from "../helpers/compare.js";
 import { randomF32 } from "../helpers/random.js";
@@ -26,34 +26,6 @@ beforeAll(async () => {
 const EPS = 1e-5;
 const GRIDS = ["wide", "few"] as const;
 type Grid = (typeof GRIDS)[number];
-
-/** Buffers a test made, released together at its end. */
-class Scope {
-  private readonly buffers: GPUBuffer[] = [];
-  private readonly dispatches: KernelDispatch[] = [];
-  constructor(private readonly gpu: Gpu) {}
-  upload(data: ArrayBufferView, label = "b"): GPUBuffer {
-    return this.keep(this.gpu.upload(data, label));
-  }
-  /** A buffer of NaN (pooled buffers keep old contents: a missing write must show). */
-  storage(bytes: number, label = "b"): GPUBuffer {
-    const b = this.keep(this.gpu.createStorage(bytes, label));
-    this.gpu.write(b, new Float32Array(b.size / 4).fill(Number.NaN));
-    return b;
-  }
-  run(...ds: KernelDispatch[]): void {
-    this.dispatches.push(...ds);
-    runDispatches(this.gpu, ds);
-  }
-  keep(b: GPUBuffer): GPUBuffer {
-    this.buffers.push(b);
-    return b;
-  }
-  release(): void {
-    releaseDispatches(this.gpu, this.dispatches);
-    for (const b of this.buffers) this.gpu.pool.release(b);
-  }
-}
 
 interface NormCase {
   type: WType;
