@@ -25,8 +25,23 @@ function hasGpuDeviceNodes(): boolean {
   return existsSync("/dev/nvidia0") || existsSync("/dev/dxg");
 }
 
+let instance: Promise<GPU> | null = null;
+
 /**
- * Creates a Dawn GPU object and asks it for an adapter. When the user chose no Vulkan
+ * One Dawn instance per process, kept for its lifetime. A fresh instance per adapter request
+ * crashed the process now and then ("terminate called after throwing std::system_error") once
+ * an earlier instance was collected with its destroyed devices; Dawn needs only one.
+ */
+function dawnInstance(): Promise<GPU> {
+  instance ??= loadDawn().then((dawn) => {
+    Object.assign(globalThis, dawn.globals);
+    return dawn.create([]) as unknown as GPU;
+  });
+  return instance;
+}
+
+/**
+ * Asks the process's Dawn GPU object for an adapter. When the user chose no Vulkan
  * driver and Debian's SwiftShader ICD is installed, SwiftShader is made available before
  * Dawn starts (a second Dawn instance after a failed first one crashes): exclusively when
  * the machine has no GPU device nodes, otherwise beside the system drivers, so a real GPU
@@ -47,9 +62,7 @@ export async function requestNodeAdapter(powerPreference?: GPUPowerPreference): 
     else env.VK_ICD_FILENAMES = SWIFTSHADER_ICD;
     addedSwiftShader = true;
   }
-  const dawn = await loadDawn();
-  Object.assign(globalThis, dawn.globals);
-  const gpu = dawn.create([]) as unknown as GPU;
+  const gpu = await dawnInstance();
   const adapter = await gpu.requestAdapter({ powerPreference: powerPreference ?? "high-performance" });
   const isSwiftShader = !!adapter && /swiftshader/i.test(`${adapter.info.vendor} ${adapter.info.architecture} ${adapter.info.description}`);
   // Dawn's binding settles promises by re-arming setImmediate while any is pending.
