@@ -46,6 +46,12 @@ export default {
     forbid("models-know-no-session", "Models record forward plans; sessions (src/runtime) run them.", { path: "^src/models/" }, { path: "^src/(runtime|memory|cli|fuzz)/" }),
     forbid("memory-knows-no-session", "External memory wraps models; sessions use it, not the reverse.", { path: "^src/memory/" }, { path: "^src/(runtime|cli|fuzz)/" }),
     forbid("runtime-knows-no-cli", "Sessions are library code.", { path: "^src/runtime/" }, { path: "^src/(cli|fuzz)/" }),
+    forbid(
+      "openai-api-is-on-top",
+      "The OpenAI-style APIs (src/openai) are built on sessions; nothing below them knows them.",
+      { path: "^src/(base|formats|tokenizers|loading|gpu|kernels|models|runtime|memory)/" },
+      { path: "^src/openai/" },
+    ),
     forbid("library-knows-no-cli", "The mnemo command is built on the library, never the other way.", { pathNot: "^src/cli/" }, { path: "^src/cli/" }),
     forbid("fuzz-is-a-harness", "The fuzz targets and harness are for scripts/fuzz.ts and tests only.", { pathNot: "^src/fuzz/" }, { path: "^src/fuzz/" }),
     forbid("entries-are-on-top", "The package entries and the public API module are imported by the entries only.", { pathNot: "^src/(index|node)\\.ts$" }, { path: ENTRIES }),

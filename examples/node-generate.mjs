@@ -3,7 +3,7 @@
 // A folder holds Hugging Face GPT-2 safetensors (config.json, model.safetensors, tokenizer
 // files), a single .gguf, or an LSTM model. On Linux without a GPU, install SwiftShader
 // first: `sudo apt-get install -y chromium libvulkan1`.
-import { isMnemoError, loadModel } from "mnemo";
+import { isMnemoError, loadModel } from "mnemo-webgpu";
 
 const [modelPath, prompt = "It was a dark and stormy night"] = process.argv.slice(2);
 if (!modelPath) {

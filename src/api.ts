@@ -17,6 +17,7 @@ import { Memory } from "./memory/memory.js";
 import type { GrowingMemoryOptions } from "./runtime/session-memory.js";
 import { checkStoreFitsModel, requireHiddenStates, withMemory } from "./memory/memory-model.js";
 import { decodeKnnStore, type KnnStoreData as MemoryStore } from "./memory/store-file.js";
+import { ChatCompletions, Completions, type CompletionBackend } from "./openai/completions.js";
 
 /** Options of {@link loadModel}. */
 export interface LoadModelOptions {
@@ -81,12 +82,23 @@ export interface KernelProfile {
 /** A loaded model. */
 export class Model {
   private disposed = false;
+  /**
+   * OpenAI's chat API on this model, for code written against it (or WebLLM):
+   * `await model.chat.completions.create({ messages, stream: true })`.
+   */
+  readonly chat: { readonly completions: ChatCompletions };
+  /** OpenAI's legacy completions API: `await model.completions.create({ prompt })`. */
+  readonly completions: Completions;
 
   /** @internal */
   constructor(
     private readonly lm: LanguageModel,
     private readonly ownsGpu: boolean,
-  ) {}
+  ) {
+    const backend: CompletionBackend = { info: lm.info, tokenizer: lm.tokenizer, session: () => this.session() };
+    this.chat = { completions: new ChatCompletions(backend) };
+    this.completions = new Completions(backend);
+  }
 
   /** What the model is: architecture, sizes, weight type, GPU bytes, adapter. */
   get info(): PublicModelInfo {

@@ -18,6 +18,7 @@ export type {
   OverflowPolicy,
   SpeculateOptions,
   SpeculationStats,
+  TokenAlternative,
 } from "./runtime/types.js";
 export { encodeSnapshot, decodeSnapshot, saveSnapshotToIndexedDb, loadSnapshotFromIndexedDb, type StateSnapshot, type StateSnapshot as SessionSnapshot } from "./runtime/snapshot.js";
 export type { SnapshotTensor, SnapshotTensorF32, SnapshotTensorF16 } from "./base/snapshot-tensor.js";
@@ -32,3 +33,25 @@ export type { BuildMemoryOptions } from "./runtime/memory-build.js";
 export { encodeKnnStore as encodeMemoryStore, decodeKnnStore as decodeMemoryStore, type KnnStoreData as MemoryStore, type KeyType as MemoryKeyType } from "./memory/store-file.js";
 export type { KnnMetric as MemoryMetric } from "./kernels/knn.js";
 export { saveMemoryStoreToIndexedDb, loadMemoryStoreFromIndexedDb } from "./memory/store-persist.js";
+export { ChatCompletions, Completions } from "./openai/completions.js";
+export { MAX_CHOICES } from "./openai/request.js";
+export type {
+  ChatCompletion,
+  ChatCompletionChoice,
+  ChatCompletionChunk,
+  ChatCompletionChunkChoice,
+  ChatCompletionMessage,
+  ChatCompletionRequest,
+  ChatRequestMessage,
+  ChoiceLogprobs,
+  Completion,
+  CompletionCallOptions,
+  CompletionChoice,
+  CompletionChunk,
+  CompletionLogprobs,
+  CompletionRequest,
+  CompletionUsage,
+  FinishReason,
+  TokenLogprobEntry,
+  TopLogprob,
+} from "./openai/types.js";

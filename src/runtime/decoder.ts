@@ -12,6 +12,8 @@ import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import { mapU32 } from "../gpu/readback.js";
 import { createSamplingParamsBuffer, writeSamplingParams } from "../kernels/sample-params.js";
 import { sampleDispatches } from "../kernels/sample-parallel.js";
+import { decodeLogprobs, logprobResultWords, LOGPROB_MAX_TOP, type LogprobResult } from "../kernels/logits.js";
+import { LogitProcessing, processingOf, type StepVariant } from "./logit-processing.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
 import type { ContextWindow } from "./context-window.js";
 import type { ResolvedGenerateOptions } from "./generate-options.js";
@@ -26,6 +28,8 @@ export const LOOKAHEAD = 1;
 const MAP_READ = 0x0001;
 /** Repetition history kept for a model without a context limit (LSTM). */
 const RECURRENT_HISTORY = 4096;
+/** Bytes a step reads back at most: the id, then a log-probability result with every alternative. */
+const STAGING_BYTES = 4 + 4 * logprobResultWords(LOGPROB_MAX_TOP);
 
 /** What the decode loop needs of its session. */
 export interface DecodeHost {
@@ -52,6 +56,8 @@ export interface DecodedToken {
   neighbours?: MemoryNeighbour[];
   /** Speculative decoding: the token was a confirmed draft. */
   drafted?: boolean;
+  /** With `logprobs`: the step's log-probabilities. */
+  logprobs?: LogprobResult;
 }
 
 interface DecodePlan {
@@ -68,6 +74,8 @@ interface DecodePlan {
 interface InFlight {
   step: SubmittedStep;
   staging: GPUBuffer;
+  /** Alternatives in the step's log-probability result; null: no log-probabilities. */
+  top: number | null;
   /** Whether the step fed a token (and so moved the state one position). */
   forward: boolean;
   neighbours?: { staging: GPUBuffer; k: number };
@@ -81,6 +89,8 @@ interface Cursor {
   position: number;
   /** Tokens of the context when it samples (its repetition history). */
   held: number;
+  /** Tokens this call generated before the step (the penalties count them). */
+  generated: number;
 }
 
 export class Decoder {
@@ -89,6 +99,7 @@ export class Decoder {
   private readonly history: GPUBuffer;
   private readonly historyLength: number;
   private readonly staging: GPUBuffer[];
+  private readonly processing: LogitProcessing;
 
   constructor(
     private readonly gpu: Gpu,
@@ -97,12 +108,14 @@ export class Decoder {
     this.params = createSamplingParamsBuffer(gpu);
     this.historyLength = Number.isFinite(contextLength) ? contextLength : RECURRENT_HISTORY;
     this.history = gpu.createStorage(this.historyLength * 4, "sampling.history");
-    this.staging = Array.from({ length: LOOKAHEAD + 1 }, () => gpu.pool.acquire(4, READBACK_USAGE, "sampled-id"));
+    this.staging = Array.from({ length: LOOKAHEAD + 1 }, () => gpu.pool.acquire(STAGING_BYTES, READBACK_USAGE, "sampled-id"));
+    this.processing = new LogitProcessing(gpu);
   }
 
   /** Frees the decode plan: the model (a growing memory was mixed in) or the state changed. */
   invalidate(): void {
     if (!this.plan) return;
+    this.processing.invalidate();
     releaseDispatches(this.gpu, [...this.plan.fromForward, ...this.plan.fromLogits]);
     this.plan.forward.dispose();
     this.plan = null;
@@ -134,22 +147,23 @@ export class Decoder {
     const contextLength = host.model.info.contextLength;
     const ahead = host.memory || host.runner.profiling ? 0 : Math.min(host.lookahead, LOOKAHEAD);
     const inFlight: InFlight[] = [];
-    let cursor = this.start(host);
+    let cursor = this.start(host, 0);
+    const variant = this.variantFor(host, o);
     let submitted = 0;
     try {
       for (let step = 0; step < o.maxTokens; ) {
         if (o.signal?.aborted) throw abortError(o.signal);
         host.guard();
         while (submitted < o.maxTokens && submitted <= step + ahead && !(cursor.forward && cursor.position >= contextLength)) {
-          inFlight.push(this.submitStep(host, cursor, o, rng.next(), submitted % this.staging.length));
-          cursor = { forward: true, position: cursor.forward ? cursor.position + 1 : cursor.position, held: cursor.held + 1 };
+          inFlight.push(this.submitStep(host, cursor, o, variant, rng.next(), submitted % this.staging.length));
+          cursor = { forward: true, position: cursor.forward ? cursor.position + 1 : cursor.position, held: cursor.held + 1, generated: cursor.generated + 1 };
           submitted++;
         }
         if (inFlight.length === 0) {
           // The next step needs a position past the context.
           if (o.overflow === "error") throw new MnemoError("CONTEXT_FULL", `The context of ${contextLength} tokens is full.`);
           await host.refill();
-          cursor = this.start(host);
+          cursor = this.start(host, cursor.generated);
           continue;
         }
         const done = inFlight.shift()!;
@@ -165,13 +179,30 @@ export class Decoder {
   }
 
   /** After a prefill: step 0 samples the kept logits; the history is the context so far. */
-  private start(host: DecodeHost): Cursor {
+  private start(host: DecodeHost, generated: number): Cursor {
     this.planFor(host.model, host.state, host.nextLogits);
     this.gpu.write(this.history, Uint32Array.from(host.context.tokens.slice(-this.historyLength)));
-    return { forward: false, position: host.state.position, held: host.context.length };
+    return { forward: false, position: host.state.position, held: host.context.length, generated };
   }
 
-  private submitStep(host: DecodeHost, at: Cursor, o: ResolvedGenerateOptions, random: number, slot: number): InFlight {
+  /** The dispatches of the two kinds of step for these options (logit bias, penalties, log-probabilities). */
+  private variantFor(host: DecodeHost, o: ResolvedGenerateOptions): StepVariant {
+    const plan = this.plan!;
+    const wanted = processingOf(o);
+    if (!wanted) return { forwardStep: plan.forwardStep, samplingStep: plan.samplingStep, adjust: false, top: null };
+    const N = host.model.info.vocabSize;
+    const sampler = (logits: GPUBuffer) => sampleDispatches(this.gpu, { N, logits, params: this.params, history: this.history, out: plan.forward.ids });
+    return this.processing.variant(wanted, o, {
+      N,
+      forward: plan.forward,
+      nextLogits: host.nextLogits,
+      forwardSampling: plan.fromForward,
+      logitsSampling: plan.fromLogits,
+      sampler,
+    });
+  }
+
+  private submitStep(host: DecodeHost, at: Cursor, o: ResolvedGenerateOptions, variant: StepVariant, random: number, slot: number): InFlight {
     const gpu = this.gpu;
     const plan = this.plan!;
     writeSamplingParams(gpu, this.params, {
@@ -183,6 +214,7 @@ export class Decoder {
       random,
     });
     if (at.forward) gpu.write(plan.forward.positions, Uint32Array.of(at.position));
+    if (variant.adjust) this.processing.writePenalties(o, at.generated);
     // Only a growing memory needs the fed id on the CPU; it runs without lookahead, so the id is known.
     const fed = at.forward && host.memory ? [host.context.tokens[host.context.length - 1]] : null;
     const source = o.neighbours ? (at.forward ? plan.forward.neighbours : host.neighbours.prefillSource) : undefined;
@@ -191,36 +223,38 @@ export class Decoder {
     const step = host.runner.submit({
       kind: "decode",
       tokens: at.forward ? 1 : 0,
-      dispatches: at.forward ? plan.forwardStep : plan.samplingStep,
+      dispatches: at.forward ? variant.forwardStep : variant.samplingStep,
       before: (encoder) => fed && host.memory!.beforeForward(encoder, fed, 0),
       after: (encoder) => {
         if (fed && plan.forward.hidden) host.memory!.afterForward(encoder, plan.forward.hidden, fed, 0);
         encoder.copyBufferToBuffer(plan.forward.ids, 0, staging, 0, 4);
         // The sampled id joins the repetition history on the GPU (the last slot once it is full).
         encoder.copyBufferToBuffer(plan.forward.ids, 0, this.history, Math.min(at.held, this.historyLength - 1) * 4, 4);
+        if (variant.adjust) this.processing.recordGenerated(encoder, plan.forward.ids, at.generated);
+        if (variant.top !== null) this.processing.copyLogprobs(encoder, staging, 4, variant.top);
         if (source) neighbours = { staging: host.neighbours.copyOut(encoder, source, slot), k: source.k };
       },
     });
-    return { step, staging, forward: at.forward, neighbours };
+    return { step, staging, top: variant.top, forward: at.forward, neighbours };
   }
 
   private async read(host: DecodeHost, s: InFlight): Promise<DecodedToken> {
-    const id = await host.runner.finish(
+    const words = s.top === null ? 1 : 1 + logprobResultWords(s.top);
+    const read = await host.runner.finish(
       s.step,
-      host.runner.wait(s.step, () => readId(this.gpu, s.staging)),
+      host.runner.wait(s.step, () => mapU32(this.gpu, s.staging, words)),
     );
-    if (!s.neighbours) return { id };
-    return { id, neighbours: await host.neighbours.read(s.neighbours.staging, s.neighbours.k) };
+    const token: DecodedToken = { id: read[0] };
+    if (s.top !== null) token.logprobs = decodeLogprobs(read.subarray(1), s.top);
+    if (s.neighbours) token.neighbours = await host.neighbours.read(s.neighbours.staging, s.neighbours.k);
+    return token;
   }
 
   dispose(): void {
     this.invalidate();
+    this.processing.dispose();
     for (const b of [this.params, this.history, ...this.staging]) this.gpu.pool.release(b);
   }
-}
-
-async function readId(gpu: Gpu, staging: GPUBuffer): Promise<number> {
-  return (await mapU32(gpu, staging, 1))[0];
 }
 
 /** Waits for steps that will not be kept, so their staging buffers are unmapped for the next call. */

@@ -2,6 +2,7 @@
 // busy, nothing is prefilled), so a bad option fails with a clear BAD_INPUT and leaves the
 // session usable. Returns the options with their defaults filled in.
 import { MnemoError } from "../errors.js";
+import { LOGPROB_MAX_TOP } from "../kernels/logits.js";
 import { DEFAULT_CONTEXT_DRAFT, type ContextDraftOptions } from "./drafts.js";
 import type { GenerateOptions } from "./types.js";
 
@@ -21,7 +22,16 @@ export interface ResolvedGenerateOptions {
   overflow: "truncate" | "error";
   /** null: no speculation. */
   speculate: ResolvedSpeculation | null;
+  /** The logit bias as [id, bias] pairs, ids ascending (empty: none). */
+  logitBias: readonly (readonly [number, number])[];
+  frequencyPenalty: number;
+  presencePenalty: number;
+  /** Alternatives to report with each token's log-probability; null: no log-probabilities. */
+  logprobs: number | null;
 }
+
+/** Most entries of a logit bias (OpenAI's limit). */
+export const MAX_LOGIT_BIAS = 300;
 
 /** Speculation settings after checking. */
 export interface ResolvedSpeculation {
@@ -34,7 +44,25 @@ export interface ResolvedSpeculation {
 export const SPECULATE_MAX_DRAFT = 16;
 const DEFAULT_MAX_DRAFT = 8;
 
-const KNOWN = new Set(["maxTokens", "temperature", "greedy", "topK", "topP", "repetitionPenalty", "seed", "stop", "stopOnEos", "signal", "neighbours", "overflow", "speculate"]);
+const KNOWN = new Set([
+  "maxTokens",
+  "temperature",
+  "greedy",
+  "topK",
+  "topP",
+  "repetitionPenalty",
+  "frequencyPenalty",
+  "presencePenalty",
+  "logitBias",
+  "logprobs",
+  "seed",
+  "stop",
+  "stopOnEos",
+  "signal",
+  "neighbours",
+  "overflow",
+  "speculate",
+]);
 
 function bad(message: string): never {
   throw new MnemoError("BAD_INPUT", message);
@@ -46,7 +74,7 @@ function optionalBoolean(o: GenerateOptions, name: "greedy" | "stopOnEos" | "nei
   return v;
 }
 
-function optionalNumber(o: GenerateOptions, name: "maxTokens" | "temperature" | "topK" | "topP" | "repetitionPenalty" | "seed"): number | undefined {
+function optionalNumber(o: GenerateOptions, name: "maxTokens" | "temperature" | "topK" | "topP" | "repetitionPenalty" | "frequencyPenalty" | "presencePenalty" | "seed"): number | undefined {
   const v = o[name];
   if (v === undefined) return undefined;
   if (typeof v !== "number" || Number.isNaN(v)) bad(`${name} must be a number, got ${String(v)}.`);
@@ -64,6 +92,35 @@ function checkSignal(signal: unknown): AbortSignal | undefined {
   const s = signal as Partial<AbortSignal>;
   if (typeof s !== "object" || s === null || typeof s.aborted !== "boolean" || typeof s.addEventListener !== "function") bad("signal must be an AbortSignal.");
   return signal as AbortSignal;
+}
+
+function checkPenalty(o: GenerateOptions, name: "frequencyPenalty" | "presencePenalty"): number {
+  const v = optionalNumber(o, name) ?? 0;
+  if (!(v >= -2 && v <= 2)) bad(`${name} must be in [-2, 2], got ${v}.`);
+  return v;
+}
+
+/** The bias as sorted [id, value] pairs; ids are checked against the vocabulary by the session. */
+function checkLogitBias(v: unknown): [number, number][] {
+  if (v === undefined) return [];
+  if (typeof v !== "object" || v === null || Array.isArray(v)) bad("logitBias must be an object mapping token ids to biases.");
+  const pairs: [number, number][] = [];
+  for (const [key, value] of Object.entries(v)) {
+    const id = Number(key);
+    if (!/^\d+$/.test(key) || !Number.isSafeInteger(id)) bad(`logitBias: "${key}" is not a token id.`);
+    if (typeof value !== "number" || !(value >= -100 && value <= 100)) bad(`logitBias: the bias of token ${key} must be a number in [-100, 100], got ${String(value)}.`);
+    pairs.push([id, value]);
+  }
+  if (pairs.length > MAX_LOGIT_BIAS) bad(`logitBias has ${pairs.length} entries; the limit is ${MAX_LOGIT_BIAS}.`);
+  return pairs.sort((a, b) => a[0] - b[0]);
+}
+
+function checkLogprobs(v: unknown): number | null {
+  if (v === undefined || v === false) return null;
+  if (v === true) return 0;
+  if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > LOGPROB_MAX_TOP)
+    bad(`logprobs must be true, false or an integer in 0..${LOGPROB_MAX_TOP} (alternatives per token), got ${String(v)}.`);
+  return v as number;
 }
 
 function checkSpeculate(v: GenerateOptions["speculate"]): ResolvedSpeculation | null {
@@ -124,5 +181,9 @@ export function resolveGenerateOptions(o: GenerateOptions = {}, extraKeys: reado
     neighbours: optionalBoolean(o, "neighbours") ?? false,
     overflow,
     speculate: checkSpeculate(o.speculate),
+    logitBias: checkLogitBias(o.logitBias),
+    frequencyPenalty: checkPenalty(o, "frequencyPenalty"),
+    presencePenalty: checkPenalty(o, "presencePenalty"),
+    logprobs: checkLogprobs(o.logprobs),
   };
 }

@@ -138,6 +138,9 @@ export class Session {
   /** Checks the options, and whether this session can speculate with them. */
   private resolve(opts: GenerateOptions): ResolvedGenerateOptions {
     const o = resolveGenerateOptions(opts);
+    const V = this.model.info.vocabSize;
+    const outside = o.logitBias.find(([id]) => id >= V);
+    if (outside) throw new MnemoError("BAD_INPUT", `logitBias: token ${outside[0]} is outside the vocabulary (size ${V}).`);
     const refusal = o.speculate && speculationRefusal(this.model, o, !!this.options.growingMemory);
     if (refusal) throw new MnemoError("BAD_INPUT", `speculate: ${refusal}.`);
     return o;
@@ -173,7 +176,7 @@ export class Session {
       if (!held.logitsValid) await held.recomputeNextLogits(o.signal);
       timing.prefillMs = performance.now() - timing.t0;
       const tokens = o.speculate ? held.speculator.decode(held, o, o.speculate) : held.decoder.decode(held, o);
-      for await (const { id, neighbours, drafted } of tokens) {
+      for await (const { id, neighbours, drafted, logprobs } of tokens) {
         held.logitsValid = false;
         if (++timing.produced === 1) timing.ttftMs = performance.now() - timing.t0;
         if (o.stopOnEos && id === eos) break;
@@ -181,6 +184,10 @@ export class Session {
         text += piece;
         const token: GeneratedToken = o.neighbours ? { id, text: piece, neighbours: neighbours ?? [] } : { id, text: piece };
         if (o.speculate) token.drafted = !!drafted;
+        if (logprobs) {
+          token.logprob = logprobs.logprob;
+          if (o.logprobs) token.topLogprobs = logprobs.top.map((t) => ({ id: t.id, text: this.model.tokenizer.decode([t.id]), logprob: t.logprob }));
+        }
         yield token;
         if (o.stop.some((s) => s.length > 0 && text.endsWith(s))) break;
       }

@@ -73,6 +73,8 @@ export function speculationRefusal(model: LanguageModel, o: ResolvedGenerateOpti
   if (!Number.isFinite(model.info.contextLength)) return "a recurrent model's state cannot be rolled back over rejected drafts";
   if (o.repetitionPenalty !== 1) return "the repetition penalty is not applied by the verifier yet";
   if (o.neighbours) return "neighbours are reported by ordinary decoding only";
+  if (o.logprobs !== null) return "log-probabilities are reported by ordinary decoding only";
+  if (o.logitBias.length > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0) return "a logit bias and frequency / presence penalties are applied by ordinary decoding only";
   if (growingMemory) return "a growing memory appends every fed token and cannot take back rejected drafts yet";
   return null;
 }

@@ -16,6 +16,25 @@ export interface GenerateOptions {
   topP?: number;
   /** > 1 discourages tokens already in the context (HF/CTRL rule). */
   repetitionPenalty?: number;
+  /**
+   * OpenAI's rule, over the tokens this call has generated: a token's logit drops by
+   * `frequencyPenalty` per earlier occurrence (-2..2, default 0)...
+   */
+  frequencyPenalty?: number;
+  /** ...and by `presencePenalty` once it has occurred at all (-2..2, default 0). */
+  presencePenalty?: number;
+  /**
+   * Added to the logits of these token ids before sampling (-100..100; -100 all but bans a
+   * token, +100 all but forces it), at most 300 entries, as OpenAI's `logit_bias`.
+   */
+  logitBias?: Readonly<Record<number, number>>;
+  /**
+   * Report each token's log-probability (`true`), and also this many most likely
+   * alternatives (a number, 0..20): under the logits after `logitBias` and the penalties,
+   * before temperature, top-k and top-p. Computed on the GPU; a step reads back 2 + 2n words
+   * more.
+   */
+  logprobs?: boolean | number;
   /** Same seed, same tokens. */
   seed?: number;
   /** Stop when the text produced so far ends with one of these. */
@@ -36,8 +55,8 @@ export interface GenerateOptions {
    * earlier occurrence of the context's last tokens and verifies them all in one forward (the
    * output is that of decoding without it: greedy, or sampled with the same `seed`); "off"
    * (default) decodes one token per forward. So far attention models only, without a
-   * repetition penalty, a growing memory or `neighbours`; those combinations fail with
-   * BAD_INPUT.
+   * repetition, frequency or presence penalty, a logit bias, `logprobs`, a growing memory or
+   * `neighbours`; those combinations fail with BAD_INPUT.
    */
   speculate?: "off" | "context" | SpeculateOptions;
 }
@@ -84,6 +103,18 @@ export interface GeneratedToken {
   neighbours?: MemoryNeighbour[];
   /** With `speculate`: true when this token was a draft the model confirmed (it cost no forward of its own). */
   drafted?: boolean;
+  /** With `logprobs`: the token's log-probability (see {@link GenerateOptions.logprobs}). */
+  logprob?: number;
+  /** With `logprobs: n`: the n most likely tokens of the step, most likely first. */
+  topLogprobs?: TokenAlternative[];
+}
+
+/** One of a step's most likely tokens. */
+export interface TokenAlternative {
+  id: number;
+  /** The token's own text (bytes that do not form whole characters decode to U+FFFD). */
+  text: string;
+  logprob: number;
 }
 
 /** How full a session's growing memory is. */

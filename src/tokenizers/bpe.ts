@@ -255,6 +255,10 @@ export class BpeTokenizer implements Tokenizer {
     return Array.from(token, (c) => BYTES.toByte.get(c) ?? 0x3f);
   }
 
+  tokenBytes(id: number): Uint8Array {
+    return Uint8Array.from(this.idBytes(id));
+  }
+
   decode(ids: readonly number[]): string {
     const bytes: number[] = [];
     for (const id of ids) for (const b of this.idBytes(id)) bytes.push(b);

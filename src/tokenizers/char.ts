@@ -57,6 +57,10 @@ export class CharTokenizer implements Tokenizer {
     return ids.map((id) => this.charOf(id)).join("");
   }
 
+  tokenBytes(id: number): Uint8Array {
+    return new TextEncoder().encode(this.charOf(id));
+  }
+
   private charOf(id: number): string {
     const c = this.chars[id];
     if (c === undefined) throw new MnemoError("BAD_INPUT", `Token id ${id} is outside the vocabulary (size ${this.vocabSize}).`);

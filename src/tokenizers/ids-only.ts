@@ -20,6 +20,9 @@ export class IdsOnlyTokenizer implements Tokenizer {
   decode(ids: readonly number[]): string {
     return ids.map((id) => `<${id}>`).join("");
   }
+  tokenBytes(id: number): Uint8Array {
+    return new TextEncoder().encode(`<${id}>`);
+  }
   createStreamDecoder() {
     return { push: (id: number) => `<${id}>`, flush: () => "" };
   }

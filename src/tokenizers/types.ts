@@ -6,6 +6,8 @@ export interface Tokenizer {
   readonly eosId?: number;
   encode(text: string): number[];
   decode(ids: readonly number[]): string;
+  /** The bytes of one token's text (a byte-level token may hold part of a character). */
+  tokenBytes(id: number): Uint8Array;
   /** A decoder for streaming: each id's text once it forms complete characters. */
   createStreamDecoder(): StreamDecoder;
   /** The model's chat template and its special tokens, when its files name them. */

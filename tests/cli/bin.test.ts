@@ -95,9 +95,9 @@ describe("the built CLI (dist/cli.js) through npx", () => {
     // A project with mnemo installed: node_modules/mnemo and its bin link, as npm lays them out.
     app = join(work, "app");
     await mkdir(join(app, "node_modules", ".bin"), { recursive: true });
-    await writeFile(join(app, "package.json"), JSON.stringify({ name: "mnemo-bin-test", private: true, dependencies: { mnemo: "*" } }));
-    await symlink(pkg, join(app, "node_modules", "mnemo"), "dir");
-    await symlink(join("..", "mnemo", "bin", "mnemo.mjs"), join(app, "node_modules", ".bin", "mnemo"));
+    await writeFile(join(app, "package.json"), JSON.stringify({ name: "mnemo-bin-test", private: true, dependencies: { "mnemo-webgpu": "*" } }));
+    await symlink(pkg, join(app, "node_modules", "mnemo-webgpu"), "dir");
+    await symlink(join("..", "mnemo-webgpu", "bin", "mnemo.mjs"), join(app, "node_modules", ".bin", "mnemo"));
   }, 180_000);
 
   it("npx mnemo --help prints the usage; npx mnemo generate runs the built kernels", async () => {

@@ -57,7 +57,7 @@ afterAll(async () => {
 
 describe("packed package", () => {
   it("ships only what users need, with the browser entry free of Node code", () => {
-    const installed = join(project, "node_modules", "mnemo");
+    const installed = join(project, "node_modules", "mnemo-webgpu");
     const files = readdirSync(installed);
     expect(files).toEqual(expect.arrayContaining(["dist", "bin", "README.md", "CHANGELOG.md", "LICENSE", "package.json"]));
     expect(files).not.toContain("src");

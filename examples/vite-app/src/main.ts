@@ -1,6 +1,6 @@
 // A textarea, a button and streamed text: the smallest page that runs a model with Mnemo.
 // The model file is served with the page (public/model/); `?model=<url>` picks another.
-import { isMnemoError, isWebGpuAvailable, loadModel, type Model } from "mnemo";
+import { isMnemoError, isWebGpuAvailable, loadModel, type Model } from "mnemo-webgpu";
 
 const promptBox = document.querySelector<HTMLTextAreaElement>("#prompt")!;
 const button = document.querySelector<HTMLButtonElement>("#generate")!;

@@ -1,6 +1,6 @@
 // The model lives here, off the page's main thread: loading, and every generation step,
 // never block the page.
-import { isMnemoError, loadModel, type Model } from "mnemo";
+import { isMnemoError, loadModel, type Model } from "mnemo-webgpu";
 import type { FromWorker, ToWorker } from "./protocol.js";
 
 let model: Model | null = null;
