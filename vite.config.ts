@@ -2,7 +2,8 @@ import { defineConfig } from "vitest/config";
 import { builtinModules } from "node:module";
 
 // Library build: dist/index.js (the browser and default entry), dist/node.js (the Node
-// entry: adds Dawn and files) and dist/cli.js (the `mnemo` command), sharing chunks. Node
+// entry: adds Dawn and files), dist/ai-sdk.js (the AI SDK provider) and dist/cli.js (the
+// `mnemo` command), sharing chunks. Node
 // built-ins and runtime dependencies stay external; declarations come from tsc
 // (tsconfig.build.json).
 const external = [
@@ -10,6 +11,7 @@ const external = [
   ...builtinModules,
   "webgpu",
   "@huggingface/jinja",
+  "@mlc-ai/web-xgrammar",
   /^wgsl-preprocessor/,
   /^tsx/,
 ];
@@ -21,7 +23,7 @@ export default defineConfig({
     target: "es2022",
     sourcemap: true,
     lib: {
-      entry: { index: "src/index.ts", node: "src/node.ts", cli: "src/cli/main.ts" },
+      entry: { index: "src/index.ts", node: "src/node.ts", cli: "src/cli/main.ts", "ai-sdk": "src/ai-sdk/index.ts" },
       formats: ["es"],
     },
     rollupOptions: { external },

@@ -1,7 +1,8 @@
 // Logit processing around sampling (wrappers: src/kernels/logits.ts; the oracle:
 // src/kernels/reference/logits.ts). Four entry points:
 //   logits_bias: out[i] = logits[offset + i] + bias[i], one invocation per token (the dense
-//     bias holds a request's logit_bias, zero elsewhere);
+//     bias holds a request's logit_bias, zero elsewhere); with a mask (constrained decoding),
+//     tokens whose bit is clear become -F32_MAX instead (never drawn);
 //   logits_penalize: one invocation per generated position j; the first occurrence of each
 //     id subtracts frequency * count + presence from out[id], so every id is written by one
 //     invocation and the result does not depend on scheduling;
@@ -30,7 +31,8 @@ struct Shape {
   // logits_penalize: positions of `generated` it may read; logprob_merge: the sampled id's slot.
   capacity: u32,
   out_index: u32,
-  _pad0: u32,
+  // logits_bias: 1 when `mask` applies.
+  masked: u32,
   _pad1: u32,
 }
 
@@ -54,7 +56,9 @@ struct Penalties {
 @group(0) @binding(7) var<storage, read> ids: array<u32>;
 // [sampled log-probability, logsumexp, T ids, T log-probabilities], as u32 words.
 @group(0) @binding(8) var<storage, read_write> result: array<u32>;
-@group(0) @binding(9) var<uniform> shape: Shape;
+// One bit per token (bit i % 32 of word i / 32): set where the token is allowed.
+@group(0) @binding(9) var<storage, read> mask: array<u32>;
+@group(0) @binding(10) var<uniform> shape: Shape;
 
 // NaN and -inf as -F32_MAX, +inf as F32_MAX, by their bits (float compares with NaN are not
 // reliable on every backend).
@@ -77,7 +81,11 @@ fn logits_bias(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   if (i >= shape.n) {
     return;
   }
-  out[i] = logits[shape.offset + i] + bias[i];
+  var v = logits[shape.offset + i] + bias[i];
+  if (shape.masked != 0u && ((mask[i >> 5u] >> (i & 31u)) & 1u) == 0u) {
+    v = -F32_MAX;
+  }
+  out[i] = v;
 }
 
 @compute @workgroup_size(64)

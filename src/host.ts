@@ -20,6 +20,11 @@ export interface NodeHost {
   requestAdapter(powerPreference?: GPUPowerPreference): Promise<HostAdapter>;
   /** The files of a model folder, or of the folder around a single weights file. */
   modelFiles(path: string): Promise<ModelFiles>;
+  /**
+   * Imports the grammar engine (`@mlc-ai/web-xgrammar`) and returns its API. Its UMD bundle
+   * needs CommonJS globals to load from Node's ESM, which browsers and bundlers do not.
+   */
+  importGrammarEngine(): Promise<unknown>;
 }
 
 let installed: NodeHost | undefined;

@@ -33,6 +33,7 @@ export type { BuildMemoryOptions } from "./runtime/memory-build.js";
 export { encodeKnnStore as encodeMemoryStore, decodeKnnStore as decodeMemoryStore, type KnnStoreData as MemoryStore, type KeyType as MemoryKeyType } from "./memory/store-file.js";
 export type { KnnMetric as MemoryMetric } from "./kernels/knn.js";
 export { saveMemoryStoreToIndexedDb, loadMemoryStoreFromIndexedDb } from "./memory/store-persist.js";
+export type { OutputConstraint } from "./runtime/constraint.js";
 export { ChatCompletions, Completions } from "./openai/completions.js";
 export { MAX_CHOICES } from "./openai/request.js";
 export type {

@@ -5,7 +5,7 @@
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { makeDispatch, paramWords, type KernelDispatch } from "../gpu/dispatch.js";
-import { grid1d, requireBytes, requireDims } from "./common.js";
+import { grid1d, placeholderBuffer, requireBytes, requireDims } from "./common.js";
 
 /** The most alternatives {@link logprobDispatches} reports (OpenAI's `top_logprobs` limit). */
 export const LOGPROB_MAX_TOP = 20;
@@ -13,6 +13,11 @@ export const LOGPROB_MAX_TOP = 20;
 const BLOCK = 2048;
 /** Bytes of the buffer {@link writePenalties} fills. */
 export const PENALTY_PARAMS_BYTES = 16;
+
+/** u32 words of a token mask over a vocabulary of N. */
+export function maskWords(N: number): number {
+  return Math.ceil(N / 32);
+}
 
 /** u32 words of a log-probability result with `top` alternatives. */
 export function logprobResultWords(top: number): number {
@@ -52,17 +57,20 @@ export interface LogitAdjustArgs {
   penalties: GPUBuffer;
   /** f32 [N]: the adjusted row. */
   out: GPUBuffer;
+  /** u32 [ceil(N / 32)]: one bit per token, set where allowed (constrained decoding); absent: all allowed. */
+  mask?: GPUBuffer;
 }
 
 /**
  * Two dispatches that write `out[i] = logits[row, i] + bias[i] - (frequency * count_i +
- * presence * [count_i > 0])`, where count_i is how often id i occurs among the generated ids.
+ * presence * [count_i > 0])`, where count_i is how often id i occurs among the generated ids;
+ * with a mask, tokens whose bit is clear get -F32_MAX before the penalty.
  * In f32, in this order: the bias is added, then the penalty (computed as `count * frequency
  * + presence`) subtracted. Built once per shape; the penalties and the generated ids change
  * per step.
  */
 export function logitAdjustDispatches(gpu: Gpu, args: LogitAdjustArgs): KernelDispatch[] {
-  const { logits, N, bias, generated, capacity, penalties, out } = args;
+  const { logits, N, bias, generated, capacity, penalties, out, mask } = args;
   const row = args.logitsRow ?? 0;
   requireDims("logitAdjustDispatches", { N, capacity });
   requireBytes("logitAdjustDispatches", "logits", logits, (row + 1) * N * 4);
@@ -71,13 +79,14 @@ export function logitAdjustDispatches(gpu: Gpu, args: LogitAdjustArgs): KernelDi
   requireBytes("logitAdjustDispatches", "penalties", penalties, PENALTY_PARAMS_BYTES);
   requireBytes("logitAdjustDispatches", "out", out, N * 4);
   if (out === logits || out === bias) throw new MnemoError("BAD_INPUT", "logitAdjustDispatches: out must be a different buffer from logits and bias.");
-  const shape = paramWords([N, row * N, 0, 0, capacity, 0, 0, 0]);
+  if (mask) requireBytes("logitAdjustDispatches", "mask", mask, maskWords(N) * 4);
+  const shape = paramWords([N, row * N, 0, 0, capacity, 0, mask ? 1 : 0, 0]);
   const none = undefined;
   return [
     makeDispatch(gpu, {
       kernel: "logits.bias",
       pipeline: { file: "logits", entryPoint: "logits_bias" },
-      bindings: [logits, bias, out, none, none, none, none, none, none],
+      bindings: [logits, bias, out, none, none, none, none, none, none, mask ?? placeholderBuffer(gpu)],
       params: shape,
       workgroups: grid1d(gpu, N, 256).workgroups,
       flops: N,
@@ -86,7 +95,7 @@ export function logitAdjustDispatches(gpu: Gpu, args: LogitAdjustArgs): KernelDi
     makeDispatch(gpu, {
       kernel: "logits.penalize",
       pipeline: { file: "logits", entryPoint: "logits_penalize" },
-      bindings: [none, none, out, generated, penalties, none, none, none, none],
+      bindings: [none, none, out, generated, penalties, none, none, none, none, none],
       params: shape,
       workgroups: [Math.ceil(capacity / 64)],
       flops: capacity * capacity,
@@ -135,7 +144,7 @@ export function logprobDispatches(gpu: Gpu, args: LogprobArgs): KernelDispatch[]
     makeDispatch(gpu, {
       kernel: "logprob.blocks",
       pipeline: { file: "logits", entryPoint: "logprob_blocks" },
-      bindings: [logits, none, none, none, none, stats, candidates, none, none],
+      bindings: [logits, none, none, none, none, stats, candidates, none, none, none],
       params: shape,
       workgroups: [blocks],
       flops: (3 + top) * N,
@@ -144,7 +153,7 @@ export function logprobDispatches(gpu: Gpu, args: LogprobArgs): KernelDispatch[]
     makeDispatch(gpu, {
       kernel: "logprob.merge",
       pipeline: { file: "logits", entryPoint: "logprob_merge" },
-      bindings: [logits, none, none, none, none, stats, candidates, ids, result],
+      bindings: [logits, none, none, none, none, stats, candidates, ids, result, none],
       params: shape,
       workgroups: [1],
       flops: blocks * top * top,

@@ -6,6 +6,7 @@
 import { MnemoError } from "../errors.js";
 import type { ModelInfo } from "../models/types.js";
 import { planChatTurn } from "../runtime/chat.js";
+import { checkConstraint, GrammarConstraint } from "../runtime/constraint.js";
 import type { Session } from "../runtime/session.js";
 import type { GeneratedToken } from "../runtime/types.js";
 import type { Tokenizer } from "../tokenizers/types.js";
@@ -67,6 +68,12 @@ function newJob(backend: CompletionBackend, ids: number[], r: ResolvedRequest, e
   const maxTokens = Math.min(r.maxTokens ?? (Number.isFinite(room) ? room : RECURRENT_DEFAULT_MAX_TOKENS), room);
   const id = `${prefix}-${Math.random().toString(36).slice(2, 14)}`;
   return { ids, r, maxTokens, stop: [...r.stop, ...extraStop], id, created: Math.floor(Date.now() / 1000), model: r.model ?? `mnemo-${backend.info.type}`, fingerprint: backend.info.fingerprint };
+}
+
+/** Compiles a request's constraint now (it is cached), so that a bad schema rejects create() itself. */
+async function precompile(backend: CompletionBackend, r: ResolvedRequest): Promise<void> {
+  const c = r.sampling.constraint;
+  if (c) (await GrammarConstraint.create(backend.tokenizer, backend.info.vocabSize, checkConstraint(c))).dispose();
 }
 
 /** Every choice of `job`, one after another, as pieces of text. */
@@ -137,6 +144,7 @@ export class ChatCompletions {
     const tokenizer = this.backend.tokenizer;
     const turn = planChatTurn(null, messages, tokenizer.chat ?? {});
     const job = newJob(this.backend, tokenizer.encode(turn.feed), resolved, turn.stop, "chatcmpl");
+    await precompile(this.backend, resolved);
     const events = () => runChoices(this.backend, job, options.signal);
     return resolved.stream ? chatChunks(job, events, tokenizer) : chatCompletion(job, events(), tokenizer);
   }

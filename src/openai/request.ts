@@ -5,6 +5,7 @@
 import { MnemoError } from "../errors.js";
 import type { ChatMessage } from "../runtime/chat.js";
 import type { GenerateOptions } from "../runtime/types.js";
+import type { OutputConstraint } from "../runtime/constraint.js";
 import type { ChatCompletionRequest, CompletionRequest } from "./types.js";
 
 /** The most choices (`n`) one request may ask for. */
@@ -189,8 +190,10 @@ export function resolveChatRequest(req: ChatCompletionRequest): { resolved: Reso
   const top = optionalNumber(r, "top_logprobs", 0, 20, true);
   if (top !== undefined && req.logprobs !== true) bad(`"top_logprobs" needs "logprobs": true.`);
   if (req.store === true) bad(`"store": true is not supported by Mnemo (completions are not stored).`);
-  checkResponseFormat(req.response_format);
-  return { resolved: resolveCommon(r, maxTokens, req.logprobs === true ? (top ?? 0) : null), messages: chatMessages(req.messages) };
+  const resolved = resolveCommon(r, maxTokens, req.logprobs === true ? (top ?? 0) : null);
+  const constraint = responseConstraint(req.response_format);
+  if (constraint) resolved.sampling.constraint = constraint;
+  return { resolved, messages: chatMessages(req.messages) };
 }
 
 /** Checks a completions request; returns it resolved with its prompt. */
@@ -203,12 +206,19 @@ export function resolveCompletionRequest(req: CompletionRequest): { resolved: Re
   return { resolved: resolveCommon(r, maxTokens ?? 16, top ?? null), prompt: completionPrompt(req.prompt), echo: req.echo === true };
 }
 
-function checkResponseFormat(v: unknown): void {
-  if (!given(v)) return;
-  const type = (v as { type?: unknown }).type;
-  if (type === "text") return;
-  if (type === "json_object" || type === "json_schema") bad(`"response_format" ${type} is not supported by Mnemo yet (constrained decoding).`);
-  bad(`"response_format.type" must be "text", got ${JSON.stringify(type)}.`);
+/** The constraint a response_format asks for (json_object: any JSON object). */
+function responseConstraint(v: unknown): OutputConstraint | undefined {
+  if (!given(v)) return undefined;
+  if (typeof v !== "object" || Array.isArray(v)) bad(`"response_format" must be an object.`);
+  const { type, json_schema } = v as { type?: unknown; json_schema?: unknown };
+  if (type === "text") return undefined;
+  if (type === "json_object") return { type: "json_schema", schema: { type: "object" } };
+  if (type === "json_schema") {
+    const schema = (json_schema as { schema?: unknown } | undefined)?.schema;
+    if (typeof schema !== "object" || schema === null || Array.isArray(schema)) bad(`"response_format.json_schema.schema" must be a JSON schema object.`);
+    return { type: "json_schema", schema };
+  }
+  bad(`"response_format.type" must be "text", "json_object" or "json_schema", got ${JSON.stringify(type)}.`);
 }
 
 function completionPrompt(p: unknown): string | number[] {

@@ -14,6 +14,7 @@ import { createSamplingParamsBuffer, writeSamplingParams } from "../kernels/samp
 import { sampleDispatches } from "../kernels/sample-parallel.js";
 import { decodeLogprobs, logprobResultWords, LOGPROB_MAX_TOP, type LogprobResult } from "../kernels/logits.js";
 import { LogitProcessing, processingOf, type StepVariant } from "./logit-processing.js";
+import type { GrammarConstraint } from "./constraint.js";
 import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
 import type { ContextWindow } from "./context-window.js";
 import type { ResolvedGenerateOptions } from "./generate-options.js";
@@ -142,19 +143,22 @@ export class Decoder {
    * Decodes up to `o.maxTokens` tokens, pushing each onto `host.context` (and moving the
    * state) as it is yielded. Stopping early (return, throw, abort) keeps what was yielded.
    */
-  async *decode(host: DecodeHost, o: ResolvedGenerateOptions): AsyncGenerator<DecodedToken> {
+  async *decode(host: DecodeHost, o: ResolvedGenerateOptions, constraint: GrammarConstraint | null = null): AsyncGenerator<DecodedToken> {
     const rng = new SeededRandom(o.seed ?? SeededRandom.randomSeed());
     const contextLength = host.model.info.contextLength;
-    const ahead = host.memory || host.runner.profiling ? 0 : Math.min(host.lookahead, LOOKAHEAD);
+    // A grammar's next mask needs the token just sampled, so its steps do not overlap either.
+    const ahead = host.memory || host.runner.profiling || constraint ? 0 : Math.min(host.lookahead, LOOKAHEAD);
     const inFlight: InFlight[] = [];
     let cursor = this.start(host, 0);
-    const variant = this.variantFor(host, o);
+    const variant = this.variantFor(host, o, !!constraint);
     let submitted = 0;
     try {
       for (let step = 0; step < o.maxTokens; ) {
         if (o.signal?.aborted) throw abortError(o.signal);
         host.guard();
+        if (constraint?.done) return;
         while (submitted < o.maxTokens && submitted <= step + ahead && !(cursor.forward && cursor.position >= contextLength)) {
+          if (constraint) this.processing.writeMask(await constraint.allowed());
           inFlight.push(this.submitStep(host, cursor, o, variant, rng.next(), submitted % this.staging.length));
           cursor = { forward: true, position: cursor.forward ? cursor.position + 1 : cursor.position, held: cursor.held + 1, generated: cursor.generated + 1 };
           submitted++;
@@ -170,6 +174,7 @@ export class Decoder {
         const token = await this.read(host, done);
         if (done.forward) host.state.position += 1;
         host.context.push(token.id);
+        constraint?.accept(token.id);
         step++;
         yield token;
       }
@@ -186,9 +191,9 @@ export class Decoder {
   }
 
   /** The dispatches of the two kinds of step for these options (logit bias, penalties, log-probabilities). */
-  private variantFor(host: DecodeHost, o: ResolvedGenerateOptions): StepVariant {
+  private variantFor(host: DecodeHost, o: ResolvedGenerateOptions, masked: boolean): StepVariant {
     const plan = this.plan!;
-    const wanted = processingOf(o);
+    const wanted = processingOf(o, masked);
     if (!wanted) return { forwardStep: plan.forwardStep, samplingStep: plan.samplingStep, adjust: false, top: null };
     const N = host.model.info.vocabSize;
     const sampler = (logits: GPUBuffer) => sampleDispatches(this.gpu, { N, logits, params: this.params, history: this.history, out: plan.forward.ids });

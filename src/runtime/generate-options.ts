@@ -3,6 +3,7 @@
 // session usable. Returns the options with their defaults filled in.
 import { MnemoError } from "../errors.js";
 import { LOGPROB_MAX_TOP } from "../kernels/logits.js";
+import { checkConstraint, type OutputConstraint } from "./constraint.js";
 import { DEFAULT_CONTEXT_DRAFT, type ContextDraftOptions } from "./drafts.js";
 import type { GenerateOptions } from "./types.js";
 
@@ -28,6 +29,8 @@ export interface ResolvedGenerateOptions {
   presencePenalty: number;
   /** Alternatives to report with each token's log-probability; null: no log-probabilities. */
   logprobs: number | null;
+  /** null: unconstrained. */
+  constraint: OutputConstraint | null;
 }
 
 /** Most entries of a logit bias (OpenAI's limit). */
@@ -55,6 +58,7 @@ const KNOWN = new Set([
   "presencePenalty",
   "logitBias",
   "logprobs",
+  "constraint",
   "seed",
   "stop",
   "stopOnEos",
@@ -185,5 +189,6 @@ export function resolveGenerateOptions(o: GenerateOptions = {}, extraKeys: reado
     frequencyPenalty: checkPenalty(o, "frequencyPenalty"),
     presencePenalty: checkPenalty(o, "presencePenalty"),
     logprobs: checkLogprobs(o.logprobs),
+    constraint: o.constraint === undefined ? null : checkConstraint(o.constraint),
   };
 }

@@ -1,27 +1,30 @@
-// The decode loop's optional logit processing: a request's logit bias and frequency /
-// presence penalties applied to the row before the sampler reads it, and log-probabilities
+// The decode loop's optional logit processing: a request's logit bias, frequency / presence
+// penalties and token mask (constrained decoding) applied to the row before the sampler
+// reads it, and log-probabilities
 // computed after the sampler picked (src/kernels/logits.ts). It owns the buffers these need
 // and the step variants (dispatch lists) built from them, once per kind of request: no
 // pipeline or bind group is made per token, and a step still reads back a few words.
 import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
-import { LOGPROB_MAX_TOP, logitAdjustDispatches, logprobDispatches, logprobResultWords, PENALTY_PARAMS_BYTES, writePenalties } from "../kernels/logits.js";
+import { LOGPROB_MAX_TOP, logitAdjustDispatches, logprobDispatches, logprobResultWords, maskWords, PENALTY_PARAMS_BYTES, writePenalties } from "../kernels/logits.js";
 import type { ForwardPlan } from "../models/types.js";
 import type { ResolvedGenerateOptions } from "./generate-options.js";
 
 /** What a request asks of logit processing. */
 export interface Processing {
-  /** A logit bias or a penalty: the row is adjusted before sampling. */
+  /** A logit bias, a penalty or a token mask: the row is adjusted before sampling. */
   adjust: boolean;
+  /** A token mask (constrained decoding), written before each step. */
+  masked: boolean;
   /** Alternatives reported with each log-probability; null: no log-probabilities. */
   top: number | null;
 }
 
-/** The processing `o` needs, or null for plain sampling. */
-export function processingOf(o: ResolvedGenerateOptions): Processing | null {
-  const adjust = o.logitBias.length > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0;
+/** The processing `o` needs (with a token mask when `masked`), or null for plain sampling. */
+export function processingOf(o: ResolvedGenerateOptions, masked: boolean): Processing | null {
+  const adjust = masked || o.logitBias.length > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0;
   if (!adjust && o.logprobs === null) return null;
-  return { adjust, top: o.logprobs };
+  return { adjust, masked, top: o.logprobs };
 }
 
 /** The dispatch lists of a decode step that feeds a token, and of one that samples the kept logits. */
@@ -51,6 +54,7 @@ interface Buffers {
   bias: GPUBuffer;
   penalties: GPUBuffer;
   result: GPUBuffer;
+  mask: GPUBuffer;
   generated: GPUBuffer;
   capacity: number;
 }
@@ -68,13 +72,15 @@ export class LogitProcessing {
   private built: BuiltVariant | null = null;
   /** The bias the dense bias buffer holds (as a key), so it is rewritten only when it changes. */
   private biasKey = "";
+  /** The mask the mask buffer holds, likewise. */
+  private lastMask: Uint32Array | null = null;
 
   constructor(private readonly gpu: Gpu) {}
 
   /** The variant for `wanted`, reused while requests keep asking for the same. */
   variant(wanted: Processing, o: ResolvedGenerateOptions, inputs: VariantInputs): StepVariant {
     const buffers = this.buffersFor(inputs.N, o.maxTokens);
-    const key = `${wanted.adjust}|${wanted.top}|${buffers.capacity}`;
+    const key = `${wanted.adjust}|${wanted.masked}|${wanted.top}|${buffers.capacity}`;
     if (this.built?.key !== key) {
       this.releaseVariant();
       this.built = build(this.gpu, key, wanted, buffers, inputs);
@@ -86,6 +92,14 @@ export class LogitProcessing {
   /** Before each step of an adjusting variant: the penalties and how many generated ids count. */
   writePenalties(o: ResolvedGenerateOptions, generated: number): void {
     writePenalties(this.gpu, this.buffers!.penalties, { frequency: o.frequencyPenalty, presence: o.presencePenalty, generated });
+  }
+
+  /** Before each step of a masked variant: the tokens allowed next (uploaded only when they changed). */
+  writeMask(words: Uint32Array): void {
+    const last = this.lastMask;
+    if (last && last.length === words.length && last.every((w, i) => w === words[i])) return;
+    this.gpu.write(this.buffers!.mask, words);
+    this.lastMask = Uint32Array.from(words);
   }
 
   /** After sampling: the sampled id joins the generated ids (what the penalties count). */
@@ -119,6 +133,7 @@ export class LogitProcessing {
       bias: gpu.createStorage(N * 4, "logits.bias"),
       penalties: gpu.createStorage(PENALTY_PARAMS_BYTES, "logits.penalties"),
       result: gpu.createStorage(logprobResultWords(LOGPROB_MAX_TOP) * 4, "logprob.result"),
+      mask: gpu.createStorage(maskWords(N) * 4, "logits.mask"),
       generated: gpu.createStorage(capacity * 4, "logits.generated"),
       capacity,
     };
@@ -148,9 +163,10 @@ export class LogitProcessing {
   dispose(): void {
     this.releaseVariant();
     const b = this.buffers;
-    if (b) for (const buffer of [b.adjusted, b.bias, b.penalties, b.result, b.generated]) this.gpu.pool.release(buffer);
+    if (b) for (const buffer of [b.adjusted, b.bias, b.penalties, b.result, b.mask, b.generated]) this.gpu.pool.release(buffer);
     this.buffers = null;
     this.biasKey = "";
+    this.lastMask = null;
   }
 }
 
@@ -166,7 +182,8 @@ function build(gpu: Gpu, key: string, wanted: Processing, b: Buffers, inputs: Va
     owned.push(...list);
     return list;
   };
-  const adjust = (logits: GPUBuffer) => own(logitAdjustDispatches(gpu, { logits, N, bias: b.bias, generated: b.generated, capacity: b.capacity, penalties: b.penalties, out: b.adjusted }));
+  const mask = wanted.masked ? b.mask : undefined;
+  const adjust = (logits: GPUBuffer) => own(logitAdjustDispatches(gpu, { logits, N, bias: b.bias, generated: b.generated, capacity: b.capacity, penalties: b.penalties, out: b.adjusted, mask }));
   const logprobs = (logits: GPUBuffer) => (wanted.top === null ? [] : own(logprobDispatches(gpu, { logits, N, top: wanted.top, ids: forward.ids, result: b.result })));
   let forwardTail: KernelDispatch[];
   let samplingStep: KernelDispatch[];

@@ -9,6 +9,7 @@ import { finishChatTurn, planChatTurn, type ChatMessage } from "./chat.js";
 import { resolveGenerateOptions, type ResolvedGenerateOptions } from "./generate-options.js";
 import { SessionState, type SessionSetup } from "./session-state.js";
 import { speculationRefusal } from "./speculative.js";
+import { GrammarConstraint } from "./constraint.js";
 import type { StateSnapshot } from "./snapshot.js";
 import type { ChatOptions, GenerateOptions, GeneratedToken, GenerationTimings, GrowingMemoryUsage, OverflowPolicy, SessionUsage } from "./types.js";
 
@@ -171,11 +172,13 @@ export class Session {
     const eos = this.model.tokenizer.eosId;
     const timing = { t0: performance.now(), prefillMs: 0, ttftMs: 0, produced: 0 };
     let text = "";
+    let constraint: GrammarConstraint | null = null;
     try {
+      constraint = o.constraint && (await GrammarConstraint.create(this.model.tokenizer, this.model.info.vocabSize, o.constraint));
       await held.prefill(ids, { signal: o.signal, overflow: o.overflow });
       if (!held.logitsValid) await held.recomputeNextLogits(o.signal);
       timing.prefillMs = performance.now() - timing.t0;
-      const tokens = o.speculate ? held.speculator.decode(held, o, o.speculate) : held.decoder.decode(held, o);
+      const tokens = o.speculate ? held.speculator.decode(held, o, o.speculate) : held.decoder.decode(held, o, constraint);
       for await (const { id, neighbours, drafted, logprobs } of tokens) {
         held.logitsValid = false;
         if (++timing.produced === 1) timing.ttftMs = performance.now() - timing.t0;
@@ -194,6 +197,7 @@ export class Session {
       // The last sampled token stays in the context, not yet in the state (the next call feeds it first).
     } finally {
       this.busy = false;
+      constraint?.dispose();
       this.lastTimings = generationTimings(timing, ids.length);
       if (o.speculate) this.lastTimings.speculation = { ...held.speculator.stats };
     }

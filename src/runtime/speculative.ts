@@ -74,6 +74,7 @@ export function speculationRefusal(model: LanguageModel, o: ResolvedGenerateOpti
   if (o.repetitionPenalty !== 1) return "the repetition penalty is not applied by the verifier yet";
   if (o.neighbours) return "neighbours are reported by ordinary decoding only";
   if (o.logprobs !== null) return "log-probabilities are reported by ordinary decoding only";
+  if (o.constraint) return "a constraint is applied by ordinary decoding only";
   if (o.logitBias.length > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0) return "a logit bias and frequency / presence penalties are applied by ordinary decoding only";
   if (growingMemory) return "a growing memory appends every fed token and cannot take back rejected drafts yet";
   return null;

@@ -1,6 +1,7 @@
 // The public types of sessions and generation: options, generated tokens, usage and
 // timings, and the step records an observer (bench, profiler, demo) receives.
 import type { DispatchTiming, GpuProfiler } from "../gpu/profiler.js";
+import type { OutputConstraint } from "./constraint.js";
 
 /** Options of {@link Session.generate}. */
 export interface GenerateOptions {
@@ -35,6 +36,14 @@ export interface GenerateOptions {
    * more.
    */
   logprobs?: boolean | number;
+  /**
+   * Holds the output to a JSON schema, any JSON, a regular expression or an EBNF grammar
+   * (xgrammar, `@mlc-ai/web-xgrammar`): before each step the tokens that cannot continue a
+   * match are masked out on the GPU, and generation ends when the output is complete and
+   * nothing more can follow (or at maxTokens). Steps then do not overlap (each mask needs
+   * the token before it). An invalid schema, pattern or grammar fails with BAD_INPUT.
+   */
+  constraint?: OutputConstraint;
   /** Same seed, same tokens. */
   seed?: number;
   /** Stop when the text produced so far ends with one of these. */

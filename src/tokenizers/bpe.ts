@@ -3,7 +3,7 @@
 // piece is merged by rank. Merging uses a linked list and a min-heap, so a 3000-character
 // piece costs O(n log n), not O(n²).
 import { MnemoError } from "../errors.js";
-import type { ChatTemplateInfo, StreamDecoder, Tokenizer } from "./types.js";
+import type { ChatTemplateInfo, GrammarVocabulary, StreamDecoder, Tokenizer } from "./types.js";
 
 const PRETOKENIZE = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
 
@@ -253,6 +253,10 @@ export class BpeTokenizer implements Tokenizer {
     if (token === undefined) throw new MnemoError("BAD_INPUT", `Token id ${id} is outside the vocabulary (size ${this.vocabSize}).`);
     if (this.specials.has(token)) return [...new TextEncoder().encode(token)];
     return Array.from(token, (c) => BYTES.toByte.get(c) ?? 0x3f);
+  }
+
+  grammarVocabulary(): GrammarVocabulary {
+    return { tokens: this.idToToken, type: "byte_level" };
   }
 
   tokenBytes(id: number): Uint8Array {

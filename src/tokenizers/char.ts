@@ -1,7 +1,7 @@
 // Character-level tokenizer for LSTM language models: vocab.json lists the characters and a
 // character's id is its index.
 import { MnemoError } from "../errors.js";
-import type { StreamDecoder, Tokenizer } from "./types.js";
+import type { GrammarVocabulary, StreamDecoder, Tokenizer } from "./types.js";
 
 /** What to do with a character that is not in the vocabulary. */
 export type UnknownCharPolicy = "error" | "skip";
@@ -55,6 +55,10 @@ export class CharTokenizer implements Tokenizer {
 
   decode(ids: readonly number[]): string {
     return ids.map((id) => this.charOf(id)).join("");
+  }
+
+  grammarVocabulary(): GrammarVocabulary {
+    return { tokens: this.chars, type: "raw" };
   }
 
   tokenBytes(id: number): Uint8Array {

@@ -20,6 +20,9 @@ export class IdsOnlyTokenizer implements Tokenizer {
   decode(ids: readonly number[]): string {
     return ids.map((id) => `<${id}>`).join("");
   }
+  grammarVocabulary(): null {
+    return null;
+  }
   tokenBytes(id: number): Uint8Array {
     return new TextEncoder().encode(`<${id}>`);
   }

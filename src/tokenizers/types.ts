@@ -8,6 +8,11 @@ export interface Tokenizer {
   decode(ids: readonly number[]): string;
   /** The bytes of one token's text (a byte-level token may hold part of a character). */
   tokenBytes(id: number): Uint8Array;
+  /**
+   * The vocabulary as a grammar engine reads it (constrained decoding): every id's token as
+   * stored in the tokenizer's files, and how to read those strings. Null when there is none.
+   */
+  grammarVocabulary(): GrammarVocabulary | null;
   /** A decoder for streaming: each id's text once it forms complete characters. */
   createStreamDecoder(): StreamDecoder;
   /** The model's chat template and its special tokens, when its files name them. */
@@ -20,6 +25,14 @@ export interface ChatTemplateInfo {
   template?: string;
   bosToken?: string;
   eosToken?: string;
+}
+
+/** A vocabulary for a grammar engine (xgrammar's TokenizerInfo). */
+export interface GrammarVocabulary {
+  /** Token strings by id. */
+  tokens: readonly string[];
+  /** "byte_level": GPT-2's byte-to-character mapping; "raw": the strings are the text. */
+  type: "byte_level" | "raw";
 }
 
 /** Incremental decoding that never emits half of a multi-byte character. */

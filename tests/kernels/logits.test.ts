@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { releaseDispatches, runDispatches } from "../../src/gpu/dispatch.js";
-import { decodeLogprobs, LOGPROB_MAX_TOP, logitAdjustDispatches, logprobDispatches, logprobResultWords, PENALTY_PARAMS_BYTES, writePenalties } from "../../src/kernels/logits.js";
+import { maskWords, decodeLogprobs, LOGPROB_MAX_TOP, logitAdjustDispatches, logprobDispatches, logprobResultWords, PENALTY_PARAMS_BYTES, writePenalties } from "../../src/kernels/logits.js";
 import { adjustLogitsRef, logprobsRef } from "../../src/kernels/reference/logits.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
@@ -28,6 +28,7 @@ async function runAdjust(
   frequency: number,
   presence: number,
   count = generated.length,
+  maskBits?: Uint32Array,
 ): Promise<Float32Array> {
   const logits = gpu.upload(rows, "logits");
   const b = gpu.upload(bias, "bias");
@@ -37,12 +38,13 @@ async function runAdjust(
   );
   const pen = gpu.createStorage(PENALTY_PARAMS_BYTES, "penalties");
   const out = gpu.upload(new Float32Array(N).fill(Number.NaN), "out");
+  const mask = maskBits && gpu.upload(maskBits, "mask");
   writePenalties(gpu, pen, { frequency, presence, generated: count });
-  const list = logitAdjustDispatches(gpu, { logits, logitsRow: row, N, bias: b, generated: gen, capacity, penalties: pen, out });
+  const list = logitAdjustDispatches(gpu, { logits, logitsRow: row, N, bias: b, generated: gen, capacity, penalties: pen, out, mask });
   runDispatches(gpu, list);
   const result = await gpu.readF32(out, N);
   releaseDispatches(gpu, list);
-  for (const x of [logits, b, gen, pen, out]) gpu.pool.release(x);
+  for (const x of [logits, b, gen, pen, out, mask]) if (x) gpu.pool.release(x);
   return result;
 }
 
@@ -77,6 +79,21 @@ describe("logits.bias + logits.penalize", () => {
       const got = await runAdjust(rows, 1, N, bias, generated, 64, 0.75, 0.5);
       const want = adjustLogitsRef(rows.subarray(N), bias, generated, 0.75, 0.5);
       expectClose(`adjust N=${N}`, got, want, { atol: 0 });
+    });
+  }
+
+  for (const N of [33, 50257]) {
+    it(`with a token mask: cleared bits give -F32_MAX (then the penalty), bit for bit, N=${N}`, async () => {
+      const rows = randomF32(N, N + 5, 8);
+      const r = rng(N + 6);
+      const mask = Uint32Array.from({ length: maskWords(N) }, () => Math.floor(r() * 2 ** 32));
+      mask[0] &= ~1; // token 0 masked, and generated: -F32_MAX minus its penalty
+      const generated = [0, 0, 1, 2, 3, N - 1];
+      const bias = sparseBias(N, N + 7);
+      const got = await runAdjust(rows, 0, N, bias, generated, 8, 0.5, 0.25, generated.length, mask);
+      const want = adjustLogitsRef(rows, bias, generated, 0.5, 0.25, mask);
+      expectClose(`masked N=${N}`, got, want, { atol: 0 });
+      expect(got[0]).toBeLessThan(-3e38);
     });
   }
 

@@ -142,7 +142,8 @@ describe("chat.completions.create", () => {
     await refused({ messages, n: 9 }, /"n" must be an integer in \[1, 8\]/);
     await refused({ messages, logprobs: true, top_logprobs: 21 }, /"top_logprobs" must be an integer in \[0, 20\]/);
     await refused({ messages, top_logprobs: 2 }, /"top_logprobs" needs "logprobs": true/);
-    await refused({ messages, response_format: { type: "json_schema", json_schema: { name: "x", schema: {} } } }, /response_format" json_schema is not supported/);
+    await refused({ messages, response_format: { type: "json_schema", json_schema: { name: "x" } } }, /"response_format.json_schema.schema" must be a JSON schema object/);
+    await refused({ messages, response_format: { type: "xml" } }, /"response_format.type" must be "text", "json_object" or "json_schema"/);
     await refused({ messages, stop: ["a", "b", "c", "d", "e"] }, /"stop" holds 5 strings/);
     await refused({ messages, logit_bias: { "60000": 5 } }, /outside the vocabulary/);
     await refused({ messages: [{ role: "tool", content: "x" }] }, /messages\[0\]\.role "tool" is not supported/);

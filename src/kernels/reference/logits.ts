@@ -7,11 +7,12 @@ const F32_MAX = 3.4028234663852886e38;
 
 /**
  * `logits[i] + bias[i] - (frequency * count_i + presence)` for ids among `generated`
- * (count_i > 0), the others `logits[i] + bias[i]`, each operation rounded to f32.
+ * (count_i > 0), the others `logits[i] + bias[i]`, each operation rounded to f32; with a
+ * mask, -F32_MAX (then penalised) where the token's bit is clear.
  */
-export function adjustLogitsRef(logits: Float32Array, bias: Float32Array, generated: readonly number[], frequency: number, presence: number): Float32Array {
+export function adjustLogitsRef(logits: Float32Array, bias: Float32Array, generated: readonly number[], frequency: number, presence: number, mask?: Uint32Array): Float32Array {
   const out = new Float32Array(logits.length);
-  for (let i = 0; i < logits.length; i++) out[i] = Math.fround(logits[i] + bias[i]);
+  for (let i = 0; i < logits.length; i++) out[i] = mask && !((mask[i >>> 5] >>> (i & 31)) & 1) ? -F32_MAX : Math.fround(logits[i] + bias[i]);
   const counts = new Map<number, number>();
   for (const id of generated) if (id < logits.length) counts.set(id, (counts.get(id) ?? 0) + 1);
   const f = Math.fround(frequency);
