@@ -86,7 +86,10 @@ export class Model {
    * OpenAI's chat API on this model, for code written against it (or WebLLM):
    * `await model.chat.completions.create({ messages, stream: true })`.
    */
-  readonly chat: { readonly completions: ChatCompletions };
+  readonly chat: {
+    /** `create(request)`: a ChatCompletion, or with `stream: true` an async iterable of chunks. */
+    readonly completions: ChatCompletions;
+  };
   /** OpenAI's legacy completions API: `await model.completions.create({ prompt })`. */
   readonly completions: Completions;
 

@@ -53,6 +53,8 @@ export type {
   CompletionRequest,
   CompletionUsage,
   FinishReason,
+  ResponseFormat,
+  StreamOptions,
   TokenLogprobEntry,
   TopLogprob,
 } from "./openai/types.js";

@@ -19,7 +19,11 @@ import type { ChatCompletionRequest, CompletionUsage, FinishReason } from "../op
 
 /** What the provider needs of a model: `Model` from `loadModel` has it. */
 export interface MnemoChatModel {
-  readonly chat: { readonly completions: ChatCompletions };
+  /** The model's OpenAI-style chat API. */
+  readonly chat: {
+    /** What the provider calls. */
+    readonly completions: ChatCompletions;
+  };
 }
 
 /** Settings of {@link mnemo}. */

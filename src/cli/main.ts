@@ -17,6 +17,8 @@ import { defaultIo, openModel, packageRoot, type CliIo } from "./common.js";
 import { chatCommand } from "./chat.js";
 import { MEMORY_FLAGS, benchMemory, memoryCommand, memoryLine, openMemory, readTextFlag, type MemoryBench } from "./memory.js";
 import { withMemory } from "../memory/memory-model.js";
+import type { TokenAlternative } from "../runtime/types.js";
+import { OUTPUT_FLAGS, outputOptions } from "./output-flags.js";
 export type { CliIo } from "./common.js";
 
 const USAGE = `Usage: mnemo <command> [flags]
@@ -24,7 +26,9 @@ const USAGE = `Usage: mnemo <command> [flags]
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
             [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32]
             [--speculate off|context] (context: drafts from the context, verified in one forward; same tokens)
-            [--memory <store> (memory flags)] [--json]
+            [--json-schema <file.json> | --regex <pattern> | --grammar <file.ebnf>] (output held to it)
+            [--logprobs N] (each token's log-probability and N alternatives) [--logit-bias id:bias,...]
+            [--frequency-penalty F] [--presence-penalty P] [--memory <store> (memory flags)] [--json]
   chat      --model <dir|file> [--system <text>] [--max-tokens N] [--cache f32|f16] (sampling flags as generate)
             a conversation in the terminal: each line is a user turn; /reset, /usage, /exit.
   tokenize  --model <dir|file> --text <text> [--json]
@@ -53,10 +57,11 @@ exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 
 async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
-    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", "speculate", ...MEMORY_FLAGS],
+    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", "speculate", ...OUTPUT_FLAGS, ...MEMORY_FLAGS],
     booleans: ["greedy", "json", "keep-token-table-f16"],
   });
   if (typeof flags.prompt !== "string") throw new UsageError("generate needs --prompt <text>.");
+  const output = await outputOptions(flags);
   const model = await openModel(flags);
   let memory: Awaited<ReturnType<typeof openMemory>> = null;
   try {
@@ -70,6 +75,7 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   const onSigint = () => controller.abort();
   process.once("SIGINT", onSigint);
   const ids: number[] = [];
+  const logprobs: { id: number; text: string; logprob: number; top?: TokenAlternative[] }[] = [];
   let text = "";
   try {
     const promptIds = model.tokenizer.encode(flags.prompt);
@@ -85,10 +91,12 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
       signal: controller.signal,
       // Checked by generate() with the other options ("off" or "context").
       ...(typeof flags.speculate === "string" ? { speculate: flags.speculate as "off" | "context" } : {}),
+      ...output,
     });
     for await (const t of stream) {
       ids.push(t.id);
       text += t.text;
+      if (t.logprob !== undefined) logprobs.push({ id: t.id, text: model.tokenizer.decode([t.id]), logprob: t.logprob, ...(t.topLogprobs ? { top: t.topLogprobs } : {}) });
       if (!flags.json) io.stdout(t.text);
     }
     const tm = session.lastTimings!;
@@ -110,12 +118,15 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
             context_tokens: usage.tokens,
           },
           ...(tm.speculation ? { speculation: tm.speculation } : {}),
+          ...(output.logprobs !== undefined ? { logprobs } : {}),
           model: model.info,
           adapter: model.gpu.adapter,
         }) + "\n",
       );
     } else {
       io.stdout("\n");
+      for (const l of logprobs)
+        io.stderr(`${JSON.stringify(l.text).padEnd(16)} ${l.logprob.toFixed(4)}${l.top ? `  ${l.top.map((a) => `${JSON.stringify(a.text)} ${a.logprob.toFixed(3)}`).join("  ")}` : ""}\n`);
       const drafts = tm.speculation ? `, ${tm.speculation.accepted} of ${tm.speculation.drafted} drafted tokens accepted` : "";
       io.stderr(`[${ids.length} tokens, ${tm.tokensPerSecond.toFixed(1)} tokens/s, first token ${tm.ttftMs.toFixed(0)} ms${drafts}, ${model.gpu.adapter.vendor} ${model.gpu.adapter.architecture}]\n`);
     }
@@ -236,6 +247,8 @@ interface BundleSize {
   gzipBytes: number;
   minifiedBytes: number;
   goalGzipBytes: number;
+  /** What is imported on demand (the grammar engine). */
+  lazyGzipBytes?: number;
 }
 
 async function readBundleSize(): Promise<BundleSize | null> {
@@ -271,7 +284,17 @@ function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, un
       prefill_kernels: k(r.gpu.prefillKernels),
     },
     profile_skipped: r.profileSkipped,
-    browser_entry: bundle ? { gzip_bytes: bundle.gzipBytes, minified_bytes: bundle.minifiedBytes, goal_gzip_bytes: bundle.goalGzipBytes } : "not measured: run `npm run build:lib` first",
+    constrained_decode: r.constrained
+      ? {
+          ms_per_step: r.constrained.msPerStep,
+          plain_ms_per_step: r.constrained.plainMsPerStep,
+          mask_cpu_ms_per_step: r.constrained.maskCpuMsPerStep,
+          mask_kernel_ms: r.constrained.maskKernelMs ?? null,
+        }
+      : r.constrainedSkipped,
+    browser_entry: bundle
+      ? { gzip_bytes: bundle.gzipBytes, minified_bytes: bundle.minifiedBytes, goal_gzip_bytes: bundle.goalGzipBytes, lazy_gzip_bytes: bundle.lazyGzipBytes ?? 0 }
+      : "not measured: run `npm run build:lib` first",
   };
 }
 
@@ -293,7 +316,13 @@ function benchTable(r: BenchResult, bundle: BundleSize | null): string {
   } else if (r.profileSkipped) {
     lines.push(r.profileSkipped);
   }
-  if (bundle) lines.push(`browser entry: ${(bundle.gzipBytes / 1000).toFixed(1)} kB gzipped (goal < ${bundle.goalGzipBytes / 1000} kB)`);
+  const c = r.constrained;
+  if (c) {
+    const kernel = c.maskKernelMs === undefined ? "" : `, GPU ${c.maskKernelMs.toFixed(3)} ms (logits.bias)`;
+    lines.push(`constrained decode: ${c.msPerStep.median.toFixed(2)} ms/step (plain ${c.plainMsPerStep.toFixed(2)}); mask CPU ${c.maskCpuMsPerStep.toFixed(3)} ms/step${kernel}`);
+  }
+  if (bundle)
+    lines.push(`browser entry: ${(bundle.gzipBytes / 1000).toFixed(1)} kB gzipped (goal < ${bundle.goalGzipBytes / 1000} kB; ${((bundle.lazyGzipBytes ?? 0) / 1000).toFixed(1)} kB more on demand)`);
   return lines.join("\n") + "\n";
 }
 

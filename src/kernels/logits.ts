@@ -176,16 +176,22 @@ export interface LogprobResult {
   logprob: number;
   /** logsumexp of the row. */
   logsumexp: number;
-  /** The highest tokens, most likely first (fewer than asked when the vocabulary is smaller). */
+  /**
+   * The highest tokens, most likely first: fewer than asked when the vocabulary is smaller or
+   * the rest were masked out (at -F32_MAX: impossible, so not alternatives).
+   */
   top: TokenLogprob[];
 }
+
+/** Log-probabilities at or below this belong to masked-out tokens (logit -F32_MAX). */
+const IMPOSSIBLE = -1e30;
 
 /** Decodes the result words of {@link logprobDispatches} (`top` as given there). */
 export function decodeLogprobs(words: Uint32Array, top: number): LogprobResult {
   const f = new Float32Array(words.buffer, words.byteOffset, words.length);
   const alternatives: TokenLogprob[] = [];
   for (let r = 0; r < top; r++) {
-    if (words[2 + r] !== 0xffffffff) alternatives.push({ id: words[2 + r], logprob: f[2 + top + r] });
+    if (words[2 + r] !== 0xffffffff && f[2 + top + r] > IMPOSSIBLE) alternatives.push({ id: words[2 + r], logprob: f[2 + top + r] });
   }
   return { logprob: f[0], logsumexp: f[1], top: alternatives };
 }

@@ -60,6 +60,15 @@ export interface BenchResult {
     prefillKernels: KernelSummary[];
   };
   profileSkipped?: string;
+  /**
+   * Decode held to a grammar (a regular expression over most of the vocabulary's letters):
+   * wall-clock ms per step beside the plain timed pass, the CPU's part (building each mask
+   * and advancing the grammar; xgrammar) and, with timestamps, the GPU's (the logits kernel
+   * that applies the mask; the steps do not overlap, so their wall clock also shows the
+   * lost CPU/GPU overlap).
+   */
+  constrained?: { msPerStep: Spread; plainMsPerStep: number; maskCpuMsPerStep: number; maskKernelMs?: number };
+  constrainedSkipped?: string;
   /** Every profiled step (for trace export). */
   records: StepRecord[];
 }
@@ -154,6 +163,8 @@ export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): 
     records: [],
   };
 
+  await constrainedPass(model, ids, gen, result, opts);
+
   // Pass 2: GPU timestamps per dispatch.
   const profileSteps = Math.min(opts.profileSteps ?? Math.min(genTokens, 8), genTokens);
   if (profileSteps === 0) return result;
@@ -192,4 +203,43 @@ export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): 
   };
   result.records = records;
   return result;
+}
+
+/** A pattern that never ends within the pass and allows much of the vocabulary. */
+const CONSTRAINED_PATTERN = "[a-zA-Z ,.;'-]+";
+
+/** The constrained decode pass (see BenchResult.constrained). */
+async function constrainedPass(model: LanguageModel, ids: number[], gen: { greedy: true; maxTokens: number; stopOnEos: false }, result: BenchResult, opts: BenchOptions): Promise<void> {
+  if (!model.tokenizer.grammarVocabulary()) {
+    result.constrainedSkipped = "The model has no tokenizer vocabulary for a grammar.";
+    return;
+  }
+  opts.onProgress?.("constrained pass");
+  const eos = model.tokenizer.eosId;
+  const o = { ...gen, constraint: { type: "regex", pattern: CONSTRAINED_PATTERN } as const, ...(eos === undefined ? {} : { logitBias: { [eos]: -100 } }) };
+  const arrivals: number[] = [];
+  const session = new Session(model);
+  try {
+    for await (const _ of session.generate(ids, o)) arrivals.push(performance.now());
+  } finally {
+    session.dispose();
+  }
+  const c = session.lastTimings?.constraint;
+  result.constrained = {
+    msPerStep: spread(arrivals.slice(1).map((at, i) => at - arrivals[i])),
+    plainMsPerStep: result.decode.msPerStep.median,
+    maskCpuMsPerStep: c?.maskMsPerStep ?? 0,
+  };
+  if (!model.gpu.hasTimestamps || (opts.profileSteps ?? 1) === 0) return;
+  const profiler = new GpuProfiler(model.gpu, MAX_TIMED_DISPATCHES);
+  const records: StepRecord[] = [];
+  const profiled = new Session(model, { observer: { profiler, onStep: (s) => records.push(s) } });
+  try {
+    for await (const _ of profiled.generate(ids, { ...o, maxTokens: Math.min(gen.maxTokens, 8) }));
+  } finally {
+    profiled.dispose();
+    profiler.dispose();
+  }
+  const kernels = summarizeKernels(records.filter((s) => s.kind === "decode" && s.tokens > 0).map((s) => s.gpu!));
+  result.constrained.maskKernelMs = kernels.find((k) => k.kernel === "logits.bias")?.msPerStep;
 }

@@ -9,14 +9,30 @@ import type { Tokenizer } from "../tokenizers/types.js";
 
 /** What the output must match. */
 export type OutputConstraint =
-  /** Any JSON value (xgrammar's built-in JSON grammar). */
-  | { type: "json" }
-  /** JSON matching a JSON schema (an object, or its text). */
-  | { type: "json_schema"; schema: object | string }
-  /** Text matching a regular expression (as a whole). */
-  | { type: "regex"; pattern: string }
-  /** Text of an EBNF grammar in xgrammar's (GBNF-like) notation, from rule `root`. */
-  | { type: "grammar"; ebnf: string; root?: string };
+  | {
+      /** Any JSON value (xgrammar's built-in JSON grammar). */
+      type: "json";
+    }
+  | {
+      /** JSON matching a JSON schema, written compactly. */
+      type: "json_schema";
+      /** The schema, or its JSON text. */
+      schema: object | string;
+    }
+  | {
+      /** Text matching a regular expression, as a whole. */
+      type: "regex";
+      /** The expression (xgrammar's regex syntax, like JavaScript's without flags). */
+      pattern: string;
+    }
+  | {
+      /** Text of an EBNF grammar in xgrammar's (GBNF-like) notation. */
+      type: "grammar";
+      /** The grammar's rules. */
+      ebnf: string;
+      /** The rule the output starts from (default "root"). */
+      root?: string;
+    };
 
 // The parts of xgrammar's API used here (its own types come with the package).
 interface XgMatcher {
@@ -174,6 +190,9 @@ async function compiledFor(compiler: XgCompiler, c: OutputConstraint): Promise<X
 
 /** One generation's grammar state: the tokens allowed next, and the tokens accepted so far. */
 export class GrammarConstraint {
+  /** CPU time spent building masks and accepting tokens (ms), and the masks built. */
+  readonly cost = { ms: 0, masks: 0 };
+
   private constructor(
     private readonly matcher: XgMatcher,
     private readonly words: number,
@@ -185,20 +204,28 @@ export class GrammarConstraint {
     const compiled = await compiledFor(compiler, c);
     const xg = await grammarEngine();
     const stop = tokenizer.eosId === undefined ? [] : [tokenizer.eosId];
-    // Without a stop token to sample, the matcher ends when nothing more can follow.
-    const matcher = await xg.GrammarMatcher.createGrammarMatcher(compiled, stop, true);
+    // With an end-of-text token, the output ends when the model samples it (the mask allows
+    // it wherever the grammar may end, and nothing else where nothing more can follow).
+    // Without one (a character vocabulary), it ends at the first point the grammar may end.
+    const matcher = await xg.GrammarMatcher.createGrammarMatcher(compiled, stop, stop.length === 0);
     return new GrammarConstraint(matcher, Math.ceil(vocabSize / 32));
   }
 
   /** The tokens allowed next: bit i % 32 of word i / 32 is set for an allowed token i. */
   async allowed(): Promise<Uint32Array> {
+    const t0 = performance.now();
     const m = await this.matcher.getNextTokenBitmask();
+    this.cost.ms += performance.now() - t0;
+    this.cost.masks++;
     return new Uint32Array(m.buffer, m.byteOffset, this.words);
   }
 
   /** Advances past a sampled token (which the mask allowed). */
   accept(id: number): void {
-    if (!this.matcher.acceptToken(id)) throw new MnemoError("INTERNAL", `The grammar refused token ${id}, which its own mask allowed.`);
+    const t0 = performance.now();
+    const ok = this.matcher.acceptToken(id);
+    this.cost.ms += performance.now() - t0;
+    if (!ok) throw new MnemoError("INTERNAL", `The grammar refused token ${id}, which its own mask allowed.`);
   }
 
   /** True once the output is complete and nothing more can follow. */

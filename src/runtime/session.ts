@@ -199,6 +199,7 @@ export class Session {
       this.busy = false;
       constraint?.dispose();
       this.lastTimings = generationTimings(timing, ids.length);
+      if (constraint) this.lastTimings.constraint = { masks: constraint.cost.masks, maskMsPerStep: constraint.cost.masks > 0 ? constraint.cost.ms / constraint.cost.masks : 0 };
       if (o.speculate) this.lastTimings.speculation = { ...held.speculator.stats };
     }
   }

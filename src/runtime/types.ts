@@ -39,9 +39,11 @@ export interface GenerateOptions {
   /**
    * Holds the output to a JSON schema, any JSON, a regular expression or an EBNF grammar
    * (xgrammar, `@mlc-ai/web-xgrammar`): before each step the tokens that cannot continue a
-   * match are masked out on the GPU, and generation ends when the output is complete and
-   * nothing more can follow (or at maxTokens). Steps then do not overlap (each mask needs
-   * the token before it). An invalid schema, pattern or grammar fails with BAD_INPUT.
+   * match are masked out on the GPU. The end-of-text token is allowed wherever the output
+   * may end, and is all that is allowed where nothing more can follow, so generation ends
+   * there (or at maxTokens); a model without one (a character LSTM) stops at the first point
+   * the output may end. Steps do not overlap (each mask needs the token before it). An
+   * invalid schema, pattern or grammar fails with BAD_INPUT.
    */
   constraint?: OutputConstraint;
   /** Same seed, same tokens. */
@@ -120,9 +122,11 @@ export interface GeneratedToken {
 
 /** One of a step's most likely tokens. */
 export interface TokenAlternative {
+  /** The token id. */
   id: number;
   /** The token's own text (bytes that do not form whole characters decode to U+FFFD). */
   text: string;
+  /** Its log-probability. */
   logprob: number;
 }
 
@@ -160,6 +164,13 @@ export interface GenerationTimings {
   generatedTokens: number;
   /** With `speculate`: drafts proposed and accepted, and the forwards they took. */
   speculation?: SpeculationStats;
+  /** With `constraint`: the CPU's part, building each step's token mask and advancing the grammar. */
+  constraint?: {
+    /** Masks built (one per step). */
+    masks: number;
+    /** Mean CPU time per step, ms. */
+    maskMsPerStep: number;
+  };
 }
 
 /** How full the session's memory is. */

@@ -55,6 +55,18 @@ describe("mnemo bench", () => {
     expect(j.decode_cpu_ms.submit).toBeGreaterThan(0);
     expect(j.decode_cpu_overlapped_ms.record).toBeGreaterThan(0);
     expect(kernels[0].ms_per_step).toBeGreaterThanOrEqual(kernels.at(-1)!.ms_per_step);
+    // A synthetic model has token ids but no vocabulary a grammar could read.
+    expect(j.constrained_decode).toMatch(/no tokenizer vocabulary for a grammar/);
+  });
+
+  it("gpt2-gutenberg --json: the constrained pass times each step, the CPU's mask building and the kernel that applies the mask", async () => {
+    const r = await cli(["bench", "--model", "weights/gpt2-gutenberg", "--prompt-tokens", "4", "--gen-tokens", "4", "--profile-steps", "2", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const c = JSON.parse(r.out).constrained_decode;
+    expect(c.ms_per_step.median).toBeGreaterThan(0);
+    expect(c.plain_ms_per_step).toBeGreaterThan(0);
+    expect(c.mask_cpu_ms_per_step).toBeGreaterThan(0);
+    if (JSON.parse(r.out).gpu) expect(c.mask_kernel_ms).toBeGreaterThan(0);
   }, 300_000);
 
   it("synthetic:lstm-2x512 prints a per-kernel table", async () => {
