@@ -45,6 +45,7 @@ export default {
     ),
     forbid("models-know-no-session", "Models record forward plans; sessions (src/runtime) run them.", { path: "^src/models/" }, { path: "^src/(runtime|memory|cli|fuzz)/" }),
     forbid("memory-knows-no-session", "External memory wraps models; sessions use it, not the reverse.", { path: "^src/memory/" }, { path: "^src/(runtime|cli|fuzz)/" }),
+    forbid("ai-sdk-is-an-entry", "The AI SDK provider is an entry of its own (mnemo-webgpu/ai-sdk); the library never imports it.", { pathNot: "^src/ai-sdk/" }, { path: "^src/ai-sdk/" }),
     forbid("runtime-knows-no-cli", "Sessions are library code.", { path: "^src/runtime/" }, { path: "^src/(cli|fuzz)/" }),
     forbid(
       "openai-api-is-on-top",

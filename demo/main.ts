@@ -1,6 +1,6 @@
 // The demo page: UI only. The model lives in worker.ts, so the page never freezes and Stop
 // answers at once.
-import type { FromWorker, KernelBar, ModelChoice, RecalledEntry, ToWorker, SamplingForm } from "./protocol.js";
+import type { Alternative, FromWorker, KernelBar, ModelChoice, RecalledEntry, ToWorker, SamplingForm, Structure } from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -29,9 +29,43 @@ function modelChoice(): ModelChoice {
   return { kind: "bundled", name: value as "gpt2" | "lstm" };
 }
 
+function structure(): Structure {
+  const kind = $<HTMLSelectElement>("structure").value;
+  const spec = $<HTMLInputElement>("structure-spec").value;
+  if (kind === "json") return { kind };
+  if (kind === "schema") return { kind, schema: spec };
+  if (kind === "regex") return { kind, pattern: spec };
+  return { kind: "text" };
+}
+
 function sampling(): SamplingForm {
   const num = (id: string) => Number($<HTMLInputElement>(id).value);
-  return { maxTokens: num("max-tokens"), temperature: num("temperature"), topK: num("top-k"), topP: num("top-p"), seed: num("seed") };
+  return { maxTokens: num("max-tokens"), temperature: num("temperature"), topK: num("top-k"), topP: num("top-p"), seed: num("seed"), structure: structure() };
+}
+
+/** Example specs for the structured-output switch. */
+const STRUCTURE_EXAMPLES: Record<string, string> = {
+  schema: JSON.stringify({ type: "object", properties: { name: { type: "string", maxLength: 20 }, age: { type: "integer" } }, required: ["name", "age"] }),
+  regex: "[A-Z][a-z]+ [0-9]{4}",
+};
+$<HTMLSelectElement>("structure").addEventListener("change", (e) => {
+  const kind = (e.target as HTMLSelectElement).value;
+  const spec = $<HTMLInputElement>("structure-spec");
+  spec.hidden = !(kind in STRUCTURE_EXAMPLES);
+  if (kind in STRUCTURE_EXAMPLES) spec.value = STRUCTURE_EXAMPLES[kind];
+});
+
+/** A generated token, its log-probability and the step's likeliest alternatives on hover. */
+function tokenSpan(text: string, logprob: number | undefined, top: Alternative[] | undefined): HTMLSpanElement {
+  const span = document.createElement("span");
+  span.className = "tok";
+  span.textContent = text;
+  if (logprob !== undefined) {
+    span.dataset.logprob = logprob.toFixed(4);
+    const alternatives = (top ?? []).map((a) => `${JSON.stringify(a.text)} ${(100 * Math.exp(a.logprob)).toFixed(1)}%`).join("\n");
+    span.title = `p = ${(100 * Math.exp(logprob)).toFixed(1)}% (log-probability ${logprob.toFixed(3)})${alternatives ? `\nlikeliest:\n${alternatives}` : ""}`;
+  }
+  return span;
 }
 
 function setGenerating(on: boolean): void {
@@ -178,7 +212,7 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       document.body.dataset.modelLoaded = "true";
       break;
     case "token":
-      currentTurn?.append(msg.text);
+      currentTurn?.append(tokenSpan(msg.text, msg.logprob, msg.top));
       break;
     case "stats":
       ui.stats.textContent = `${msg.tokens} tokens · ${msg.tokensPerS.toFixed(1)} tokens/s · first token ${msg.ttftMs.toFixed(0)} ms`;

@@ -2,12 +2,22 @@
 
 export type ModelChoice = { kind: "bundled"; name: "gpt2" | "lstm" } | { kind: "url"; url: string } | { kind: "files"; files: File[] };
 
+/** The demo's "structured output" switch: free text, any JSON, a JSON schema or a regex. */
+export type Structure = { kind: "text" } | { kind: "json" } | { kind: "schema"; schema: string } | { kind: "regex"; pattern: string };
+
 export interface SamplingForm {
   maxTokens: number;
   temperature: number;
   topK: number;
   topP: number;
   seed: number;
+  structure: Structure;
+}
+
+/** One of a step's most likely tokens (shown on hover). */
+export interface Alternative {
+  text: string;
+  logprob: number;
 }
 
 export type ToWorker =
@@ -46,7 +56,7 @@ export type FromWorker =
   | { type: "no-webgpu"; message: string }
   | { type: "progress"; loaded: number; total: number; file: string }
   | { type: "loaded"; description: string; adapter: string; timestamps: boolean; fromCache: boolean }
-  | { type: "token"; text: string }
+  | { type: "token"; text: string; logprob?: number; top?: Alternative[] }
   | { type: "stats"; ttftMs: number; tokensPerS: number; tokens: number }
   | { type: "done"; stopped: boolean }
   | { type: "memory"; memory: MemoryView; snapshots: number; forks: number }

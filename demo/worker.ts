@@ -1,7 +1,8 @@
 // The demo's model worker: loads models through Mnemo's public API, streams tokens back to
 // the page, and keeps the session (the model's memory) between turns.
 import { clearModelCache, loadModel, isWebGpuAvailable, MnemoError, type KernelProfile, type Memory, type Model, type Session, type SessionSnapshot } from "../src/index.js";
-import type { FromWorker, ModelChoice, SamplingForm, ToWorker } from "./protocol.js";
+import type { FromWorker, ModelChoice, SamplingForm, Structure, ToWorker } from "./protocol.js";
+import type { OutputConstraint } from "../src/index.js";
 
 const post = (msg: FromWorker) => (self as unknown as Worker).postMessage(msg);
 
@@ -96,6 +97,16 @@ async function buildMemory(text: string): Promise<void> {
   post({ type: "memory-built", entries: memory.entries, gpuBytes: memory.gpuBytes });
 }
 
+/** Alternatives reported with each token (hovering a token shows them). */
+const LOGPROB_ALTERNATIVES = 5;
+
+function constraintOf(s: Structure): OutputConstraint | undefined {
+  if (s.kind === "json") return { type: "json" };
+  if (s.kind === "schema") return { type: "json_schema", schema: s.schema };
+  if (s.kind === "regex") return { type: "regex", pattern: s.pattern };
+  return undefined;
+}
+
 async function generate(prompt: string, s: SamplingForm, conversation: boolean, useMemory: boolean): Promise<void> {
   if (!model || !session) throw new MnemoError("BAD_INPUT", "Load a model first.");
   if (useMemory && !memorySession) throw new MnemoError("BAD_INPUT", "Build a memory first (Recall panel).");
@@ -115,11 +126,13 @@ async function generate(prompt: string, s: SamplingForm, conversation: boolean, 
       seed: s.seed,
       signal: abort.signal,
       neighbours: useMemory,
+      logprobs: LOGPROB_ALTERNATIVES,
+      constraint: constraintOf(s.structure),
     });
     for await (const token of stream) {
       count++;
       if (count === 1) first = performance.now() - start;
-      post({ type: "token", text: token.text });
+      post({ type: "token", text: token.text, logprob: token.logprob, top: token.topLogprobs?.map((a) => ({ text: a.text, logprob: a.logprob })) });
       if (token.neighbours && memory) {
         const neighbours = token.neighbours.slice(0, 3).map((n) => ({ ...memory!.describe(n.entry, 12), distance: n.distance }));
         post({ type: "recall", token: token.text, neighbours });

@@ -36,6 +36,16 @@ export { saveMemoryStoreToIndexedDb, loadMemoryStoreFromIndexedDb } from "./memo
 export type { OutputConstraint } from "./runtime/constraint.js";
 export { ChatCompletions, Completions } from "./openai/completions.js";
 export { MAX_CHOICES } from "./openai/request.js";
+export {
+  createWorkerEngine,
+  serveWorkerEngine,
+  type EngineInfo,
+  type EngineLoader,
+  type EngineModel,
+  type EnginePort,
+  type WorkerEngine,
+  type WorkerEngineOptions,
+} from "./openai/worker-engine.js";
 export type {
   ChatCompletion,
   ChatCompletionChoice,

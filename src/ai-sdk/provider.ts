@@ -119,25 +119,28 @@ class MnemoLanguageModel implements LanguageModelV4 {
       start(controller) {
         controller.enqueue({ type: "stream-start", warnings });
       },
+      // Each pull enqueues at least one part or closes the stream: a pull that enqueues
+      // nothing is not called again, and the reader would wait forever.
       async pull(controller) {
         try {
-          const next = await iterator.next();
-          if (next.done) {
-            controller.close();
-            return;
-          }
-          const chunk = next.value;
-          if (!started) {
-            started = true;
-            controller.enqueue({ type: "response-metadata", id: chunk.id, modelId: chunk.model, timestamp: new Date(chunk.created * 1000) });
-            controller.enqueue({ type: "text-start", id: "0" });
-          }
-          const choice = chunk.choices[0];
-          if (choice?.delta.content) controller.enqueue({ type: "text-delta", id: "0", delta: choice.delta.content });
-          if (choice?.finish_reason) finish = choice.finish_reason;
-          if (chunk.usage) {
-            controller.enqueue({ type: "text-end", id: "0" });
-            controller.enqueue({ type: "finish", usage: usage(chunk.usage), finishReason: finishReason(finish) });
+          for (;;) {
+            const next = await iterator.next();
+            if (next.done) {
+              controller.close();
+              return;
+            }
+            const chunk = next.value;
+            const parts: LanguageModelV4StreamPart[] = [];
+            if (!started) {
+              started = true;
+              parts.push({ type: "response-metadata", id: chunk.id, modelId: chunk.model, timestamp: new Date(chunk.created * 1000) }, { type: "text-start", id: "0" });
+            }
+            const choice = chunk.choices[0];
+            if (choice?.delta.content) parts.push({ type: "text-delta", id: "0", delta: choice.delta.content });
+            if (choice?.finish_reason) finish = choice.finish_reason;
+            if (chunk.usage) parts.push({ type: "text-end", id: "0" }, { type: "finish", usage: usage(chunk.usage), finishReason: finishReason(finish) });
+            for (const p of parts) controller.enqueue(p);
+            if (parts.length > 0) return;
           }
         } catch (error) {
           controller.enqueue({ type: "error", error });

@@ -165,6 +165,35 @@ describe("demo page", () => {
     await page.close();
   }, 600_000);
 
+  it("structured output: a JSON schema holds the text; hovering a token shows its probability", async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    await loadModel(page, "gpt2");
+    await page.selectOption("#structure", "schema");
+    const schema = { type: "object", properties: { name: { type: "string", maxLength: 12 }, age: { type: "integer" } }, required: ["name", "age"], additionalProperties: false };
+    await page.fill("#structure-spec", JSON.stringify(schema));
+    await page.fill("#prompt", "A person, as JSON:");
+    await page.fill("#seed", "3");
+    await page.fill("#temperature", "0.8");
+    await page.fill("#max-tokens", "48");
+    const before = Number((await page.getAttribute("body", "data-generations")) ?? 0);
+    await page.click("#generate");
+    await page.waitForFunction((n) => Number(document.body.dataset.generations ?? 0) > n, before, { timeout: 180_000 });
+    const reply = (await page.$$eval("#output .tok", (els) => els.map((e) => e.textContent ?? ""))).join("");
+    console.log(`demo structured output: ${reply}`);
+    const value = JSON.parse(reply);
+    expect(Object.keys(value).sort()).toEqual(["age", "name"]);
+    expect(Number.isInteger(value.age)).toBe(true);
+    const titles = await page.$$eval("#output .tok[data-logprob]", (els) => els.map((e) => (e as HTMLElement).title));
+    expect(titles.length).toBeGreaterThan(3);
+    expect(titles[0]).toMatch(/^p = [\d.]+% \(log-probability -?[\d.]+\)\nlikeliest:/);
+    expect(errors).toEqual([]);
+    await page.screenshot({ path: join(shots, "structured.png"), fullPage: true });
+    await page.close();
+  }, 600_000);
+
   it("streams text from the LSTM model and stops on demand", async () => {
     const page = await context.newPage();
     const errors: string[] = [];

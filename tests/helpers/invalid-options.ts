@@ -16,4 +16,9 @@ export const INVALID_OPTIONS: [string, GenerateOptions][] = [
   ["overflow", { overflow: "wrap" as "error" }],
   ["greedy", { greedy: "yes" as unknown as boolean }],
   ["maxtokens", { maxtokens: 3 } as GenerateOptions],
+  ["logitBias", { logitBias: { 5: 200 } }],
+  ["logprobs", { logprobs: 21 }],
+  ["frequencyPenalty", { frequencyPenalty: -3 }],
+  ["presencePenalty", { presencePenalty: 2.5 }],
+  ["constraint", { constraint: { type: "yaml" } as unknown as GenerateOptions["constraint"] }],
 ];

@@ -30,6 +30,15 @@ describe("AI SDK provider", () => {
     expect(generated.usage.inputTokens).toBe(want.usage!.prompt_tokens);
   });
 
+  it("stop sequences: chunks whose text is held back (it may start a stop string) do not stall the stream", async () => {
+    const stop = ["the", " a"];
+    const want = await model.chat.completions.create({ messages: [{ role: "user", content: prompt }], seed: 1, max_tokens: 24, temperature: 0.9, stop });
+    const streamed = streamText({ model: mnemo(model), prompt, seed: 1, maxOutputTokens: 24, temperature: 0.9, stopSequences: stop });
+    let text = "";
+    for await (const delta of streamed.textStream) text += delta;
+    expect(text).toBe(want.choices[0].message.content);
+  });
+
   it("generateObject: the object validates against its schema", async () => {
     const schema = {
       type: "object",

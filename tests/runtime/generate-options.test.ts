@@ -20,7 +20,19 @@ describe("resolveGenerateOptions", () => {
       neighbours: false,
       overflow: "truncate",
       speculate: null,
+      logitBias: [],
+      frequencyPenalty: 0,
+      presencePenalty: 0,
+      logprobs: null,
+      constraint: null,
     });
+    // The logit options: the bias as sorted pairs, logprobs true as no alternatives.
+    const o = resolveGenerateOptions({ logitBias: { 9: 1, 2: -3 }, logprobs: true, frequencyPenalty: 0.5, constraint: { type: "regex", pattern: "a+" } });
+    expect(o.logitBias).toEqual([
+      [2, -3],
+      [9, 1],
+    ]);
+    expect([o.logprobs, o.frequencyPenalty, o.constraint?.type]).toEqual([0, 0.5, "regex"]);
     expect(resolveGenerateOptions({ greedy: true, temperature: 0.7 }).temperature).toBe(0);
     expect(resolveGenerateOptions({ topP: 1, topK: 0, seed: 0, maxTokens: 0 }).maxTokens).toBe(0);
   });
