@@ -104,6 +104,14 @@ fn top_k_on() -> bool {
   return sp.top_k > 0u && sp.top_k < shape.n;
 }
 
+// The lowest key a search needs: tokens at or below m + CUTOFF weigh 0 and are never drawn,
+// so a top-k boundary below it keeps exactly the tokens above it (as no top-k would). This
+// keeps a vocabulary mostly masked out (constrained decoding: -F32_MAX) from counting as a
+// heavy tie at the boundary.
+fn lowest_key(m: f32) -> u32 {
+  return order_key(max(-BIG, m + CUTOFF));
+}
+
 fn group_count() -> u32 {
   return shape.blocks * WIDE_WG;
 }
@@ -750,7 +758,7 @@ fn sample_from_u(lid: u32, m: f32) -> bool {
   let k_on = top_k_on();
   let hi = order_key(m);
   // Two passes resolve the floor to 16 bits of the key: close enough, and never too high.
-  let floor_key = count_search(lid, TOPS, 0u, order_key(-BIG), hi, select(CAP, sp.top_k, k_on), 2u);
+  let floor_key = count_search(lid, TOPS, 0u, lowest_key(m), hi, select(CAP, sp.top_k, k_on), 2u);
   let n_hot = collect_hot(lid, floor_key);
   if (n_hot > HOT_CAP) {
     return false;
@@ -781,7 +789,7 @@ fn sample_from_u(lid: u32, m: f32) -> bool {
 // Top-k and top-p searched, and the draw walked, over every token in one workgroup.
 fn sample_from_vocabulary(lid: u32, m: f32) {
   let hi = order_key(m);
-  var keep = order_key(-BIG);
+  var keep = lowest_key(m);
   if (top_k_on()) {
     keep = count_search(lid, VOCAB, 0u, keep, hi, sp.top_k, 4u);
   }

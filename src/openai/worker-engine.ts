@@ -190,7 +190,6 @@ export async function createWorkerEngine(worker: Worker, source: unknown, option
     }
     return Promise.resolve(
       workerStream(
-        id,
         (p) => pending.set(id, p),
         () => worker.postMessage({ kind: "create", id, api, request }),
         abort,
@@ -207,8 +206,8 @@ export async function createWorkerEngine(worker: Worker, source: unknown, option
   };
 }
 
-/** An async iterable of the chunks the worker posts for request `id`; sent when iterated. */
-function workerStream(id: number, register: (p: Pending) => void, send: () => void, abort: () => void): AsyncIterable<ChatCompletionChunk | CompletionChunk> {
+/** An async iterable of the chunks the worker posts for one request; the request is sent when iterated. */
+function workerStream(register: (p: Pending) => void, send: () => void, abort: () => void): AsyncIterable<ChatCompletionChunk | CompletionChunk> {
   return {
     async *[Symbol.asyncIterator]() {
       const queue: unknown[] = [];

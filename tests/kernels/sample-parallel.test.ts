@@ -165,6 +165,19 @@ describe("sampleDispatches: same index as the reference", () => {
     s.release();
   });
 
+  it("a vocabulary masked down to a few tokens (constrained decoding): top-k above them keeps just them", async () => {
+    // -F32_MAX everywhere but 6 tokens, one far below the others (weight 0: never drawn), as
+    // the logits kernel leaves a row under a grammar's mask.
+    const N = 50257;
+    const logits = new Float32Array(N).fill(-3.4028234663852886e38);
+    const allowed = [3, 2048, 2049, 17000, 50256];
+    allowed.forEach((i, k) => (logits[i] = k * 0.7 - 1));
+    logits[9000] = -200;
+    await compareWithReference([logits], grid({ temperature: [0.8, 1.5], topK: [1, 3, 40, CAP + 1], topP: [0.5, 0.95, 1], repetitionPenalty: [1] }, 0), 3, 9);
+    const kept = sampleRefTrace(logits, { ...PLAIN, topK: 40 }, new Uint32Array(0)).kept;
+    expect(kept).toEqual(allowed);
+  });
+
   it("NaN and ±Infinity spread over N=50257 follow the reference", async () => {
     const N = 50257;
     const rand = new SeededRandom(305);
