@@ -98,8 +98,8 @@ const MUTATIONS = [
     name: "logprob-lse",
     why: "log-probabilities against the largest block's sum only (logsumexp of one block instead of all)",
     file: "shaders/logits.wgsl",
-    find: "s += stats[b].y * exp(stats[b].x - all_max);",
-    replace: "s = max(s, stats[b].y * exp(stats[b].x - all_max));",
+    find: "let lse = all_max + log(reduce_f32(lid, s, false));",
+    replace: "let lse = all_max + log(reduce_f32(lid, s, true));",
     tests: ["tests/kernels/logits.test.ts", "tests/runtime/logit-options.test.ts"],
   },
   {
