@@ -1,10 +1,13 @@
 // The decode loop. Each step is one submit: (a forward of the last sampled token, then)
 // GPU sampling, whose id lands straight in the decode plan's input and in the repetition
-// history, and a 4-byte copy the CPU maps. Because the next step needs nothing from the CPU,
-// it is recorded and submitted before the current id is read (LOOKAHEAD steps ahead): the
-// CPU reads ids one step behind, and a step submitted past a stop is simply not kept (its
-// KV-cache row is rewritten when that position is fed again). Results equal one-by-one
-// decoding: the same random numbers are drawn in the same order.
+// history, and a 4-byte copy the CPU maps (more with log-probabilities: logit-processing.ts
+// adds the bias, penalty and log-probability dispatches). Because the next step needs
+// nothing from the CPU, it is recorded and submitted before the current id is read
+// (LOOKAHEAD steps ahead): the CPU reads ids one step behind, and a step submitted past a
+// stop is simply not kept (its KV-cache row is rewritten when that position is fed again).
+// Results equal one-by-one decoding: the same random numbers are drawn in the same order.
+// A grammar constraint does need the CPU (its next mask depends on the token just read), so
+// constrained steps run one at a time, as do a growing memory's and profiled ones.
 import { MnemoError, abortError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { READBACK_USAGE } from "../gpu/device.js";

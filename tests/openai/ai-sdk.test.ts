@@ -42,7 +42,7 @@ describe("AI SDK provider", () => {
   it("generateObject: the object validates against its schema", async () => {
     const schema = {
       type: "object",
-      properties: { name: { type: "string", maxLength: 12 }, age: { type: "integer", minimum: 0, maximum: 99 }, kind: { type: "string", enum: ["cat", "dog"] } },
+      properties: { name: { type: "string", maxLength: 6 }, age: { type: "integer", minimum: 0, maximum: 99 }, kind: { type: "string", enum: ["cat", "dog"] } },
       required: ["name", "age", "kind"],
       additionalProperties: false,
     } as const;
