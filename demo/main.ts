@@ -1,6 +1,6 @@
 // The demo page: UI only. The model lives in worker.ts, so the page never freezes and Stop
 // answers at once.
-import type { Alternative, FromWorker, KernelBar, ModelChoice, RecalledEntry, ToWorker, SamplingForm, Structure } from "./protocol.js";
+import type { Alternative, BundledModel, FromWorker, KernelBar, ModelChoice, RecalledEntry, ToWorker, SamplingForm, Structure } from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -26,7 +26,7 @@ function modelChoice(): ModelChoice {
   const value = (document.querySelector('input[name="model"]:checked') as HTMLInputElement).value;
   if (value === "url") return { kind: "url", url: $<HTMLInputElement>("model-url").value.trim() };
   if (value === "files") return { kind: "files", files: droppedFiles };
-  return { kind: "bundled", name: value as "gpt2" | "lstm" };
+  return { kind: "bundled", name: value as BundledModel };
 }
 
 function structure(): Structure {
@@ -82,7 +82,7 @@ document.querySelectorAll('input[name="model"]').forEach((el) =>
     $("url-row").hidden = v !== "url";
     $("drop-zone").hidden = v !== "files";
     const name = (el as HTMLInputElement).value;
-    if (name === "lstm") ui.prompt.value = "ROMEO:";
+    if (name === "lstm" || name === "rnn") ui.prompt.value = "ROMEO:";
     if (name === "gpt2") ui.prompt.value = "It was a dark and stormy night";
   }),
 );

@@ -1,6 +1,9 @@
 // Messages between the demo page and its model worker.
 
-export type ModelChoice = { kind: "bundled"; name: "gpt2" | "lstm" } | { kind: "url"; url: string } | { kind: "files"; files: File[] };
+/** The models the page bundles (demo/vite.config.ts). */
+export type BundledModel = "gpt2" | "lstm" | "rnn";
+
+export type ModelChoice = { kind: "bundled"; name: BundledModel } | { kind: "url"; url: string } | { kind: "files"; files: File[] };
 
 /** The demo's "structured output" switch: free text, any JSON, a JSON schema or a regex. */
 export type Structure = { kind: "text" } | { kind: "json" } | { kind: "schema"; schema: string } | { kind: "regex"; pattern: string };

@@ -7,7 +7,7 @@ const root = dirname(fileURLToPath(import.meta.url));
 const weights = join(root, "..", "weights");
 
 /** The bundled models' files the page offers (paths under weights/), served under /models/. */
-const BUNDLED = new Set(["gpt2-gutenberg-q8_0.gguf", "lstm-shakespeare/config.json", "lstm-shakespeare/vocab.json", "lstm-shakespeare/model.safetensors"]);
+const BUNDLED = new Set(["gpt2-gutenberg-q8_0.gguf", ...["lstm-shakespeare", "rnn-shakespeare"].flatMap((dir) => ["config.json", "vocab.json", "model.safetensors"].map((f) => `${dir}/${f}`))]);
 
 /** Serves weights/ in dev and copies the bundled models into the static build. */
 function bundledModels(): Plugin {

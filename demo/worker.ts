@@ -1,7 +1,7 @@
 // The demo's model worker: loads models through Mnemo's public API, streams tokens back to
 // the page, and keeps the session (the model's memory) between turns.
 import { clearModelCache, loadModel, isWebGpuAvailable, MnemoError, type KernelProfile, type Memory, type Model, type Session, type SessionSnapshot } from "../src/index.js";
-import type { FromWorker, ModelChoice, SamplingForm, Structure, ToWorker } from "./protocol.js";
+import type { BundledModel, FromWorker, ModelChoice, SamplingForm, Structure, ToWorker } from "./protocol.js";
 import type { OutputConstraint } from "../src/index.js";
 
 const post = (msg: FromWorker) => (self as unknown as Worker).postMessage(msg);
@@ -18,8 +18,8 @@ const snapshots: SessionSnapshot[] = [];
 const forks: Session[] = [];
 
 /** Bundled models are served next to the page (see demo/vite.config.ts). */
-function bundledUrl(name: "gpt2" | "lstm"): string {
-  const path = name === "gpt2" ? "models/gpt2-gutenberg-q8_0.gguf" : "models/lstm-shakespeare/";
+function bundledUrl(name: BundledModel): string {
+  const path = { gpt2: "models/gpt2-gutenberg-q8_0.gguf", lstm: "models/lstm-shakespeare/", rnn: "models/rnn-shakespeare/" }[name];
   return new URL(`${import.meta.env.BASE_URL}${path}`, self.location.origin).href;
 }
 

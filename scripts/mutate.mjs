@@ -63,6 +63,14 @@ const MUTATIONS = [
     tests: ["tests/kernels/lstm.test.ts", "tests/models/lstm-tiny.test.ts"],
   },
   {
+    name: "rnn-remainder",
+    why: "plain RNN step drops the recurrent terms past the last whole four (H % 4 != 0)",
+    file: "shaders/rnn.wgsl",
+    find: "    for (var k = H4; k < H; k++) {\n      acc += w[k * H + j] * hs[prev + k];",
+    replace: "    for (var k = H; k < H; k++) {\n      acc += w[k * H + j] * hs[prev + k];",
+    tests: ["tests/kernels/rnn.test.ts", "tests/models/rnn-tiny.test.ts"],
+  },
+  {
     name: "q4_0-nibbles",
     why: "Q4_0 weights of the many-row tiles read with the nibble order swapped (element j from the high nibble)",
     file: "shaders/matmul.wgsl",

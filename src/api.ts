@@ -216,7 +216,7 @@ export function isWebGpuAvailable(): boolean {
 }
 
 /**
- * Loads GPT-2 (HF safetensors folder or GGUF file) or an LSTM LM. `source` is a folder or
+ * Loads GPT-2 (HF safetensors folder or GGUF file) or a recurrent LM (LSTM, plain RNN). `source` is a folder or
  * file path (Node), a URL (folder or .gguf/.safetensors), Files from a picker or drop, or
  * an object of buffers keyed by file name.
  */

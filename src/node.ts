@@ -12,7 +12,7 @@ export { saveSnapshotFile, loadSnapshotFile } from "./runtime/snapshot-file.js";
 export { saveMemoryStoreFile, loadMemoryStoreFile } from "./memory/store-node.js";
 
 /**
- * Loads GPT-2 (a Hugging Face safetensors folder or a GGUF file) or an LSTM LM. `source` is
+ * Loads GPT-2 (a Hugging Face safetensors folder or a GGUF file) or a recurrent LM (LSTM, plain RNN). `source` is
  * a folder or file path, a URL, or an object of buffers keyed by file name. WebGPU comes
  * from Dawn; on Linux without a GPU, from SwiftShader when Debian's chromium is installed.
  */

@@ -18,7 +18,7 @@ export async function chatCommand(argv: string[], io: CliIo): Promise<number> {
   const model = await openModel(flags);
   if (model.info.type !== "gpt2") {
     model.dispose();
-    throw new MnemoError("UNSUPPORTED_MODEL", "mnemo chat needs a GPT-2 model (an LSTM has no chat format); use mnemo generate.");
+    throw new MnemoError("UNSUPPORTED_MODEL", "mnemo chat needs a GPT-2 model (a recurrent model has no chat format); use mnemo generate.");
   }
   const system: ChatMessage[] = typeof flags.system === "string" ? [{ role: "system", content: flags.system }] : [];
   // On overflow, keep the system turn (as rendered) and the most recent tokens.

@@ -34,7 +34,7 @@ const USAGE = `Usage: mnemo <command> [flags]
   tokenize  --model <dir|file> --text <text> [--json]
   eval      --model <dir|file> --text-file <path> [--start-char C] [--end-char C] [--max-tokens N]
             [--window W] [--quant ...] [--memory <store> (memory flags)] [--json]
-            GPT-2: fresh windows of W tokens (default 1024); LSTM: one continuous stateful pass.
+            GPT-2: fresh windows of W tokens (default 1024); LSTM, RNN: one continuous stateful pass.
             With --memory: perplexity with and without the store, from the same forward passes.
   memory    build --model <dir|file> --text-file <path> [--start-char C] [--end-char C]
             [--key-type f16|f32] [--window W] --out <store>      a kNN-LM store of the text

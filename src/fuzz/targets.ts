@@ -9,7 +9,7 @@ import { openGguf } from "../formats/gguf.js";
 import { writeGguf } from "../formats/gguf-writer.js";
 import { parseJson, parseJsonObject, decodeUtf8 } from "../formats/json.js";
 import { parseGpt2Config } from "../models/gpt2-config.js";
-import { parseLstmConfig } from "../models/lstm-config.js";
+import { parseRecurrentConfig } from "../models/recurrent-config.js";
 import { BpeTokenizer } from "../tokenizers/bpe.js";
 import { CharTokenizer } from "../tokenizers/char.js";
 import { decodeSnapshot, encodeSnapshot } from "../runtime/snapshot.js";
@@ -85,7 +85,7 @@ export const FUZZ_TARGETS: FuzzTarget[] = [
     name: "lstm-config",
     json: true,
     seed: () => utf8(JSON.stringify({ model_type: "lstm", vocab_size: 65, embedding_dim: 16, hidden_size: 32, num_layers: 2, tokenizer: "char" })),
-    parse: async (bytes) => parseLstmConfig(jsonOf(bytes, "config.json")),
+    parse: async (bytes) => parseRecurrentConfig(jsonOf(bytes, "config.json")),
   },
   {
     name: "tokenizer-json",

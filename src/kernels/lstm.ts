@@ -65,13 +65,13 @@ export function lstmStep(gpu: Gpu, args: LstmStepArgs): KernelDispatch {
 }
 
 /** Copies row M − 1 of `hs` (the last timestep's h) into the layer's state h. */
-export function lstmKeepState(gpu: Gpu, args: { hs: GPUBuffer; hState: GPUBuffer; H: number; M: number; layer?: number }): KernelDispatch {
+export function recurrentKeepState(gpu: Gpu, args: { hs: GPUBuffer; hState: GPUBuffer; H: number; M: number; layer?: number }): KernelDispatch {
   const { hs, hState, H, M } = args;
-  requireDims("lstmKeepState", { H, M });
-  requireBytes("lstmKeepState", "hs", hs, M * H * 4);
-  requireBytes("lstmKeepState", "hState", hState, H * 4);
+  requireDims("recurrentKeepState", { H, M });
+  requireBytes("recurrentKeepState", "hs", hs, M * H * 4);
+  requireBytes("recurrentKeepState", "hState", hState, H * 4);
   return makeDispatch(gpu, {
-    kernel: "lstm_keep_state",
+    kernel: "recurrent_keep_state",
     layer: args.layer,
     pipeline: { file: "lstm", defines: { COPY_STATE: true, H_VEC4: false }, constants: { WG } },
     bindings: [hs, hState],

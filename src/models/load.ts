@@ -25,7 +25,7 @@ function weightsFile(files: ModelFiles): string {
   return "model.safetensors";
 }
 
-/** Loads GPT-2 (safetensors or GGUF) or an LSTM LM from `files`, then closes them. */
+/** Loads GPT-2 (safetensors or GGUF) or a recurrent LM (LSTM, plain RNN) from `files`, then closes them. */
 export async function loadLanguageModel(gpu: Gpu, files: ModelFiles, opts: LoadLanguageModelOptions = {}): Promise<LanguageModel> {
   try {
     return await loadFrom(gpu, files, opts);
@@ -39,13 +39,13 @@ async function loadFrom(gpu: Gpu, files: ModelFiles, opts: LoadLanguageModelOpti
   if (weights.endsWith(".gguf")) return loadGpt2(gpu, files, weights, opts);
   const config = (await readJson(files, "config.json")) as Record<string, unknown> | null;
   if (!config) throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: no config.json (and no .gguf file).`);
-  if (config.model_type === "lstm") {
+  if (config.model_type === "lstm" || config.model_type === "rnn") {
     if (opts.quant && opts.quant !== "f32") {
-      throw new MnemoError("UNSUPPORTED_MODEL", `LSTM models run in f32; --quant ${opts.quant} applies to GPT-2 only.`);
+      throw new MnemoError("UNSUPPORTED_MODEL", `${config.model_type.toUpperCase()} models run in f32; --quant ${opts.quant} applies to GPT-2 only.`);
     }
-    const { loadLstm } = await import("./lstm-load.js");
-    return loadLstm(gpu, files, config, weights);
+    const { loadRecurrent } = await import("./recurrent-load.js");
+    return loadRecurrent(gpu, files, config, weights);
   }
   if (config.model_type === "gpt2" || config.model_type === undefined) return loadGpt2(gpu, files, weights, opts);
-  throw new MnemoError("UNSUPPORTED_MODEL", `Model type ${JSON.stringify(config.model_type)} is not supported (GPT-2 and LSTM are).`);
+  throw new MnemoError("UNSUPPORTED_MODEL", `Model type ${JSON.stringify(config.model_type)} is not supported (GPT-2, LSTM and RNN are).`);
 }

@@ -1,4 +1,4 @@
-// Synthetic models: exact GPT-2 / LSTM shapes with deterministic pseudo-random weights made
+// Synthetic models: exact GPT-2 / LSTM / RNN shapes with deterministic pseudo-random weights made
 // on the spot, so speed can be measured at real scale with no download. Their text is
 // meaningless; their cost is real.
 import { MnemoError } from "../errors.js";
@@ -9,9 +9,9 @@ import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
 import { Gpt2Model } from "./gpt2.js";
 import type { WeightType } from "../base/dtype.js";
 import { uploadWeights, type Gpt2TensorReader } from "./gpt2-load.js";
-import type { LstmConfig } from "./lstm-config.js";
-import { LstmModel } from "./lstm.js";
-import { uploadLstmWeights } from "./lstm-load.js";
+import { gatesPerUnit, type RecurrentConfig } from "./recurrent-config.js";
+import { RecurrentModel } from "./recurrent.js";
+import { uploadRecurrentWeights } from "./recurrent-load.js";
 import type { LanguageModel } from "./types.js";
 
 const GPT2_SHAPES = {
@@ -19,12 +19,13 @@ const GPT2_SHAPES = {
   "gpt2-355m": { n_layer: 24, n_embd: 1024, n_head: 16 },
 } as const;
 
-const LSTM_SHAPES: Record<string, LstmConfig> = {
-  "lstm-2x512": { vocabSize: 65, embeddingDim: 128, hiddenSize: 512, numLayers: 2, tokenizer: "none" },
+const RECURRENT_SHAPES: Record<string, RecurrentConfig> = {
+  "lstm-2x512": { cell: "lstm", nonlinearity: "tanh", vocabSize: 65, embeddingDim: 128, hiddenSize: 512, numLayers: 2, tokenizer: "none" },
+  "rnn-2x512": { cell: "rnn", nonlinearity: "tanh", vocabSize: 65, embeddingDim: 128, hiddenSize: 512, numLayers: 2, tokenizer: "none" },
 };
 
 /** Names accepted after `synthetic:`. */
-export const SYNTHETIC_MODELS = [...Object.keys(GPT2_SHAPES), ...Object.keys(LSTM_SHAPES)];
+export const SYNTHETIC_MODELS = [...Object.keys(GPT2_SHAPES), ...Object.keys(RECURRENT_SHAPES)];
 
 export function isSyntheticName(source: unknown): source is string {
   return typeof source === "string" && source.startsWith("synthetic:");
@@ -103,30 +104,31 @@ async function syntheticGpt2(gpu: Gpu, name: keyof typeof GPT2_SHAPES, quant: We
   return new Gpt2Model(gpu, cfg, weights, new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), weightType, `synthetic:${name}:${quant}`);
 }
 
-function syntheticLstm(gpu: Gpu, name: string): LanguageModel {
-  const c = LSTM_SHAPES[name];
+function syntheticRecurrent(gpu: Gpu, name: string): LanguageModel {
+  const c = RECURRENT_SHAPES[name];
   const H = c.hiddenSize;
+  const G = gatesPerUnit(c.cell);
   const scale = 1 / Math.sqrt(H);
   const host = {
     embedding: randomValues("embedding", c.vocabSize * c.embeddingDim, 1),
     layers: Array.from({ length: c.numLayers }, (_, l) => ({
-      wIh: randomValues(`w_ih${l}`, 4 * H * (l === 0 ? c.embeddingDim : H), scale),
-      wHh: randomValues(`w_hh${l}`, 4 * H * H, scale),
-      bias: randomValues(`bias${l}`, 4 * H, scale),
+      wIh: randomValues(`w_ih${l}`, G * H * (l === 0 ? c.embeddingDim : H), scale),
+      wHh: randomValues(`w_hh${l}`, G * H * H, scale),
+      bias: randomValues(`bias${l}`, G * H, scale),
     })),
     headW: randomValues("head.weight", c.vocabSize * H, scale),
     headB: randomValues("head.bias", c.vocabSize, scale),
   };
-  return new LstmModel(gpu, c, uploadLstmWeights(gpu, c, host), new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), `synthetic:${name}`);
+  return new RecurrentModel(gpu, c, uploadRecurrentWeights(gpu, c, host), new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), `synthetic:${name}`);
 }
 
-/** Builds `synthetic:<name>` with weights of type `quant` (GPT-2 default f16; LSTMs are f32). */
+/** Builds `synthetic:<name>` with weights of type `quant` (GPT-2 default f16; LSTMs and RNNs are f32). */
 export async function loadSyntheticModel(gpu: Gpu, source: string, opts: { quant?: WeightType } = {}): Promise<LanguageModel> {
   const name = source.slice("synthetic:".length);
   if (name in GPT2_SHAPES) return syntheticGpt2(gpu, name as keyof typeof GPT2_SHAPES, opts.quant ?? "f16");
-  if (name in LSTM_SHAPES) {
-    if (opts.quant && opts.quant !== "f32") throw new MnemoError("UNSUPPORTED_MODEL", `LSTM models run in f32; --quant ${opts.quant} applies to GPT-2 only.`);
-    return syntheticLstm(gpu, name);
+  if (name in RECURRENT_SHAPES) {
+    if (opts.quant && opts.quant !== "f32") throw new MnemoError("UNSUPPORTED_MODEL", `Recurrent models (LSTM, RNN) run in f32; --quant ${opts.quant} applies to GPT-2 only.`);
+    return syntheticRecurrent(gpu, name);
   }
   throw new MnemoError("BAD_INPUT", `Unknown synthetic model "${name}"; choose one of ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.`);
 }

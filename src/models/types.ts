@@ -8,7 +8,7 @@ import type { SnapshotTensor } from "../base/snapshot-tensor.js";
 /** What a loaded model is. */
 export interface ModelInfo {
   /** The architecture. */
-  type: "gpt2" | "lstm";
+  type: "gpt2" | "lstm" | "rnn";
   /** Tokens in the vocabulary (rows of the token table). */
   vocabSize: number;
   /** Positions the model can attend to; Infinity for recurrent models. */

@@ -30,7 +30,7 @@ import type { MemoryNeighbour } from "./types.js";
 /** Steps submitted ahead of the one being read. */
 export const LOOKAHEAD = 1;
 const MAP_READ = 0x0001;
-/** Repetition history kept for a model without a context limit (LSTM). */
+/** Repetition history kept for a model without a context limit (LSTM, RNN). */
 const RECURRENT_HISTORY = 4096;
 /** Bytes a step reads back at most: the id, then a log-probability result with every alternative. */
 const STAGING_BYTES = 4 + 4 * logprobResultWords(LOGPROB_MAX_TOP);

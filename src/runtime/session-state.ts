@@ -192,7 +192,7 @@ export class SessionState implements DecodeHost {
     const [tensors, nextLogits, growingMemory] = await readAll(this.gpu, [this.state.readout(), logits, this.memory?.readout() ?? none]);
     return {
       modelFingerprint: model.info.fingerprint,
-      kind: model.info.type === "lstm" ? "recurrent" : "kv-cache",
+      kind: model.info.type === "gpt2" ? "kv-cache" : "recurrent",
       // Tokens beyond the state (the last sampled one) travel as context and are re-fed.
       tokens: [...this.context.tokens],
       droppedTokens: this.context.dropped,

@@ -1,4 +1,4 @@
-// Serialisable copies of a session: the model's state (a GPT-2 KV cache, an LSTM's (h, c)
+// Serialisable copies of a session: the model's state (a GPT-2 KV cache, a recurrent model's h (and c)
 // state), its tokens, next-token logits and growing memory.
 // On disk or in IndexedDB a snapshot is a safetensors file: the state tensors plus
 // `__metadata__` naming the format, the model it belongs to and the tokens it has seen.
@@ -15,7 +15,7 @@ import type { SnapshotTensor } from "../base/snapshot-tensor.js";
 export interface StateSnapshot {
   /** Which model produced it: restoring into another model is refused. */
   modelFingerprint: string;
-  /** "kv-cache" (attention) or "recurrent" (LSTM). */
+  /** "kv-cache" (attention) or "recurrent" (LSTM, plain RNN). */
   kind: "kv-cache" | "recurrent";
   /** Token ids the state has consumed, oldest first (what a context policy may re-prefill). */
   tokens: number[];

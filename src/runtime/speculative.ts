@@ -15,7 +15,7 @@
 //
 // Rollback is free for an attention model: the KV rows of rejected drafts lie past the
 // position the state is moved to, no query reads them, and they are rewritten when those
-// positions are fed again. (A recurrent state could not be rewound, so LSTMs do not speculate.)
+// positions are fed again. (A recurrent state could not be rewound, so recurrent models (LSTM, RNN) do not speculate.)
 //
 // How many tokens to draft is DraftPolicy's choice (draft-policy.ts): the length that yields
 // the most tokens per millisecond, given the acceptance so far and what forwards of each row

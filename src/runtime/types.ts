@@ -177,11 +177,11 @@ export interface GenerationTimings {
 export interface SessionUsage {
   /** Tokens the session's memory holds now. */
   tokens: number;
-  /** The most tokens it can hold (Infinity for an LSTM). */
+  /** The most tokens it can hold (Infinity for a recurrent model). */
   contextLength: number;
   /** GPU bytes of the memory (KV cache or recurrent state). */
   stateBytes: number;
-  /** KV cache bytes per token of context (0 for an LSTM). */
+  /** KV cache bytes per token of context (0 for a recurrent model). */
   bytesPerToken: number;
   /** Tokens dropped so far by the context-overflow policy. */
   droppedTokens: number;

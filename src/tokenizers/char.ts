@@ -1,4 +1,4 @@
-// Character-level tokenizer for LSTM language models: vocab.json lists the characters and a
+// Character-level tokenizer for recurrent (LSTM, RNN) language models: vocab.json lists the characters and a
 // character's id is its index.
 import { MnemoError } from "../errors.js";
 import type { GrammarVocabulary, StreamDecoder, Tokenizer } from "./types.js";

@@ -1,5 +1,5 @@
 // The demo page end to end in headless Chromium (WebGPU on SwiftShader): stream, stop,
-// second visit from the cache, both bundled models, screenshots for a human to look at.
+// second visit from the cache, the three bundled models, screenshots for a human to look at.
 // The GPT-2 text is compared with the same greedy generation done in Node through the library
 // on the file the demo loads, and its first 16 tokens with the dequantized-weights fixture.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
@@ -10,6 +10,7 @@ import type { BrowserContext, Page } from "playwright-core";
 import { launchPersistentChromium, serveStatic, type StaticServer } from "../helpers/browser.js";
 import { loadModel as loadModelInNode } from "../../src/node.js";
 import { fixture, readJsonFile } from "../helpers/models.js";
+import { stepsUntilNearTie } from "../helpers/compare.js";
 
 const root = join(__dirname, "..", "..");
 const shots = join(root, "test-results", "demo");
@@ -56,7 +57,7 @@ afterAll(async () => {
   await server?.close();
 });
 
-async function loadModel(page: Page, model: "gpt2" | "lstm"): Promise<void> {
+async function loadModel(page: Page, model: "gpt2" | "lstm" | "rnn"): Promise<void> {
   await page.check(`input[name="model"][value="${model}"]`);
   await page.click("#load");
   await page.waitForSelector('body[data-model-loaded="true"]', { timeout: 180_000 });
@@ -215,6 +216,24 @@ describe("demo page", () => {
     await page.click("#stop");
     await page.waitForSelector("#generate:not([disabled])", { timeout: 30_000 });
     expect(await page.textContent("#stats")).toMatch(/stopped/);
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 600_000);
+
+  it("streams the plain RNN's greedy text, torch's continuation of ROMEO:", async () => {
+    const fx = await readJsonFile<{ greedy_text: string; greedy_top1_margin: number[] }>(fixture("reference/rnn-shakespeare.json"));
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    await loadModel(page, "rnn");
+    expect(await page.inputValue("#prompt")).toBe("ROMEO:");
+    const states = await generate(page, 24);
+    expect(new Set(states.filter((s) => s.length > "ROMEO:".length)).size, "text grew in at least two steps").toBeGreaterThanOrEqual(2);
+    // Compared up to the first step where torch's top-1/top-2 margin is a near-tie
+    // (tests/models/rnn-shakespeare.test.ts; none in these 24).
+    const n = stepsUntilNearTie(fx.greedy_top1_margin, 24, 3e-6);
+    expect(await page.textContent("#output")).toContain(`ROMEO:${fx.greedy_text.slice(0, n)}`);
     expect(errors).toEqual([]);
     await page.close();
   }, 600_000);

@@ -31,6 +31,7 @@ const FAMILIES = [
   "embedding",
   "argmax",
   "lstm",
+  "rnn",
   "tokenNll",
   "matmul",
   "ln+matmul",

@@ -1,7 +1,7 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { releaseDispatches, runDispatches } from "../../src/gpu/dispatch.js";
-import { interleaveRecurrentWeights, lstmKeepState, lstmStep } from "../../src/kernels/lstm.js";
+import { interleaveRecurrentWeights, recurrentKeepState, lstmStep } from "../../src/kernels/lstm.js";
 import { lstmStepRef } from "../../src/kernels/reference/lstm.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
@@ -39,7 +39,7 @@ describe("lstmStep", () => {
       const hs = gpu.createStorage(M * H * 4, "hs");
       const ds = [];
       for (let t = 0; t < M; t++) ds.push(lstmStep(gpu, { xproj: gx, wHh: gw, hState: gh, hs, c: gc, H, M, t }));
-      ds.push(lstmKeepState(gpu, { hs, hState: gh, H, M }));
+      ds.push(recurrentKeepState(gpu, { hs, hState: gh, H, M }));
       runDispatches(gpu, ds);
 
       let h = h0;

@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { readFile } from "node:fs/promises";
 import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
-import type { LstmState } from "../../src/models/lstm.js";
+import type { RecurrentState } from "../../src/models/recurrent.js";
 import { Session } from "../../src/runtime/session.js";
 import { evaluatePerplexity } from "../../src/runtime/eval.js";
 import { main } from "../../src/cli/main.js";
@@ -60,7 +60,7 @@ describe("lstm-shakespeare against PyTorch", () => {
 
   it(`prompt logits within ${LOGITS_ATOL} and (h, c) after each prompt within ${STATE_ATOL}`, async () => {
     for (const [i, c] of fx.cases.entries()) {
-      const state = model.createState() as LstmState;
+      const state = model.createState() as RecurrentState;
       const logits = await forwardOnState(model, state, c.prompt_ids);
       expectClose(`prompt${i} logits`, logits, await tensor(`prompt${i}.logits`), { atol: LOGITS_ATOL });
       const t = await state.read();

@@ -9,7 +9,7 @@ import { bufferSource } from "../../src/formats/source.js";
 import { resolveModelFiles } from "../../src/loading/model-files.js";
 import { loadLanguageModel } from "../../src/models/load.js";
 import type { LanguageModel } from "../../src/models/types.js";
-import type { LstmState } from "../../src/models/lstm.js";
+import type { RecurrentState } from "../../src/models/recurrent.js";
 import { transposeToNK } from "../../src/kernels/weights.js";
 import { Session } from "../../src/runtime/session.js";
 import { decodeSnapshot, encodeSnapshot } from "../../src/runtime/snapshot.js";
@@ -42,7 +42,7 @@ const STATE_ATOL = 5e-5;
 const SAME_RUNTIME_ATOL = 0;
 
 /** The (h, c) of both layers as fixture-shaped [2, 32] arrays. */
-async function stateOf(state: LstmState): Promise<{ h: Float32Array; c: Float32Array }> {
+async function stateOf(state: RecurrentState): Promise<{ h: Float32Array; c: Float32Array }> {
   const t = await state.read();
   const h = new Float32Array(2 * H);
   const c = new Float32Array(2 * H);
@@ -68,7 +68,7 @@ describe("tiny-lstm against PyTorch", () => {
   });
 
   it(`logits of 30 ids within ${LOGITS_ATOL} and the final (h, c) within ${STATE_ATOL}`, async () => {
-    const state = model.createState() as LstmState;
+    const state = model.createState() as RecurrentState;
     const got = await forwardOnState(model, state, ids);
     expectClose("tiny-lstm logits", got, await tensor("logits"), { atol: LOGITS_ATOL });
     const { h, c } = await stateOf(state);
@@ -78,7 +78,7 @@ describe("tiny-lstm against PyTorch", () => {
   });
 
   it("ids 0..14, then 15..29 from the kept state, reproduce rows 15..29 and the final state", async () => {
-    const state = model.createState() as LstmState;
+    const state = model.createState() as RecurrentState;
     await forwardOnState(model, state, ids.slice(0, 15));
     const after15 = await stateOf(state);
     expectClose("tiny-lstm h after 15", after15.h, await tensor("h_after15"), { atol: STATE_ATOL });

@@ -77,6 +77,14 @@ describe("mnemo bench", () => {
     expect(r.out).toMatch(/tokens\/s/);
   }, 120_000);
 
+  it("synthetic:rnn-2x512 prints a per-kernel table with the plain RNN step", async () => {
+    const r = await cli(["bench", "--model", "synthetic:rnn-2x512", "--prompt-tokens", "16", "--gen-tokens", "4"]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/RNN \(tanh\), 2 layers of 512/);
+    expect(r.out).toMatch(/rnn_step_tanh\s+2 /);
+    expect(r.out).not.toMatch(/lstm_step/);
+  }, 120_000);
+
   it("--memory-entries: search time per token, knn kernels in the profile, decode with and without memory", async () => {
     const r = await cli(["bench", "--model", "tests/fixtures/models/tiny-gpt2", "--prompt-tokens", "8", "--gen-tokens", "4", "--memory-entries", "3000", "--k", "32", "--json"]);
     expect(r.code, r.err).toBe(0);

@@ -13,8 +13,10 @@ import { embedding } from "../../../src/kernels/embedding.js";
 import { embeddingRef } from "../../../src/kernels/reference/embedding.js";
 import { argmax } from "../../../src/kernels/argmax.js";
 import { argmaxRef } from "../../../src/kernels/reference/argmax.js";
-import { interleaveRecurrentWeights, lstmKeepState, lstmStep } from "../../../src/kernels/lstm.js";
+import { interleaveRecurrentWeights, recurrentKeepState, lstmStep } from "../../../src/kernels/lstm.js";
 import { lstmStepRef } from "../../../src/kernels/reference/lstm.js";
+import { rnnStep, transposeRecurrentWeights, type RnnNonlinearity } from "../../../src/kernels/rnn.js";
+import { rnnStepRef } from "../../../src/kernels/reference/rnn.js";
 import { tokenNll } from "../../../src/kernels/token-nll.js";
 import { tokenNllRef } from "../../../src/kernels/reference/token-nll.js";
 import { canFuseKvWrite, matmul } from "../../../src/kernels/matmul.js";
@@ -35,6 +37,7 @@ export const KERNEL_FAMILIES: [string, (gpu: Gpu, c: Checks) => Promise<void>][]
   ["embedding", embeddingChecks],
   ["argmax", argmaxChecks],
   ["lstm", lstmChecks],
+  ["rnn", rnnChecks],
   ["tokenNll", tokenNllChecks],
   ["matmul", matmulChecks],
   ["ln+matmul", fusedNormChecks],
@@ -178,7 +181,7 @@ async function lstmChecks(gpu: Gpu, c: Checks): Promise<void> {
       const [gx, gw, gh, gc, hs] = [s.upload(xproj), s.upload(interleaveRecurrentWeights(wHh, H)), s.upload(h0), s.upload(c0), s.storage(M * H * 4)];
       const ds = [];
       for (let t = 0; t < M; t++) ds.push(lstmStep(gpu, { xproj: gx, wHh: gw, hState: gh, hs, c: gc, H, M, t }));
-      ds.push(lstmKeepState(gpu, { hs, hState: gh, H, M }));
+      ds.push(recurrentKeepState(gpu, { hs, hState: gh, H, M }));
       s.run(...ds);
       let h = h0;
       let cell = c0;
@@ -191,6 +194,36 @@ async function lstmChecks(gpu: Gpu, c: Checks): Promise<void> {
       c.close(`lstm: h of ${M} steps, H=${H}`, hsGot, hsRef, { atol: 2e-6, rtol: 1e-5 });
       c.close(`lstm: c after ${M} steps, H=${H}`, await gpu.readF32(gc, H), cell, { atol: 2e-6, rtol: 1e-5 });
       c.equal(`lstm: kept state = last h, H=${H}`, await gpu.readF32(gh, H), hsGot.subarray((M - 1) * H));
+    });
+  }
+}
+
+// tests/kernels/rnn.test.ts: atol 2e-6 + rtol 1e-5; the kept state is the last h exactly.
+async function rnnChecks(gpu: Gpu, c: Checks): Promise<void> {
+  // H = 7 and 130 leave a remainder after the four-k passes; 12 does not.
+  for (const [H, M, act] of [
+    [7, 3, "tanh"],
+    [130, 4, "relu"],
+    [12, 3, "tanh"],
+  ] as [number, number, RnnNonlinearity][]) {
+    await scoped(gpu, async (s) => {
+      const xproj = randomF32(M * H, 11 + H, 1.5);
+      const wHh = randomF32(H * H, 12 + H, 1.5 / Math.sqrt(H));
+      const h0 = randomF32(H, 13 + H, 1);
+      const [gx, gw, gh, hs] = [s.upload(xproj), s.upload(transposeRecurrentWeights(wHh, H)), s.upload(h0), s.storage(M * H * 4)];
+      const ds = [];
+      for (let t = 0; t < M; t++) ds.push(rnnStep(gpu, { xproj: gx, wHh: gw, hState: gh, hs, H, M, t, nonlinearity: act }));
+      ds.push(recurrentKeepState(gpu, { hs, hState: gh, H, M }));
+      s.run(...ds);
+      let h = h0;
+      const hsRef = new Float32Array(M * H);
+      for (let t = 0; t < M; t++) {
+        h = rnnStepRef(xproj.subarray(t * H, (t + 1) * H), wHh, h, H, act);
+        hsRef.set(h, t * H);
+      }
+      const hsGot = await gpu.readF32(hs, M * H);
+      c.close(`rnn: ${act} h of ${M} steps, H=${H}`, hsGot, hsRef, { atol: 2e-6, rtol: 1e-5 });
+      c.equal(`rnn: kept state = last h, H=${H}`, await gpu.readF32(gh, H), hsGot.subarray((M - 1) * H));
     });
   }
 }
