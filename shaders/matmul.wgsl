@@ -105,6 +105,24 @@ fn gelu(v: f32) -> f32 {
   return 0.5 * v * (1.0 + (e - 1.0) / (e + 1.0));
 }
 
+// erf by Abramowitz & Stegun 7.1.26 (absolute error under 1.5e-7): BERT's GELU.
+fn erf_approx(x: f32) -> f32 {
+  let a = abs(x);
+  let t = 1.0 / (1.0 + 0.3275911 * a);
+  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
+  return sign(x) * (1.0 - poly * exp(-a * a));
+}
+
+fn gelu_erf(v: f32) -> f32 {
+  return 0.5 * v * (1.0 + erf_approx(v * 0.7071067811865476));
+}
+
+// tanh through exp with clamping: some backends return NaN for tanh of large |x|.
+fn tanh_safe(v: f32) -> f32 {
+  let e = exp(2.0 * clamp(v, -15.0, 15.0));
+  return (e - 1.0) / (e + 1.0);
+}
+
 fn sext8(word: u32) -> vec4<f32> {
   let v = bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u);
   return vec4<f32>(v);
@@ -282,6 +300,12 @@ fn store(m: u32, n: u32, acc: f32) -> f32 {
 #endif
 #if GELU
   v = gelu(v);
+#endif
+#if GELU_ERF
+  v = gelu_erf(v);
+#endif
+#if TANH
+  v = tanh_safe(v);
 #endif
 #if HAS_RESIDUAL
   v += residual[m * p.N + n];

@@ -4,6 +4,12 @@
 // snapshot files. Everything else is internal.
 export { loadModel, isWebGpuAvailable, Model, type LoadModelOptions, type PublicModelInfo, type SessionOptions, type KernelProfile } from "./api.js";
 export type { ModelInfo } from "./models/types.js";
+export { loadEncoder, Encoder, type LoadEncoderOptions, type EmbedOptions, type FillMaskCandidate, type PublicEncoderInfo } from "./encoder-api.js";
+export type { EncoderInfo } from "./models/bert.js";
+export type { EncoderWeightType } from "./models/bert-load.js";
+export type { Pooling } from "./kernels/pool.js";
+export { WordPieceTokenizer, type WordPieceConfig, type WordPieceEncodeOptions, type WordPieceEncoding } from "./tokenizers/wordpiece.js";
+export type { DocumentHit } from "./runtime/document-search.js";
 export type { WeightType, WeightQuant } from "./base/dtype.js";
 export type { KernelSummary } from "./gpu/profiler.js";
 export { Session } from "./runtime/session.js";

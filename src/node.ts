@@ -4,6 +4,7 @@ import { installNodeHost } from "./host.js";
 import { NODE_HOST } from "./node-host.js";
 import { isWebGpuAvailable as isWebGpuAvailableInHost, loadModel as loadModelInHost, type LoadModelOptions, type Model } from "./api.js";
 import type { ModelSource } from "./loading/model-files.js";
+import { loadEncoder as loadEncoderInHost, type Encoder, type LoadEncoderOptions } from "./encoder-api.js";
 
 installNodeHost(NODE_HOST);
 
@@ -19,6 +20,12 @@ export { saveMemoryStoreFile, loadMemoryStoreFile } from "./memory/store-node.js
 export function loadModel(source: ModelSource, options?: LoadModelOptions): Promise<Model> {
   installNodeHost(NODE_HOST); // again here: a bundler may have dropped this module's top level
   return loadModelInHost(source, options);
+}
+
+/** Loads a BERT encoder (see the browser entry's loadEncoder); WebGPU comes from Dawn. */
+export function loadEncoder(source: ModelSource, options?: LoadEncoderOptions): Promise<Encoder> {
+  installNodeHost(NODE_HOST);
+  return loadEncoderInHost(source, options);
 }
 
 /** True in Node: WebGPU comes from Dawn (an adapter is still needed; see {@link loadModel}). */

@@ -1,4 +1,4 @@
-// The `mnemo` command: generate, chat, tokenize, eval, convert, bench, profile. The library never imports this file.
+// The `mnemo` command: generate, chat, tokenize, eval, memory, embed, search, convert, bench, profile. The library never imports this file.
 import { open, readFile, rename, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { MnemoError } from "../errors.js";
@@ -19,6 +19,7 @@ import { MEMORY_FLAGS, benchMemory, memoryCommand, memoryLine, openMemory, readT
 import { withMemory } from "../memory/memory-model.js";
 import type { TokenAlternative } from "../runtime/types.js";
 import { OUTPUT_FLAGS, outputOptions } from "./output-flags.js";
+import { benchEncoderCommand, embedCommand, isEncoderFolder, searchCommand } from "./encoder.js";
 export type { CliIo } from "./common.js";
 
 const USAGE = `Usage: mnemo <command> [flags]
@@ -41,6 +42,11 @@ const USAGE = `Usage: mnemo <command> [flags]
             inspect <store> [--json]                              what a store file holds
             memory flags (eval, generate): --memory <store> [--k 128] [--memory-temperature 100]
             [--lambda 0.2] [--metric l2|ip]
+  embed     --model <BERT dir> (--text <text> | --text-file <path>, a text per line) [--pooling mean|cls|pooler]
+            [--raw] (not L2-normalised) [--weight-type f32|f16|q8_0] [--json]      sentence vectors
+            --out <store>: a document store of the texts for search (texts in <store>.texts.json)
+  search    --model <BERT dir> --index <store> --query <text> [--k 5] [--json]
+            the documents most similar to the query (cosine), searched on the GPU
   convert   --in <hf gpt2 dir|synthetic:gpt2-NAME> --out <file.gguf> --type f16|q8_0|q4_0 [--keep-token-table-f16]
             writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open; a synthetic
             GPT-2 gets its deterministic weights and a made-up byte-level vocabulary.
@@ -49,6 +55,7 @@ const USAGE = `Usage: mnemo <command> [flags]
             [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--json]
             --memory-entries: also a store of N synthetic keys: search time per token, and decode
             with and without it
+            --model <BERT dir> [--sentences 64] [--weight-type f32|f16|q8_0]: sentence embeddings per second
   profile   (bench's flags) --trace <file.json>: also writes a Chrome trace (Perfetto, chrome://tracing)
 
 --model defaults to the bundled weights/gpt2-gutenberg-q8_0.gguf. Synthetic models (random weights,
@@ -237,7 +244,7 @@ async function convertCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 const BENCH_FLAGS = {
-  values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace", "memory-entries", "k", "memory-temperature", "lambda", "metric"],
+  values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace", "memory-entries", "k", "memory-temperature", "lambda", "metric", "sentences", "weight-type"],
   booleans: ["json", "keep-token-table-f16"],
 };
 
@@ -329,6 +336,7 @@ function benchTable(r: BenchResult, bundle: BundleSize | null): string {
 async function runBench(argv: string[], io: CliIo, trace: boolean): Promise<number> {
   const flags = parseFlags(argv, BENCH_FLAGS);
   if (trace && typeof flags.trace !== "string") throw new UsageError("profile needs --trace <file.json>.");
+  if (!trace && (await isEncoderFolder(flags.model))) return benchEncoderCommand(flags, io);
   const model = await openModel(flags);
   let memory: MemoryBench | null = null;
   try {
@@ -367,6 +375,8 @@ const COMMANDS: Record<string, (argv: string[], io: CliIo) => Promise<number>> =
   eval: evalCommand,
   convert: convertCommand,
   memory: memoryCommand,
+  embed: embedCommand,
+  search: searchCommand,
 };
 
 /** Runs the CLI; returns the exit code (2 for usage errors, 1 for failures). */

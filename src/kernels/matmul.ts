@@ -67,8 +67,11 @@ export interface MatmulArgs {
   /** f32 [M, N]. */
   out: GPUBuffer;
   M: number;
-  /** "gelu": GPT-2's tanh GELU applied to (x·wᵀ + bias). */
-  epilogue?: "none" | "gelu";
+  /**
+   * Applied to (x·wᵀ + bias): "gelu" GPT-2's tanh GELU, "gelu_erf" BERT's erf GELU, "tanh"
+   * (BERT's pooler).
+   */
+  epilogue?: "none" | "gelu" | "gelu_erf" | "tanh";
   /**
    * M = 1 only: multiply LayerNorm(x) instead of x, with the statistics of `layerNorm`
    * (src/kernels/layernorm.ts): one dispatch instead of two; every workgroup normalises the
@@ -233,6 +236,8 @@ function shaderDefines(a: MatmulArgs, plan: MatmulPlan, K: number): Record<strin
     VEC4: K % 4 === 0,
     HAS_BIAS: !!a.bias,
     GELU: a.epilogue === "gelu",
+    GELU_ERF: a.epilogue === "gelu_erf",
+    TANH: a.epilogue === "tanh",
     HAS_RESIDUAL: !!a.residual,
     TILE: plan.tile && plan.tm === TILE_M,
     TILE4: plan.tile && plan.tm === 4,

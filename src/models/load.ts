@@ -47,5 +47,6 @@ async function loadFrom(gpu: Gpu, files: ModelFiles, opts: LoadLanguageModelOpti
     return loadRecurrent(gpu, files, config, weights);
   }
   if (config.model_type === "gpt2" || config.model_type === undefined) return loadGpt2(gpu, files, weights, opts);
+  if (config.model_type === "bert") throw new MnemoError("UNSUPPORTED_MODEL", "BERT is an encoder, not a language model that generates: load it with loadEncoder().");
   throw new MnemoError("UNSUPPORTED_MODEL", `Model type ${JSON.stringify(config.model_type)} is not supported (GPT-2, LSTM and RNN are).`);
 }

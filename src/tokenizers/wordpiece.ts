@@ -1,6 +1,8 @@
 // BERT's WordPiece tokenizer, as Hugging Face's `BertTokenizer(Fast)` runs it (tokenizer.json
 // with a BertNormalizer, a BertPreTokenizer, a WordPiece model and a [CLS] A [SEP] B [SEP]
 // template; or vocab.txt + tokenizer_config.json):
+//   0. special tokens written in the text ("[MASK]", "[SEP]", …, exactly as spelled) are
+//      their ids, and the text between them goes through the steps below;
 //   1. normalize: drop NUL, U+FFFD and other control characters, every whitespace character
 //      becomes a space, CJK ideographs get spaces around them, then (when lower-casing)
 //      accents are stripped (NFD, marks removed) and the text lower-cased;
@@ -20,10 +22,15 @@ export interface WordPieceConfig {
   stripAccents?: boolean;
   /** Put spaces around CJK ideographs, so each is a word (default true). */
   handleChineseChars?: boolean;
+  /** The special tokens' spellings (defaults "[UNK]", "[CLS]", "[SEP]", "[PAD]", "[MASK]"). */
   unkToken?: string;
+  /** See unkToken. */
   clsToken?: string;
+  /** See unkToken. */
   sepToken?: string;
+  /** See unkToken. */
   padToken?: string;
+  /** See unkToken; a vocabulary without it has no fill-mask. */
   maskToken?: string;
   /** Prefix of a piece that continues a word (default "##"). */
   continuingSubwordPrefix?: string;
@@ -45,6 +52,7 @@ export interface WordPieceEncodeOptions {
 
 /** One encoded sequence (or pair). */
 export interface WordPieceEncoding {
+  /** The ids, [CLS] and [SEP] included unless left out. */
   ids: number[];
   /** 0 for [CLS], the first text and its [SEP]; 1 for the second text and its [SEP]. */
   tokenTypeIds: number[];
@@ -76,11 +84,17 @@ const MARK_NONSPACING = /\p{Mn}/u;
 // and ^ included), and every Unicode punctuation character.
 const PUNCTUATION = /[\p{P}\u0021-\u002f\u003a-\u0040\u005b-\u0060\u007b-\u007e]/u;
 
+/** BERT's tokenizer (see the top of this file for its rules). */
 export class WordPieceTokenizer {
+  /** Pieces in the vocabulary. */
   readonly vocabSize: number;
+  /** The [UNK] id: a word with no split into pieces. */
   readonly unkId: number;
+  /** The [CLS] id, first in every encoding. */
   readonly clsId: number;
+  /** The [SEP] id, after each text. */
   readonly sepId: number;
+  /** The [PAD] id. */
   readonly padId: number;
   /** The [MASK] id, when the vocabulary has one (masked-language models). */
   readonly maskId?: number;
@@ -90,7 +104,10 @@ export class WordPieceTokenizer {
   private readonly handleChineseChars: boolean;
   private readonly prefix: string;
   private readonly maxWordChars: number;
+  /** The special tokens' spellings, longest first, and a pattern that finds any of them. */
+  private readonly specialPattern: RegExp;
 
+  /** A tokenizer of this vocabulary and settings; BAD_MODEL_FILE when a special token is missing. */
   constructor(private readonly config: WordPieceConfig) {
     config.vocab.forEach((piece, id) => {
       // vocab.txt keeps the first of two equal lines, as Hugging Face's reader does.
@@ -112,6 +129,10 @@ export class WordPieceTokenizer {
     this.handleChineseChars = config.handleChineseChars ?? true;
     this.prefix = config.continuingSubwordPrefix ?? "##";
     this.maxWordChars = config.maxInputCharsPerWord ?? 100;
+    const specials = [config.unkToken ?? "[UNK]", config.clsToken ?? "[CLS]", config.sepToken ?? "[SEP]", config.padToken ?? "[PAD]", config.maskToken ?? "[MASK]"]
+      .filter((t) => this.ids.has(t))
+      .sort((a, b) => b.length - a.length);
+    this.specialPattern = new RegExp(specials.map((t) => t.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")).join("|"), "g");
   }
 
   /** Step 1: the normalized text. */
@@ -170,9 +191,17 @@ export class WordPieceTokenizer {
     return out;
   }
 
-  /** The pieces of a text, without special tokens. */
+  /** The pieces of a text (special tokens spelled in it included), without [CLS] and [SEP] around it. */
   tokenize(text: string): number[] {
-    return this.words(text).flatMap((w) => this.wordIds(w));
+    const out: number[] = [];
+    let last = 0;
+    for (const m of text.matchAll(this.specialPattern)) {
+      for (const w of this.words(text.slice(last, m.index))) out.push(...this.wordIds(w));
+      out.push(this.ids.get(m[0])!);
+      last = m.index! + m[0].length;
+    }
+    for (const w of this.words(text.slice(last))) out.push(...this.wordIds(w));
+    return out;
   }
 
   /**

@@ -37,6 +37,8 @@ const FAMILIES = [
   "ln+matmul",
   "matmul+kv",
   "attention",
+  "encoderAttention",
+  "pool",
   "sampling",
   "knn",
   "IndexedDB",

@@ -3,7 +3,7 @@ import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
 import { matmul } from "../../src/kernels/matmul.js";
 import { uploadMatrix, releaseTensor } from "../../src/kernels/weights.js";
-import { matmulRef } from "../../src/kernels/reference/matmul.js";
+import { matmulRef, type EpilogueRef } from "../../src/kernels/reference/matmul.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
@@ -15,7 +15,8 @@ beforeAll(async () => {
   gpu = await testGpu();
 });
 
-async function check(type: WType, M: number, N: number, K: number, opts: { bias?: boolean; gelu?: boolean; residual?: boolean } = {}) {
+async function check(type: WType, M: number, N: number, K: number, opts: { bias?: boolean; gelu?: boolean; residual?: boolean; epilogue?: EpilogueRef } = {}) {
+  const epilogue = opts.epilogue ?? (opts.gelu ? "gelu" : "none");
   const x = randomF32(M * K, 11 + M, 1);
   const { host, exact } = hostMatrix(type, randomF32(N * K, 7 + N, 0.5));
   const bias = opts.bias ? randomF32(N, 5, 0.5) : undefined;
@@ -25,12 +26,12 @@ async function check(type: WType, M: number, N: number, K: number, opts: { bias?
   const gb = bias ? gpu.upload(bias, "b") : undefined;
   const gr = residual ? gpu.upload(residual, "r") : undefined;
   const out = gpu.createStorage(M * N * 4, "out");
-  const d = matmul(gpu, { x: gx, w, bias: gb, residual: gr, out, M, epilogue: opts.gelu ? "gelu" : "none" });
+  const d = matmul(gpu, { x: gx, w, bias: gb, residual: gr, out, M, epilogue });
   runDispatches(gpu, [d]);
   const got = await gpu.readF32(out, M * N);
-  const want = matmulRef(x, exact, M, N, K, { bias, residual, gelu: opts.gelu });
+  const want = matmulRef(x, exact, M, N, K, { bias, residual, epilogue });
   // Float32 accumulation in a different order: error grows like sqrt(K) * eps * |terms|.
-  expectClose(`matmul ${type} M=${M} N=${N} K=${K}${opts.gelu ? " gelu" : ""}${opts.residual ? " +res" : ""}`, got, want, { atol: 2e-6 * Math.sqrt(K) + 1e-6, rtol: 1e-5 });
+  expectClose(`matmul ${type} M=${M} N=${N} K=${K} ${epilogue}${opts.residual ? " +res" : ""}`, got, want, { atol: 2e-6 * Math.sqrt(K) + 1e-6, rtol: 1e-5 });
   releaseDispatches(gpu, [d]);
   releaseTensor(gpu, w);
   for (const b of [gx, gb, gr, out]) if (b) gpu.pool.release(b);
@@ -82,6 +83,23 @@ describe("matmul GPT-2 shapes", () => {
   // 4 x 4 tiles with partial tiles in both directions (N % 4 = 3, M % 4 = 1) and every epilogue.
   it("prefill 9 rows x 768 -> 3071, f16, gelu + residual", () => check("f16", 9, 3071, 768, { bias: true, gelu: true, residual: true }));
   it("prefill 5 rows x 96 -> 6, q4_0, residual", () => check("q4_0", 5, 6, 96, { bias: true, residual: true }));
+});
+
+describe("matmul BERT epilogues (erf GELU, tanh)", () => {
+  // The 8-row tile, the 2-row tile and the GEMV, each with a partial last column group.
+  it("erf GELU, 13 rows x 64 -> 255, f32 (an intermediate layer)", () => check("f32", 13, 255, 64, { bias: true, epilogue: "gelu_erf" }));
+  it("erf GELU, 2 rows x 96 -> 37, f16, + residual", () => check("f16", 2, 37, 96, { bias: true, epilogue: "gelu_erf", residual: true }));
+  it("erf GELU, one row, q8_0", () => check("q8_0", 1, 130, 64, { bias: true, epilogue: "gelu_erf" }));
+  it("tanh, 3 rows x 64 -> 64, f32 (the pooler); K % 4 != 0 (scalar path)", async () => {
+    await check("f32", 3, 64, 64, { bias: true, epilogue: "tanh" });
+    await check("f32", 3, 21, 7, { bias: true, epilogue: "tanh" });
+  });
+  it("the erf reference itself: erf(0.5), erf(-2), erf(3.5) to 1e-11", async () => {
+    const { erfRef } = await import("../../src/kernels/reference/elementwise.js");
+    expect(Math.abs(erfRef(0.5) - 0.5204998778130465)).toBeLessThan(1e-12);
+    expect(Math.abs(erfRef(-2) + 0.9953222650189527)).toBeLessThan(1e-12);
+    expect(Math.abs(erfRef(3.5) - 0.9999992569016276)).toBeLessThan(1e-11);
+  });
 });
 
 describe("matmul checks its inputs", () => {

@@ -20,7 +20,11 @@ import { rnnStepRef } from "../../../src/kernels/reference/rnn.js";
 import { tokenNll } from "../../../src/kernels/token-nll.js";
 import { tokenNllRef } from "../../../src/kernels/reference/token-nll.js";
 import { canFuseKvWrite, matmul } from "../../../src/kernels/matmul.js";
-import { matmulRef } from "../../../src/kernels/reference/matmul.js";
+import { matmulRef, type EpilogueRef } from "../../../src/kernels/reference/matmul.js";
+import { encoderAttention } from "../../../src/kernels/encoder-attention.js";
+import { encoderAttentionRef } from "../../../src/kernels/reference/encoder-attention.js";
+import { poolSequences } from "../../../src/kernels/pool.js";
+import { poolRef } from "../../../src/kernels/reference/pool.js";
 import { attentionDispatches, kvCacheBytes, kvWrite, type AttentionVariant, type KvCacheType } from "../../../src/kernels/attention.js";
 import { attentionFromCacheRef, causalAttentionRef, kvWriteRef } from "../../../src/kernels/reference/attention.js";
 import { uploadMatrix } from "../../../src/kernels/weights.js";
@@ -43,7 +47,64 @@ export const KERNEL_FAMILIES: [string, (gpu: Gpu, c: Checks) => Promise<void>][]
   ["ln+matmul", fusedNormChecks],
   ["matmul+kv", fusedKvChecks],
   ["attention", attentionChecks],
+  ["encoderAttention", encoderAttentionChecks],
+  ["pool", poolChecks],
 ];
+
+/** Row ranges of sequences of these lengths packed one after another (every row of a sequence attends to all of it). */
+function packedRanges(lengths: number[]): { start: number[]; end: number[]; seqStart: number[] } {
+  const start: number[] = [];
+  const end: number[] = [];
+  const seqStart = [0];
+  for (const n of lengths) {
+    const s = seqStart.at(-1)!;
+    for (let i = 0; i < n; i++) {
+      start.push(s);
+      end.push(s + n);
+    }
+    seqStart.push(s + n);
+  }
+  return { start, end, seqStart };
+}
+
+// tests/kernels/encoder-attention.test.ts: atol 2e-6 + rtol 1e-5.
+async function encoderAttentionChecks(gpu: Gpu, c: Checks): Promise<void> {
+  for (const [lengths, nHead, hd] of [
+    [[1, 4, 2], 2, 7],
+    [[17, 9, 1, 30], 4, 64],
+  ] as [number[], number, number][]) {
+    await scoped(gpu, async (s) => {
+      const r = packedRanges(lengths);
+      const M = r.start.length;
+      const qkv = randomF32(M * 3 * nHead * hd, 7 + M + hd, 1.5);
+      const out = s.storage(M * nHead * hd * 4);
+      s.run(encoderAttention(gpu, { qkv: s.upload(qkv), keyStart: s.upload(Uint32Array.from(r.start)), keyEnd: s.upload(Uint32Array.from(r.end)), out, M, nHead, headDim: hd }));
+      c.close(`encoderAttention: sequences ${lengths}, ${nHead} heads of ${hd}`, await gpu.readF32(out, M * nHead * hd), encoderAttentionRef(qkv, r.start, r.end, M, nHead, hd), {
+        atol: 2e-6,
+        rtol: 1e-5,
+      });
+    });
+  }
+}
+
+// tests/kernels/pool.test.ts: atol 1e-6 + rtol 1e-5.
+async function poolChecks(gpu: Gpu, c: Checks): Promise<void> {
+  for (const [D, lengths, pooling, normalize] of [
+    [100, [2, 9, 1, 4], "mean", true],
+    [384, [5, 12], "cls", true],
+    [7, [3, 1, 5], "mean", false],
+  ] as [number, number[], "mean" | "cls", boolean][]) {
+    await scoped(gpu, async (s) => {
+      const { seqStart } = packedRanges(lengths);
+      const M = seqStart.at(-1)!;
+      const hidden = randomF32(M * D, 3 + D, 2);
+      const n = lengths.length;
+      const out = s.storage(n * D * 4);
+      s.run(poolSequences(gpu, { hidden: s.upload(hidden), seqStart: s.upload(Uint32Array.from(seqStart)), out, M, D, nSeq: n, pooling, normalize }));
+      c.close(`pool: ${pooling}${normalize ? " + L2" : ""} D=${D}`, await gpu.readF32(out, n * D), poolRef(hidden, seqStart, D, pooling, normalize), { atol: 1e-6, rtol: 1e-5 });
+    });
+  }
+}
 
 // tests/kernels/elementwise.test.ts: residualAdd atol 1e-6; gelu atol 2e-6 + rtol 1e-5.
 async function elementwise(gpu: Gpu, c: Checks): Promise<void> {
@@ -253,8 +314,11 @@ const matmulBound = (K: number) => ({ atol: 2e-6 * Math.sqrt(K) + 1e-6, rtol: 1e
 // tests/kernels/matmul.test.ts: every weight type on each code path (scalar GEMV K % 4 != 0,
 // four-column GEMV, scalar rows, 8 x 4 tiles with partial tiles), every epilogue.
 async function matmulChecks(gpu: Gpu, c: Checks): Promise<void> {
-  const cases: [WType, number, number, number, { gelu?: boolean; residual?: boolean }][] = [
+  const cases: [WType, number, number, number, { gelu?: boolean; residual?: boolean; epilogue?: EpilogueRef }][] = [
     ["f32", 1, 7, 257, {}],
+    ["f32", 13, 255, 64, { epilogue: "gelu_erf" }],
+    ["q8_0", 1, 130, 64, { epilogue: "gelu_erf" }],
+    ["f32", 3, 21, 7, { epilogue: "tanh" }],
     ["f32", 1, 257, 96, {}],
     ["f32", 5, 257, 96, {}],
     ["f16", 3, 257, 7, {}],
@@ -273,9 +337,10 @@ async function matmulChecks(gpu: Gpu, c: Checks): Promise<void> {
       const residual = o.residual ? randomF32(M * N, 6, 1) : undefined;
       const w = s.tensor(uploadMatrix(gpu, "w", host, [N, K]));
       const out = s.storage(M * N * 4);
-      s.run(matmul(gpu, { x: s.upload(x), w, bias: s.upload(bias), residual: residual && s.upload(residual), out, M, epilogue: o.gelu ? "gelu" : "none" }));
-      const want = matmulRef(x, exact, M, N, K, { bias, residual, gelu: o.gelu });
-      const name = `matmul: ${type} M=${M} N=${N} K=${K} bias${o.gelu ? " gelu" : ""}${o.residual ? " +res" : ""}`;
+      const epilogue = o.epilogue ?? (o.gelu ? "gelu" : "none");
+      s.run(matmul(gpu, { x: s.upload(x), w, bias: s.upload(bias), residual: residual && s.upload(residual), out, M, epilogue }));
+      const want = matmulRef(x, exact, M, N, K, { bias, residual, epilogue });
+      const name = `matmul: ${type} M=${M} N=${N} K=${K} bias ${epilogue}${o.residual ? " +res" : ""}`;
       c.close(name, await gpu.readF32(out, M * N), want, matmulBound(K));
     });
   }
