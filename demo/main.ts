@@ -1,6 +1,6 @@
 // The demo page: UI only. The model lives in worker.ts, so the page never freezes and Stop
 // answers at once.
-import type { Alternative, BundledModel, FromWorker, KernelBar, ModelChoice, RecalledEntry, ToWorker, SamplingForm, Structure } from "./protocol.js";
+import type { Alternative, BundledModel, FromWorker, SearchHit, KernelBar, ModelChoice, RecalledEntry, ToWorker, SamplingForm, Structure } from "./protocol.js";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
@@ -157,6 +157,30 @@ function showRecall(token: string, neighbours: RecalledEntry[]): void {
   while (list.children.length > 12) list.lastElementChild?.remove();
 }
 
+$("search").addEventListener("click", () => {
+  const documents = $<HTMLTextAreaElement>("search-docs")
+    .value.split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean);
+  // The field's placeholder is the default: all-MiniLM-L6-v2, as published.
+  const url = $<HTMLInputElement>("encoder-url");
+  $("search-status").textContent = "Embedding…";
+  send({ type: "search", encoderUrl: url.value.trim() || url.placeholder, documents, query: $<HTMLInputElement>("search-query").value, k: 5 });
+});
+
+function showSearch(encoder: string, hits: SearchHit[]): void {
+  $("search-status").textContent = encoder;
+  const list = $("search-results");
+  list.replaceChildren();
+  for (const h of hits) {
+    const li = document.createElement("li");
+    li.textContent = `${h.score.toFixed(3)}  ${h.text}`;
+    li.dataset.index = String(h.index);
+    list.append(li);
+  }
+  document.body.dataset.searches = String(Number(document.body.dataset.searches ?? 0) + 1);
+}
+
 ui.stop.addEventListener("click", () => send({ type: "stop" }));
 $("clear-cache").addEventListener("click", () => send({ type: "clear-cache" }));
 $("snapshot").addEventListener("click", () => send({ type: "snapshot" }));
@@ -254,8 +278,12 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
     case "recall":
       showRecall(msg.token, msg.neighbours);
       break;
+    case "search-results":
+      showSearch(msg.encoder, msg.hits);
+      break;
     case "error":
       ui.progress.hidden = true;
+      if ($("search-status").textContent === "Embedding…") $("search-status").textContent = "";
       ui.status.textContent = `Error (${msg.code}): ${msg.message}`;
       if (generating) setGenerating(false);
       ui.load.disabled = false;

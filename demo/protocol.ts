@@ -32,7 +32,8 @@ export type ToWorker =
   | { type: "restore"; index: number }
   | { type: "fork" }
   | { type: "reset" }
-  | { type: "clear-cache" };
+  | { type: "clear-cache" }
+  | { type: "search"; encoderUrl: string; documents: string[]; query: string; k: number };
 
 export interface MemoryView {
   tokens: number;
@@ -68,4 +69,12 @@ export type FromWorker =
   | { type: "memory-built"; entries: number; gpuBytes: number }
   | { type: "memory-progress"; done: number; total: number }
   | { type: "recall"; token: string; neighbours: RecalledEntry[] }
+  | { type: "search-results"; encoder: string; hits: SearchHit[] }
   | { type: "error"; code: string; message: string };
+
+/** A ranked passage of the semantic-search panel. */
+export interface SearchHit {
+  index: number;
+  score: number;
+  text: string;
+}

@@ -1,6 +1,19 @@
 // The demo's model worker: loads models through Mnemo's public API, streams tokens back to
 // the page, and keeps the session (the model's memory) between turns.
-import { clearModelCache, loadModel, isWebGpuAvailable, MnemoError, type KernelProfile, type Memory, type Model, type Session, type SessionSnapshot } from "../src/index.js";
+import {
+  clearModelCache,
+  loadEncoder,
+  loadModel,
+  isWebGpuAvailable,
+  MnemoError,
+  type Encoder,
+  type KernelProfile,
+  type Memory,
+  type MemoryStore,
+  type Model,
+  type Session,
+  type SessionSnapshot,
+} from "../src/index.js";
 import type { BundledModel, FromWorker, ModelChoice, SamplingForm, Structure, ToWorker } from "./protocol.js";
 import type { OutputConstraint } from "../src/index.js";
 
@@ -15,6 +28,9 @@ let memorySession: Session | null = null;
 const MEMORY_MIX = { k: 32, temperature: 10, lambda: 0.5 };
 let abort: AbortController | null = null;
 const snapshots: SessionSnapshot[] = [];
+/** The semantic-search panel's encoder (loaded from its URL on first use) and its last index. */
+let encoder: { url: string; encoder: Encoder } | null = null;
+let index: { key: string; store: MemoryStore } | null = null;
 const forks: Session[] = [];
 
 /** Bundled models are served next to the page (see demo/vite.config.ts). */
@@ -151,6 +167,24 @@ async function generate(prompt: string, s: SamplingForm, conversation: boolean, 
   }
 }
 
+/** Ranks `documents` (one per line of the panel) by cosine similarity to `query`, all on the GPU. */
+async function search(encoderUrl: string, documents: string[], query: string, k: number): Promise<void> {
+  if (!encoderUrl) throw new MnemoError("BAD_INPUT", "Enter the URL of a BERT encoder folder first.");
+  if (documents.length === 0) throw new MnemoError("BAD_INPUT", "Paste some documents first, one per line.");
+  if (!query.trim()) throw new MnemoError("BAD_INPUT", "Type a question or phrase to search for.");
+  if (encoder?.url !== encoderUrl) {
+    encoder?.encoder.dispose();
+    encoder = null;
+    index = null;
+    encoder = { url: encoderUrl, encoder: await loadEncoder(encoderUrl, { cache: true }) };
+  }
+  // The documents are embedded once and kept until they change.
+  const key = documents.join("\n");
+  if (index?.key !== key) index = { key, store: await encoder.encoder.indexDocuments(documents) };
+  const hits = await encoder.encoder.search(index.store, query, { k: Math.min(k, documents.length) });
+  post({ type: "search-results", encoder: encoder.encoder.info.description, hits: hits.map((h) => ({ ...h, text: documents[h.index] })) });
+}
+
 async function handle(msg: ToWorker): Promise<void> {
   switch (msg.type) {
     case "load":
@@ -180,6 +214,8 @@ async function handle(msg: ToWorker): Promise<void> {
     case "reset":
       session?.reset();
       return reportMemory();
+    case "search":
+      return search(msg.encoderUrl, msg.documents, msg.query, msg.k);
     case "clear-cache":
       await clearModelCache();
       post({ type: "notice", message: "Cached weights cleared." });

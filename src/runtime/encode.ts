@@ -1,6 +1,6 @@
 // Runs a BERT encoder on a batch of tokenized sequences: packs them (no padding), feeds the
 // plan's inputs, one submit, one readback of what was asked for. `embed` and `fillMask`
-// (src/runtime/encoder-api.ts) are built on it.
+// (src/encoder-api.ts) are built on it.
 import { MnemoError } from "../errors.js";
 import type { BertModel, EncodeOutputs } from "../models/bert.js";
 import { StepRunner } from "./step-runner.js";

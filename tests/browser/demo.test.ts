@@ -4,7 +4,7 @@
 // on the file the demo loads, and its first 16 tokens with the dequantized-weights fixture.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { cpSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { BrowserContext, Page } from "playwright-core";
 import { launchPersistentChromium, serveStatic, type StaticServer } from "../helpers/browser.js";
@@ -46,6 +46,8 @@ async function expectedGreedy(): Promise<typeof greedy> {
 
 beforeAll(async () => {
   execFileSync("npx", ["vite", "build", "--config", "demo/vite.config.ts", "--logLevel", "warn"], { cwd: root, stdio: "inherit" });
+  // The tiny BERT, served from the page's origin for the semantic-search panel (no encoder is bundled).
+  cpSync(join(root, "tests/fixtures/models/tiny-bert"), join(root, "demo-dist/test-models/tiny-bert"), { recursive: true });
   server = await serveStatic(join(root, "demo-dist"));
   context = await launchPersistentChromium();
   mkdirSync(shots, { recursive: true });
@@ -219,6 +221,33 @@ describe("demo page", () => {
     expect(errors).toEqual([]);
     await page.close();
   }, 600_000);
+
+  it("the semantic-search panel ranks a document first when asked with its own text", async () => {
+    const page = await context.newPage();
+    const errors: string[] = [];
+    page.on("pageerror", (e) => errors.push(String(e)));
+    await page.goto(server.url);
+    const docs = [
+      "The sea was calm that night.",
+      "Where is the king?",
+      "It was a dark and stormy night; the rain fell in torrents.",
+      "ROMEO: But soft, what light through yonder window breaks?",
+      "The king is in the castle.",
+    ];
+    await page.fill("#encoder-url", `${server.url}test-models/tiny-bert/`);
+    await page.fill("#search-docs", docs.join("\n"));
+    await page.fill("#search-query", docs[3]);
+    await page.click("#search");
+    await page.waitForSelector('body[data-searches="1"]', { timeout: 120_000 });
+    const items = await page.locator("#search-results li").allTextContents();
+    expect(items.length).toBe(5);
+    expect(items[0]).toContain(docs[3]);
+    expect(Number(items[0].split(" ")[0])).toBeGreaterThan(0.9999);
+    expect(await page.textContent("#search-status")).toMatch(/^BERT, 2 layers of 64/);
+    await page.screenshot({ path: join(shots, "search.png"), fullPage: true });
+    expect(errors).toEqual([]);
+    await page.close();
+  }, 300_000);
 
   it("streams the plain RNN's greedy text, torch's continuation of ROMEO:", async () => {
     const fx = await readJsonFile<{ greedy_text: string; greedy_top1_margin: number[] }>(fixture("reference/rnn-shakespeare.json"));
