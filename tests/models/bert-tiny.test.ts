@@ -9,6 +9,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Gpu } from "../../src/gpu/device.js";
 import { resolveModelFiles } from "../../src/loading/model-files.js";
+import { writeSafetensors } from "../../src/formats/safetensors.js";
 import { readJson } from "../../src/loading/file-set.js";
 import type { BertModel } from "../../src/models/bert.js";
 import { loadBert } from "../../src/models/bert-load.js";
@@ -161,5 +162,86 @@ describe("tiny-bert bad input", () => {
     const wide = await caughtAsync(() => loadBert(gpu, files, { ...config, hidden_size: 128 }));
     expect(isMnemoError(wide, "BAD_MODEL_FILE")).toBe(true);
     expect(String(wide)).toMatch(/but config\.json implies/);
+  });
+});
+
+describe("a sentence encoder in all-MiniLM-L6-v2's published layout", () => {
+  // MiniLM's config.json fields as Hugging Face publishes them (no download here: the weights
+  // are random, one layer, and the vocabulary is the tiny BERT's), BertModel names with no
+  // prefix, and the int64 `embeddings.position_ids` buffer its checkpoint carries.
+  it("loads, runs 12 heads of 32 over 512 positions, and a packed batch equals each text alone", async () => {
+    const H = 384;
+    const I = 1536;
+    const P = 512;
+    const V = encoder.info.vocabSize;
+    const config = {
+      _name_or_path: "nreimers/MiniLM-L6-H384-uncased",
+      architectures: ["BertModel"],
+      attention_probs_dropout_prob: 0.1,
+      gradient_checkpointing: false,
+      hidden_act: "gelu",
+      hidden_dropout_prob: 0.1,
+      hidden_size: H,
+      initializer_range: 0.02,
+      intermediate_size: I,
+      layer_norm_eps: 1e-12,
+      max_position_embeddings: P,
+      model_type: "bert",
+      num_attention_heads: 12,
+      num_hidden_layers: 1,
+      pad_token_id: 0,
+      position_embedding_type: "absolute",
+      transformers_version: "4.8.2",
+      type_vocab_size: 2,
+      use_cache: true,
+      vocab_size: V,
+    };
+    let seed = 1;
+    const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * scale);
+    const f32 = (name: string, shape: number[], scale: number, offset = 0) => ({ name, dtype: "F32" as const, shape, data: rand(shape.reduce((a, b) => a * b, 1), scale).map((v) => v + offset) });
+    const tensors = [
+      f32("embeddings.word_embeddings.weight", [V, H], 1),
+      f32("embeddings.position_embeddings.weight", [P, H], 0.5),
+      f32("embeddings.token_type_embeddings.weight", [2, H], 0.5),
+      f32("embeddings.LayerNorm.weight", [H], 0.2, 1),
+      f32("embeddings.LayerNorm.bias", [H], 0.1),
+      { name: "embeddings.position_ids", dtype: "I64" as const, shape: [1, P], data: BigInt64Array.from({ length: P }, (_, i) => BigInt(i)) },
+      f32("pooler.dense.weight", [H, H], 0.1),
+      f32("pooler.dense.bias", [H], 0.1),
+    ];
+    const p = "encoder.layer.0.";
+    for (const n of ["query", "key", "value"]) tensors.push(f32(`${p}attention.self.${n}.weight`, [H, H], 0.1), f32(`${p}attention.self.${n}.bias`, [H], 0.1));
+    tensors.push(
+      f32(`${p}attention.output.dense.weight`, [H, H], 0.1),
+      f32(`${p}attention.output.dense.bias`, [H], 0.1),
+      f32(`${p}attention.output.LayerNorm.weight`, [H], 0.2, 1),
+      f32(`${p}attention.output.LayerNorm.bias`, [H], 0.1),
+      f32(`${p}intermediate.dense.weight`, [I, H], 0.1),
+      f32(`${p}intermediate.dense.bias`, [I], 0.1),
+      f32(`${p}output.dense.weight`, [H, I], 0.05),
+      f32(`${p}output.dense.bias`, [H], 0.1),
+      f32(`${p}output.LayerNorm.weight`, [H], 0.2, 1),
+      f32(`${p}output.LayerNorm.bias`, [H], 0.1),
+    );
+    const files = await resolveModelFiles({
+      "config.json": new TextEncoder().encode(JSON.stringify(config)),
+      "model.safetensors": writeSafetensors(tensors),
+      "tokenizer.json": await readFile(join(ROOT, "tests/fixtures/models/tiny-bert/tokenizer.json")),
+    });
+    const minilm = await loadBert(gpu, files, config);
+    try {
+      expect(minilm.info.description).toMatch(/^BERT, 1 layers of 384, 12 heads, .* 512 positions/);
+      const texts = ["The sea was calm.", "the king is in the castle ".repeat(30), "Where is the king?"];
+      const ids = texts.map((t) => minilm.tokenizer.encode(t, { maxLength: 512 }).ids);
+      expect(ids[1].length).toBeGreaterThan(64);
+      const batch = await runEncoder(minilm, { ids }, { pooling: "mean", normalize: true });
+      for (const [s, one] of ids.entries()) {
+        const alone = await runEncoder(minilm, { ids: [one] }, { pooling: "mean", normalize: true });
+        expect(Array.from(alone.pooled!)).toEqual(Array.from(batch.pooled!.subarray(s * H, (s + 1) * H)));
+        expect(Math.abs(Math.hypot(...alone.pooled!) - 1)).toBeLessThan(1e-5);
+      }
+    } finally {
+      minilm.dispose();
+    }
   });
 });
