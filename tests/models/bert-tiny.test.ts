@@ -198,7 +198,15 @@ describe("a sentence encoder in all-MiniLM-L6-v2's published layout", () => {
     };
     let seed = 1;
     const rand = (n: number, scale: number) => Float32Array.from({ length: n }, () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32 - 0.5) * scale);
-    const f32 = (name: string, shape: number[], scale: number, offset = 0) => ({ name, dtype: "F32" as const, shape, data: rand(shape.reduce((a, b) => a * b, 1), scale).map((v) => v + offset) });
+    const f32 = (name: string, shape: number[], scale: number, offset = 0) => ({
+      name,
+      dtype: "F32" as const,
+      shape,
+      data: rand(
+        shape.reduce((a, b) => a * b, 1),
+        scale,
+      ).map((v) => v + offset),
+    });
     const tensors = [
       f32("embeddings.word_embeddings.weight", [V, H], 1),
       f32("embeddings.position_embeddings.weight", [P, H], 0.5),
