@@ -48,11 +48,7 @@ fn sigmoid(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
 }
 
-// tanh through exp with clamping: some backends return NaN for tanh of large |x|.
-fn tanh_safe(x: f32) -> f32 {
-  let e = exp(2.0 * clamp(x, -15.0, 15.0));
-  return (e - 1.0) / (e + 1.0);
-}
+#include common/tanh
 
 #if H_VEC4
 #else

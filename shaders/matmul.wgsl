@@ -117,11 +117,7 @@ fn gelu_erf(v: f32) -> f32 {
   return 0.5 * v * (1.0 + erf_approx(v * 0.7071067811865476));
 }
 
-// tanh through exp with clamping: some backends return NaN for tanh of large |x|.
-fn tanh_safe(v: f32) -> f32 {
-  let e = exp(2.0 * clamp(v, -15.0, 15.0));
-  return (e - 1.0) / (e + 1.0);
-}
+#include common/tanh
 
 fn sext8(word: u32) -> vec4<f32> {
   let v = bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u);

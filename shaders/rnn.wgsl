@@ -26,13 +26,13 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> hs: array<f32>;
 @group(0) @binding(4) var<uniform> p: Params;
 
+#include common/tanh
+
 fn activate(x: f32) -> f32 {
 #if RELU
   return max(x, 0.0);
 #else
-  // tanh through exp with clamping: some backends return NaN for tanh of large |x|.
-  let e = exp(2.0 * clamp(x, -15.0, 15.0));
-  return (e - 1.0) / (e + 1.0);
+  return tanh_safe(x);
 #endif
 }
 
