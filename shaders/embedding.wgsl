@@ -34,22 +34,30 @@ fn token_value(row: u32, col: u32) -> f32 {
   let pair = unpack2x16float(table[i >> 1u]);
   return select(pair.x, pair.y, (i & 1u) == 1u);
 #elif T_Q8_0
-  let block = row * (p.D / 32u) + col / 32u;
-  let within = col % 32u;
-  let word = table[block * 9u + 1u + within / 4u];
-  let byte = (word >> ((within % 4u) * 8u)) & 255u;
+  // Planes (src/kernels/weights.ts): int8 quants, then the f32 scales from a 256-byte boundary.
+  let i = row * p.D + col;
+  let byte = (table[i / 4u] >> ((i % 4u) * 8u)) & 255u;
   let q = select(i32(byte), i32(byte) - 256, byte >= 128u);
-  return bitcast<f32>(table[block * 9u]) * f32(q);
+  return scale_at(i / 32u, 8u) * f32(q);
 #else
   let block = row * (p.D / 32u) + col / 32u;
   let within = col % 32u;
   let j = within % 16u;
-  let word = table[block * 5u + 1u + j / 4u];
+  let word = table[block * 4u + j / 4u];
   let byte = (word >> ((j % 4u) * 8u)) & 255u;
   let nibble = select(byte & 15u, byte >> 4u, within >= 16u);
-  return bitcast<f32>(table[block * 5u]) * (f32(nibble) - 8.0);
+  return scale_at(block, 4u) * (f32(nibble) - 8.0);
 #endif
 }
+
+#if T_QUANT
+// The f32 scale of block `block`; the scale plane starts at the first 256-byte boundary
+// after the V * D / 32 blocks of `block_words` quant words.
+fn scale_at(block: u32, block_words: u32) -> f32 {
+  let plane = ((p.V * (p.D / 32u) * block_words + 63u) / 64u) * 64u;
+  return bitcast<f32>(table[plane + block]);
+}
+#endif
 
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

@@ -2,9 +2,10 @@
 // W is [N, K] row-major (output-major) in one of four encodings (see src/kernels/weights.ts):
 //   W_F32  : f32 per element
 //   W_F16  : two halves per u32 word, element i in word i / 2 (low half first)
-//   W_Q8_0 : 9 words per block of 32 along K: f32 scale, then 32 int8 (4 per word)
-//   W_Q4_0 : 5 words per block of 32 along K: f32 scale, then 16 bytes of nibbles
-//            (byte j: element j in the low nibble, element j + 16 in the high nibble), value q - 8
+//   W_Q8_0 : two planes: N*K int8 (4 per word, row-major), then from the next 256-byte
+//            boundary one f32 scale per block of 32 along K (block (n, b) at n*K/32 + b)
+//   W_Q4_0 : the same, the first plane 16 bytes of nibbles per block (byte j: element j in
+//            the low nibble, element j + 16 in the high nibble), value q - 8
 // Three paths, no barriers but LN's (on SwiftShader they cost far more than they save, GUIDE.md):
 //   TILE  (M > 4, K % 4 == 0): an 8 x 4 tile of out per invocation (TM = 8 rows, 4 columns);
 //   TILE4, TILE2 (M = 3..4, M = 2): 4 x 4 and 2 x 4 tiles, so a few rows cost few rows;
@@ -98,31 +99,29 @@ const LANES: u32 = 1u;
 #endif
 @group(0) @binding(11) var<uniform> p: Params;
 
-fn gelu(v: f32) -> f32 {
-  let inner = 0.7978845608028654 * (v + 0.044715 * v * v * v);
-  let t = clamp(inner, -15.0, 15.0);
-  let e = exp(2.0 * t);
-  return 0.5 * v * (1.0 + (e - 1.0) / (e + 1.0));
-}
-
-// erf by Abramowitz & Stegun 7.1.26 (absolute error under 1.5e-7): BERT's GELU.
-fn erf_approx(x: f32) -> f32 {
-  let a = abs(x);
-  let t = 1.0 / (1.0 + 0.3275911 * a);
-  let poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))));
-  return sign(x) * (1.0 - poly * exp(-a * a));
-}
-
-fn gelu_erf(v: f32) -> f32 {
-  return 0.5 * v * (1.0 + erf_approx(v * 0.7071067811865476));
-}
-
 #include common/tanh
+#include common/matmul_epilogue
 
 fn sext8(word: u32) -> vec4<f32> {
   let v = bitcast<vec4<i32>>(vec4<u32>(word << 24u, word << 16u, word << 8u, word)) >> vec4<u32>(24u);
   return vec4<f32>(v);
 }
+
+#if W_Q8_0
+// Words of quants per block of 32 (the first plane).
+const BLOCK_WORDS: u32 = 8u;
+#elif W_Q4_0
+const BLOCK_WORDS: u32 = 4u;
+#endif
+
+#if W_QUANT
+// The scale of block `block` (n * K / 32 + b): the second plane starts at the first 256-byte
+// boundary after the quants (src/kernels/weights.ts).
+fn block_scale(block: u32) -> f32 {
+  let plane = ((p.N * (p.K / 32u) * BLOCK_WORDS + 63u) / 64u) * 64u;
+  return bitcast<f32>(w[plane + block]);
+}
+#endif
 
 #if VEC4
 // Four consecutive weights W[row, 4·k4 .. 4·k4 + 3] as f32, whatever the encoding.
@@ -133,13 +132,12 @@ fn weight4(row: u32, k4: u32, K4: u32) -> vec4<f32> {
   let pair = w[row * K4 + k4];
   return vec4<f32>(unpack2x16float(pair.x), unpack2x16float(pair.y));
 #elif W_Q8_0
-  let base = (row * (K4 / 8u) + k4 / 8u) * 9u;
-  return sext8(w[base + 1u + k4 % 8u]) * bitcast<f32>(w[base]);
+  return sext8(w[row * K4 + k4]) * block_scale(row * (K4 / 8u) + k4 / 8u);
 #else
-  let base = (row * (K4 / 8u) + k4 / 8u) * 5u;
+  let block = row * (K4 / 8u) + k4 / 8u;
   let j = k4 % 8u;
-  let word = w[base + 1u + j % 4u] >> select(0u, 4u, j >= 4u);
-  return (vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - 8.0) * bitcast<f32>(w[base]);
+  let word = w[block * 4u + j % 4u] >> select(0u, 4u, j >= 4u);
+  return (vec4<f32>(vec4<u32>(word, word >> 8u, word >> 16u, word >> 24u) & vec4<u32>(15u)) - 8.0) * block_scale(block);
 #endif
 }
 #endif
@@ -161,61 +159,10 @@ fn first_lane(v: row_t) -> f32 {
 }
 
 #if LN
-struct RowStats {
-  // The row's first element: the statistics are taken relative to it (exact for nearby
-  // values, so a large common offset costs no precision).
-  pivot: f32,
-  // Of x - pivot.
-  mean: f32,
-  inv_std: f32,
-}
+#include common/row_stats
 
 override XN: u32 = 1; // K / LANES
 var<workgroup> x_hat: array<row_t, XN>;
-// Per invocation: the sum of its slice of x - pivot (entries lid, lid + WG, ...) and the
-// squared deviations from the slice's own mean.
-var<workgroup> slice_sum: array<f32, WG>;
-var<workgroup> slice_m2: array<f32, WG>;
-
-// Entries of the slice of invocation j in a row of n entries.
-fn slice_entries(j: u32, n: u32) -> u32 {
-  return (n + WG - 1u - j) / WG;
-}
-
-// The statistics of layernorm.wgsl from one barrier: each invocation takes its slice's
-// deviations from the slice's own mean, and every invocation combines the slices exactly
-// (Chan et al.: M2 = sum over slices of M2_j + n_j (mean_j - mean)^2). Every invocation
-// of the workgroup must call it.
-fn row_stats(lid: u32) -> RowStats {
-  let n = p.K / LANES;
-  let src = p.x_offset / LANES;
-  let pivot = first_lane(x[src]);
-  var s = 0.0;
-  for (var i = lid; i < n; i += WG) {
-    s += hsum(x[src + i] - pivot);
-  }
-  let slice_mean = s / f32(max(slice_entries(lid, n) * LANES, 1u));
-  var q = 0.0;
-  for (var i = lid; i < n; i += WG) {
-    let d = (x[src + i] - pivot) - slice_mean;
-    q += hsum(d * d);
-  }
-  slice_sum[lid] = s;
-  slice_m2[lid] = q;
-  workgroupBarrier();
-  var total = 0.0;
-  for (var j = 0u; j < WG; j++) {
-    total += slice_sum[j];
-  }
-  let mean = total / f32(p.K);
-  var m2 = 0.0;
-  for (var j = 0u; j < WG; j++) {
-    let n_j = f32(slice_entries(j, n) * LANES);
-    let d = slice_sum[j] / max(n_j, 1.0) - mean;
-    m2 += slice_m2[j] + n_j * d * d;
-  }
-  return RowStats(pivot, mean, inverseSqrt(m2 / f32(p.K) + p.eps));
-}
 
 // Fills x_hat with the layer norm of the row at x_offset, in layernorm.wgsl's order of
 // operations (each invocation its slice, then a barrier); `first_group`: this workgroup
@@ -246,94 +193,11 @@ fn x_at(base: u32, i: u32) -> row_t {
 #endif
 }
 
-#if KV_WRITE
-// Element index in a cache [n_head, n_ctx, head_dim] of element e (0..D) of the row at `pos`.
-fn cache_element(e: u32, pos: u32) -> u32 {
-  return ((e / p.head_dim) * p.n_ctx + pos) * p.head_dim + e % p.head_dim;
-}
-
-#if KV_F16
-// Columns n, n + 1 (n even) of row m into their cache word, if they are k or v columns.
-// head_dim is even, so the pair never straddles a head or the k/v boundary.
-fn cache_store_pair(m: u32, n: u32, v0: f32, v1: f32) {
-  let d_model = p.N / 3u;
-  let pos = positions[m];
-  if (n < d_model || pos >= p.n_ctx) {
-    return;
-  }
-  let word = cache_element((n - d_model) % d_model, pos) / 2u;
-  let packed = pack2x16float(vec2<f32>(v0, v1));
-  if (n < 2u * d_model) {
-    k_cache[word] = packed;
-  } else {
-    v_cache[word] = packed;
-  }
-}
-#else
-// Column n of row m into its cache slot, if it is a k or v column.
-fn cache_store(m: u32, n: u32, v: f32) {
-  let d_model = p.N / 3u;
-  let pos = positions[m];
-  if (n < d_model || pos >= p.n_ctx) {
-    return;
-  }
-  let dst = cache_element((n - d_model) % d_model, pos);
-  if (n < 2u * d_model) {
-    k_cache[dst] = v;
-  } else {
-    v_cache[dst] = v;
-  }
-}
-#endif
-#endif
-
-// Writes out[m, n] after the epilogue (bias, GELU, residual) and returns it; with an f32
-// KV cache, a k or v column also goes to its cache slot.
-fn store(m: u32, n: u32, acc: f32) -> f32 {
-  var v = acc;
-#if HAS_BIAS
-  v += bias[n];
-#endif
-#if GELU
-  v = gelu(v);
-#endif
-#if GELU_ERF
-  v = gelu_erf(v);
-#endif
-#if TANH
-  v = tanh_safe(v);
-#endif
-#if HAS_RESIDUAL
-  v += residual[m * p.N + n];
-#endif
-  out[m * p.N + n] = v;
-#if KV_WRITE
-#if KV_F16
-#else
-  cache_store(m, n, v);
-#endif
-#endif
-  return v;
-}
-
 #if VEC4
 // Writes the first `cols` (1..4) columns n0.. of row m, each the sum of its vec4 accumulator.
 fn store_row(m: u32, n0: u32, cols: u32, s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32>) {
   let ones = vec4<f32>(1.0);
-  let v0 = store(m, n0, dot(s0, ones));
-  var v1 = 0.0;
-  var v2 = 0.0;
-  var v3 = 0.0;
-  if (1u < cols) { v1 = store(m, n0 + 1u, dot(s1, ones)); }
-  if (2u < cols) { v2 = store(m, n0 + 2u, dot(s2, ones)); }
-  if (3u < cols) { v3 = store(m, n0 + 3u, dot(s3, ones)); }
-#if KV_WRITE
-#if KV_F16
-  // n0 % 4 == 0: both columns of each cache word belong to this invocation.
-  if (1u < cols) { cache_store_pair(m, n0, v0, v1); }
-  if (3u < cols) { cache_store_pair(m, n0 + 2u, v2, v3); }
-#endif
-#endif
+  store4(m, n0, cols, vec4<f32>(dot(s0, ones), dot(s1, ones), dot(s2, ones), dot(s3, ones)));
 }
 #endif
 
@@ -365,41 +229,42 @@ fn gemv4_columns(xb: u32, n0: u32) {
 #if W_Q8_0
   let blocks = K4 / 8u;
   for (var b = 0u; b < blocks; b++) {
-    let w0 = (r0 * blocks + b) * 9u;
-    let w1 = (r1 * blocks + b) * 9u;
-    let w2 = (r2 * blocks + b) * 9u;
-    let w3 = (r3 * blocks + b) * 9u;
+    // Block b of each row: 8 quant words from w0.., its scale at block_scale(row * blocks + b).
+    let w0 = (r0 * blocks + b) * 8u;
+    let w1 = (r1 * blocks + b) * 8u;
+    let w2 = (r2 * blocks + b) * 8u;
+    let w3 = (r3 * blocks + b) * 8u;
     var t0 = vec4<f32>(0.0);
     var t1 = vec4<f32>(0.0);
     var t2 = vec4<f32>(0.0);
     var t3 = vec4<f32>(0.0);
-    for (var j = 1u; j <= 8u; j++) {
-      let a = x_at(xb, b * 8u + j - 1u);
+    for (var j = 0u; j < 8u; j++) {
+      let a = x_at(xb, b * 8u + j);
       t0 += a * sext8(w[w0 + j]);
       t1 += a * sext8(w[w1 + j]);
       t2 += a * sext8(w[w2 + j]);
       t3 += a * sext8(w[w3 + j]);
     }
-    s0 += t0 * bitcast<f32>(w[w0]);
-    s1 += t1 * bitcast<f32>(w[w1]);
-    s2 += t2 * bitcast<f32>(w[w2]);
-    s3 += t3 * bitcast<f32>(w[w3]);
+    s0 += t0 * block_scale(r0 * blocks + b);
+    s1 += t1 * block_scale(r1 * blocks + b);
+    s2 += t2 * block_scale(r2 * blocks + b);
+    s3 += t3 * block_scale(r3 * blocks + b);
   }
 #elif W_Q4_0
   let blocks = K4 / 8u;
   for (var b = 0u; b < blocks; b++) {
-    let w0 = (r0 * blocks + b) * 5u;
-    let w1 = (r1 * blocks + b) * 5u;
-    let w2 = (r2 * blocks + b) * 5u;
-    let w3 = (r3 * blocks + b) * 5u;
+    let w0 = (r0 * blocks + b) * 4u;
+    let w1 = (r1 * blocks + b) * 4u;
+    let w2 = (r2 * blocks + b) * 4u;
+    let w3 = (r3 * blocks + b) * 4u;
     var t0 = vec4<f32>(0.0);
     var t1 = vec4<f32>(0.0);
     var t2 = vec4<f32>(0.0);
     var t3 = vec4<f32>(0.0);
     // Word j holds elements 4j..4j+3 (low nibbles) and 16+4j..16+4j+3 (high nibbles).
-    for (var j = 1u; j <= 4u; j++) {
-      let lo = x_at(xb, b * 8u + j - 1u);
-      let hi = x_at(xb, b * 8u + j + 3u);
+    for (var j = 0u; j < 4u; j++) {
+      let lo = x_at(xb, b * 8u + j);
+      let hi = x_at(xb, b * 8u + j + 4u);
       let q0 = w[w0 + j];
       let q1 = w[w1 + j];
       let q2 = w[w2 + j];
@@ -409,10 +274,10 @@ fn gemv4_columns(xb: u32, n0: u32) {
       t2 += lo * nibbles_low(q2) + hi * nibbles_high(q2);
       t3 += lo * nibbles_low(q3) + hi * nibbles_high(q3);
     }
-    s0 += t0 * bitcast<f32>(w[w0]);
-    s1 += t1 * bitcast<f32>(w[w1]);
-    s2 += t2 * bitcast<f32>(w[w2]);
-    s3 += t3 * bitcast<f32>(w[w3]);
+    s0 += t0 * block_scale(r0 * blocks + b);
+    s1 += t1 * block_scale(r1 * blocks + b);
+    s2 += t2 * block_scale(r2 * blocks + b);
+    s3 += t3 * block_scale(r3 * blocks + b);
   }
 #else
   for (var k4 = 0u; k4 < K4; k4++) {

@@ -6,6 +6,7 @@ import { nodeHost } from "./host.js";
 import { resolveModelFiles, type ModelSource } from "./loading/model-files.js";
 import type { FileProgress, Integrity } from "./loading/cache.js";
 import { loadLanguageModel } from "./models/load.js";
+import type { KernelOptions } from "./models/gpt2-tune.js";
 import type { WeightType } from "./base/dtype.js";
 import type { LanguageModel, ModelInfo } from "./models/types.js";
 import { Session } from "./runtime/session.js";
@@ -37,6 +38,13 @@ export interface LoadModelOptions {
    * tensor is used, and never enters the cache.
    */
   integrity?: Readonly<Record<string, Integrity>>;
+  /**
+   * How GPT-2's decode kernels are chosen: by default each decode matmul's variants are timed
+   * on the adapter at the first load and the fastest kept (the choice is cached per adapter,
+   * so later loads measure nothing); `{ decodeMatmul: "i8-rows4" }` and the like force one.
+   * `model.info.kernels` says what runs.
+   */
+  kernels?: KernelOptions;
 }
 
 /** What {@link Model.info} reports. */
@@ -233,7 +241,7 @@ export async function loadModel(source: ModelSource, options: LoadModelOptions =
   }
   try {
     throwIfAborted(options.signal);
-    const lm = await gpu.allocateChecked("the model's weights", () => loadLanguageModel(gpu, files, { quant: options.quant }));
+    const lm = await gpu.allocateChecked("the model's weights", () => loadLanguageModel(gpu, files, { quant: options.quant, kernels: options.kernels }));
     if (options.signal?.aborted) {
       lm.dispose();
       throwIfAborted(options.signal);

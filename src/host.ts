@@ -3,6 +3,7 @@
 // (src/node-host.ts); the browser entry never imports it, so browser bundles contain no
 // Node built-in and no Dawn.
 import type { ModelFiles } from "./loading/file-set.js";
+import type { TunerStore } from "./base/tuner-store.js";
 
 /** An adapter found through Dawn. */
 export interface HostAdapter {
@@ -25,6 +26,12 @@ export interface NodeHost {
    * needs CommonJS globals to load from Node's ESM, which browsers and bundlers do not.
    */
   importGrammarEngine(): Promise<unknown>;
+  /**
+   * Where kernel choices persist: a JSON file (MNEMO_KERNEL_CACHE, else
+   * $XDG_CACHE_HOME/mnemo/kernel-choices.json or ~/.cache/mnemo/kernel-choices.json;
+   * MNEMO_KERNEL_CACHE=off keeps them in memory).
+   */
+  tunerStore(): TunerStore;
 }
 
 let installed: NodeHost | undefined;

@@ -4,6 +4,7 @@ import { createRequire } from "node:module";
 import type { NodeHost } from "./host.js";
 import { requestNodeAdapter } from "./gpu/node-webgpu.js";
 import { nodeModelFiles } from "./loading/node-files.js";
+import { nodeTunerStore } from "./loading/node-tuner-store.js";
 
 /**
  * xgrammar's web package is a UMD bundle: imported from ESM it looks for `require` and
@@ -31,4 +32,5 @@ export const NODE_HOST: NodeHost = {
   requestAdapter: requestNodeAdapter,
   modelFiles: nodeModelFiles,
   importGrammarEngine,
+  tunerStore: nodeTunerStore,
 };

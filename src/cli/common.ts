@@ -6,6 +6,7 @@ import { createGpu } from "../gpu/device.js";
 import { resolveModelFiles } from "../loading/model-files.js";
 import { loadLanguageModel } from "../models/load.js";
 import { isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
+import { isDecodeMatmulVariant, type DecodeMatmulVariant } from "../kernels/decode-matmul.js";
 import type { LanguageModel } from "../models/types.js";
 import type { WeightQuant } from "../base/dtype.js";
 import { UsageError } from "./args.js";
@@ -35,8 +36,13 @@ export function packageRoot(): string {
 export async function openModel(flags: Record<string, string | boolean>): Promise<LanguageModel> {
   const quant = flags.quant as WeightQuant | undefined;
   if (quant !== undefined && !["f32", "f16", "q8_0", "q4_0"].includes(quant)) throw new UsageError(`--quant must be f32, f16, q8_0 or q4_0.`);
+  const decodeMatmul = flags.kernels;
+  if (decodeMatmul !== undefined && (typeof decodeMatmul !== "string" || (decodeMatmul !== "auto" && !isDecodeMatmulVariant(decodeMatmul)))) {
+    throw new UsageError("--kernels must be auto, f32, f32-wide, f32-few, i8-rows4, i8-coop-subgroup or i8-coop-workgroup.");
+  }
+  const kernels = decodeMatmul === undefined ? undefined : { decodeMatmul: decodeMatmul as "auto" | DecodeMatmulVariant };
   const gpu = await createGpu();
-  if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant });
+  if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant, kernels });
   const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", DEFAULT_MODEL);
-  return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true });
+  return loadLanguageModel(gpu, await resolveModelFiles(path), { quant, keepTokenTableF16: flags["keep-token-table-f16"] === true, kernels });
 }

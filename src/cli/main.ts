@@ -27,6 +27,8 @@ const USAGE = `Usage: mnemo <command> [flags]
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
             [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32]
             [--speculate off|context] (context: drafts from the context, verified in one forward; same tokens)
+            [--kernels auto|f32|f32-wide|f32-few|i8-rows4|i8-coop-subgroup|i8-coop-workgroup] (decode matmuls;
+            default auto: measured on the adapter once, then cached)
             [--json-schema <file.json> | --regex <pattern> | --grammar <file.ebnf>] (output held to it)
             [--logprobs N] (each token's log-probability and N alternatives) [--logit-bias id:bias,...]
             [--frequency-penalty F] [--presence-penalty P] [--memory <store> (memory flags)] [--json]
@@ -51,7 +53,7 @@ const USAGE = `Usage: mnemo <command> [flags]
             writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open; a synthetic
             GPT-2 gets its deterministic weights and a made-up byte-level vocabulary.
 
-  bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--prompt-tokens 128]
+  bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--kernels auto|f32|i8-rows4|...] [--prompt-tokens 128]
             [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--json]
             --memory-entries: also a store of N synthetic keys: search time per token, and decode
             with and without it
@@ -64,7 +66,7 @@ exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 
 async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
-    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", "speculate", ...OUTPUT_FLAGS, ...MEMORY_FLAGS],
+    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", "kernels", "speculate", ...OUTPUT_FLAGS, ...MEMORY_FLAGS],
     booleans: ["greedy", "json", "keep-token-table-f16"],
   });
   if (typeof flags.prompt !== "string") throw new UsageError("generate needs --prompt <text>.");
@@ -160,7 +162,7 @@ async function tokenizeCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 async function evalCommand(argv: string[], io: CliIo): Promise<number> {
-  const flags = parseFlags(argv, { values: ["model", "text-file", "window", "max-tokens", "start-char", "end-char", "quant", ...MEMORY_FLAGS], booleans: ["json", "keep-token-table-f16"] });
+  const flags = parseFlags(argv, { values: ["model", "text-file", "window", "max-tokens", "start-char", "end-char", "quant", "kernels", ...MEMORY_FLAGS], booleans: ["json", "keep-token-table-f16"] });
   const text = await readTextFlag(flags, "eval");
   const model = await openModel(flags);
   let memory: Awaited<ReturnType<typeof openMemory>> = null;
@@ -244,7 +246,7 @@ async function convertCommand(argv: string[], io: CliIo): Promise<number> {
 }
 
 const BENCH_FLAGS = {
-  values: ["model", "quant", "prompt-tokens", "gen-tokens", "profile-steps", "trace", "memory-entries", "k", "memory-temperature", "lambda", "metric", "sentences", "weight-type"],
+  values: ["model", "quant", "kernels", "prompt-tokens", "gen-tokens", "profile-steps", "trace", "memory-entries", "k", "memory-temperature", "lambda", "metric", "sentences", "weight-type"],
   booleans: ["json", "keep-token-table-f16"],
 };
 
@@ -279,6 +281,8 @@ function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, un
     decode_tokens_per_s: r.decode.tokensPerSecond,
     decode_ms_per_step: r.decode.msPerStep,
     dispatches_per_decode_step: r.decode.dispatchesPerStep,
+    // What each tuned operation runs, with the tuner's timings per candidate (also in model.kernels).
+    kernel_choices: r.model.kernels ?? {},
     decode_cpu_ms: { record: r.decode.cpu.recordMs, submit: r.decode.cpu.submitMs },
     decode_cpu_overlapped_ms: { record: r.decode.overlappedCpu.recordMs, submit: r.decode.overlappedCpu.submitMs },
     gpu: r.gpu && {
@@ -312,6 +316,8 @@ function benchTable(r: BenchResult, bundle: BundleSize | null): string {
     `decode: ${r.decode.tokensPerSecond.toFixed(2)} tokens/s (median ${r.decode.msPerStep.median.toFixed(2)} ms/step, p10 ${r.decode.msPerStep.p10.toFixed(2)}, p90 ${r.decode.msPerStep.p90.toFixed(2)})`,
     `decode step: ${r.decode.dispatchesPerStep} dispatches, CPU ${r.decode.cpu.recordMs.toFixed(3)} ms to record + ${r.decode.cpu.submitMs.toFixed(3)} ms to submit`,
   ];
+  const choices = Object.entries(r.model.kernels ?? {});
+  if (choices.length) lines.push(`decode kernels: ${choices.map(([role, c]) => `${role} ${c.variant} (${c.source})`).join(", ")}`);
   if (r.gpu) {
     lines.push(`GPU step ${r.gpu.stepMs.toFixed(2)} ms (kernels ${r.gpu.kernelMsPerStep.toFixed(2)} ms) over ${r.gpu.steps} profiled steps`, "");
     lines.push("kernel                          calls     ms/step   share     GB/s   GFLOP/s");

@@ -27,6 +27,8 @@ export interface AdapterSummary {
   description: string;
   /** True for CPU emulation (SwiftShader): correct but slow; compare only ratios there. */
   isSoftware: boolean;
+  /** The adapter's subgroup sizes, where it reports them (GPUAdapterInfo.subgroupMinSize/MaxSize). */
+  subgroupSizes?: { min: number; max: number };
 }
 
 const STORAGE = 0x0080; // GPUBufferUsage.STORAGE (the global may not exist before Dawn loads)
@@ -55,6 +57,8 @@ export class Gpu {
   readonly pipelines: PipelineCache;
   readonly limits: GPUSupportedLimits;
   readonly features: ReadonlySet<string>;
+  /** WGSL language features of the GPU instance (`packed_4x8_integer_dot_product`, ...). */
+  readonly wgslFeatures: ReadonlySet<string>;
   /** Paces long waits for the GPU (sleeping instead of polling where polling costs a core). */
   readonly pacer: WaitPacer;
   private lostError: MnemoError | null = null;
@@ -73,9 +77,10 @@ export class Gpu {
     readonly device: GPUDevice,
     readonly adapter: AdapterSummary,
     keepAlive: readonly unknown[] = [],
-    options: { pacedWaits?: boolean } = {},
+    options: { pacedWaits?: boolean; wgslFeatures?: Iterable<string> } = {},
   ) {
     this.keepAlive = keepAlive;
+    this.wgslFeatures = new Set(options.wgslFeatures ?? []);
     this.pacer = new WaitPacer(options.pacedWaits ?? false);
     this.limits = device.limits;
     this.features = new Set(device.features as unknown as Iterable<string>);
@@ -257,7 +262,9 @@ function summarize(info: GPUAdapterInfo | undefined): AdapterSummary {
   const device = info?.device ?? "";
   const description = info?.description ?? "";
   const isSoftware = /swiftshader|llvmpipe|lavapipe|software/i.test(`${vendor} ${architecture} ${description}`);
-  return { vendor, architecture, device, description, isSoftware };
+  const sizes = info as { subgroupMinSize?: number; subgroupMaxSize?: number } | undefined;
+  const subgroupSizes = sizes?.subgroupMinSize && sizes.subgroupMaxSize ? { min: sizes.subgroupMinSize, max: sizes.subgroupMaxSize } : undefined;
+  return { vendor, architecture, device, description, isSoftware, ...(subgroupSizes ? { subgroupSizes } : {}) };
 }
 
 /** The largest of each limit Mnemo cares about that the adapter allows. */
@@ -292,7 +299,11 @@ async function requestAdapter(opts: GpuOptions): Promise<{ adapter: GPUAdapter |
  * SwiftShader when Debian's Chromium ICD is installed). Fails with NO_WEBGPU otherwise.
  */
 export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
-  if (opts.device) return new Gpu(opts.device, summarize((opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo), [], { pacedWaits: opts.pacedWaits });
+  if (opts.device) {
+    const info = (opts.device as { adapterInfo?: GPUAdapterInfo }).adapterInfo;
+    const wgslFeatures = (globalThis as { navigator?: Navigator }).navigator?.gpu?.wgslLanguageFeatures as Iterable<string> | undefined;
+    return new Gpu(opts.device, summarize(info), [], { pacedWaits: opts.pacedWaits, wgslFeatures });
+  }
   const { adapter, gpu, note, pollsWhileWaiting } = await requestAdapter(opts);
   if (!adapter) throw new MnemoError("NO_WEBGPU", NO_WEBGPU_HELP);
   if (note && !opts.quiet) console.error(note);
@@ -306,5 +317,6 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   } catch (cause) {
     throw new MnemoError("NO_WEBGPU", `The WebGPU adapter refused to create a device: ${String(cause)}`, { cause });
   }
-  return new Gpu(device, summarize(adapter.info), [gpu, adapter], { pacedWaits: opts.pacedWaits ?? pollsWhileWaiting });
+  const wgslFeatures = gpu?.wgslLanguageFeatures as Iterable<string> | undefined;
+  return new Gpu(device, summarize(adapter.info), [gpu, adapter], { pacedWaits: opts.pacedWaits ?? pollsWhileWaiting, wgslFeatures });
 }

@@ -44,7 +44,7 @@ export function embedding(gpu: Gpu, args: EmbeddingArgs): KernelDispatch {
     layer: args.layer,
     pipeline: {
       file: "embedding",
-      defines: { T_F32: dt === "f32", T_F16: dt === "f16", T_Q8_0: dt === "q8_0" },
+      defines: { T_F32: dt === "f32", T_F16: dt === "f16", T_Q8_0: dt === "q8_0", T_QUANT: dt === "q8_0" || dt === "q4_0" },
       constants: { WG },
     },
     bindings: [ids, args.positions ?? ids, tokenTable.buffer, pt?.buffer ?? placeholderBuffer(gpu), out],

@@ -231,6 +231,7 @@ function shaderDefines(a: MatmulArgs, plan: MatmulPlan, K: number): Record<strin
     W_F16: dtype === "f16",
     W_Q8_0: dtype === "q8_0",
     W_Q4_0: dtype === "q4_0",
+    W_QUANT: dtype === "q8_0" || dtype === "q4_0",
     // Vectorised path whenever K is a multiple of 4 (rows then start 16-byte aligned);
     // always for q8_0/q4_0, whose rows are whole blocks of 32.
     VEC4: K % 4 === 0,

@@ -3,12 +3,17 @@
 //   f32  : N*K f32.
 //   f16  : N*K halves, two per u32 word, element i in word i >> 1 (low half first): the
 //          bytes of a Uint16Array as they are.
-//   q8_0 : per block of 32 along K, 9 u32 words: the f16 scale widened to an f32, then the
-//          32 int8 values as stored in GGUF (4 per word). Blocks are row-major (n, k / 32).
-//   q4_0 : per block, 5 words: f32 scale, then GGUF's 16 nibble bytes (byte j: element j
-//          low nibble, element j + 16 high nibble; value = nibble - 8).
-// The GGUF blocks (34 and 18 bytes) are not 4-byte aligned; widening the scale to a word
-// costs 2 bytes per block and makes every load a plain aligned u32 load.
+//   q8_0 : two planes in one buffer. First the quants: N*K int8, element (n, k) at byte
+//          n*K + k (GGUF's 32 per block, blocks row-major (n, k / 32)); then, from the first
+//          256-byte boundary after them, one f32 scale per block (GGUF's f16 widened), block
+//          (n, b) at index n*K/32 + b.
+//   q4_0 : the same two planes: GGUF's 16 nibble bytes per block (byte j: element j low
+//          nibble, element j + 16 high nibble; value = nibble - 8), N*K/2 bytes, then the
+//          f32 scales from the next 256-byte boundary.
+// GGUF interleaves a 2-byte scale with each block (34 and 18 bytes), which allows nothing
+// wider than byte loads; the planes make every row of quants 16-byte aligned (K % 32 == 0),
+// so a shader can read 16 int8 (32 int4) in one vec4<u32> load, and the scale plane can be
+// bound on its own (offset 256-aligned, as WebGPU requires of a binding offset).
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import type { WeightType } from "../base/dtype.js";
@@ -19,8 +24,16 @@ import { Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK } from "../formats/quant.js";
 /** A matrix on the CPU: f32 values, f16 bits, or GGUF block bytes. */
 export type HostMatrix = { dtype: "f32"; data: Float32Array } | { dtype: "f16"; data: Uint16Array } | { dtype: "q8_0" | "q4_0"; data: Uint8Array };
 
-/** u32 words per 32-value block on the GPU. */
-export const GPU_BLOCK_WORDS = { q8_0: 9, q4_0: 5 } as const;
+/** Quant bytes per 32-value block (the planes layout's first plane). */
+const QUANT_BYTES = { q8_0: 32, q4_0: 16 } as const;
+/** WebGPU's minStorageBufferOffsetAlignment, at most 256 on every adapter. */
+const PLANE_ALIGN = 256;
+
+/** Byte offset of the scale plane of a [N, K] quantized matrix (see the layout above). */
+export function scalePlaneOffset(dtype: "q8_0" | "q4_0", N: number, K: number): number {
+  const quantBytes = ((N * K) / QK) * QUANT_BYTES[dtype];
+  return Math.ceil(quantBytes / PLANE_ALIGN) * PLANE_ALIGN;
+}
 
 /** Bytes a [N, K] matrix of `dtype` takes on the GPU. */
 export function gpuMatrixBytes(dtype: WeightType, N: number, K: number): number {
@@ -30,18 +43,19 @@ export function gpuMatrixBytes(dtype: WeightType, N: number, K: number): number 
     case "f16":
       return Math.ceil((N * K) / 2) * 4;
     default:
-      return ((N * K) / QK) * GPU_BLOCK_WORDS[dtype] * 4;
+      return scalePlaneOffset(dtype, N, K) + ((N * K) / QK) * 4;
   }
 }
 
-function repackBlocks(data: Uint8Array, blocks: number, blockBytes: number, words: number): Uint32Array {
-  const out = new Uint32Array(blocks * words);
-  const f = new Float32Array(out.buffer);
+/** GGUF blocks (scale, quants) → the two planes: quants, then f32 scales at `scaleOffset`. */
+function repackPlanes(data: Uint8Array, blocks: number, blockBytes: number, quantBytes: number, scaleOffset: number): Uint8Array {
+  const out = new Uint8Array(scaleOffset + blocks * 4);
+  const scales = new Float32Array(out.buffer, scaleOffset, blocks);
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   for (let b = 0; b < blocks; b++) {
     const src = b * blockBytes;
-    f[b * words] = f16ToF32(view.getUint16(src, true));
-    for (let j = 0; j < words - 1; j++) out[b * words + 1 + j] = view.getUint32(src + 2 + j * 4, true);
+    scales[b] = f16ToF32(view.getUint16(src, true));
+    out.set(data.subarray(src + 2, src + 2 + quantBytes), b * quantBytes);
   }
   return out;
 }
@@ -64,7 +78,7 @@ export function gpuMatrixData(m: HostMatrix, N: number, K: number): ArrayBufferV
       if (m.data.byteLength !== blocks * blockBytes) {
         throw new MnemoError("SHAPE_MISMATCH", `Matrix [${N}, ${K}] in ${m.dtype} needs ${blocks * blockBytes} bytes, got ${m.data.byteLength}.`);
       }
-      return repackBlocks(m.data, blocks, blockBytes, GPU_BLOCK_WORDS[m.dtype]);
+      return repackPlanes(m.data, blocks, blockBytes, QUANT_BYTES[m.dtype], scalePlaneOffset(m.dtype, N, K));
     }
   }
 }

@@ -18,6 +18,7 @@ import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
 import { modelFingerprint } from "./fingerprint.js";
 import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
 import { Gpt2Model, type Gpt2Layer, type Gpt2Weights } from "./gpt2.js";
+import { applyKernelChoices, type KernelOptions } from "./gpt2-tune.js";
 
 export interface Gpt2LoadOptions {
   /** Convert matrices on load (default: keep what the file has). */
@@ -25,6 +26,8 @@ export interface Gpt2LoadOptions {
   /** Keep the token table (embedding + LM head) in f16 while other matrices quantize. */
   keepTokenTableF16?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** How the decode kernels are chosen (default: measured on the adapter). */
+  kernels?: KernelOptions;
 }
 
 /** Where a matrix comes from: values and the layout they are stored in. */
@@ -239,7 +242,7 @@ export async function loadGpt2(gpu: Gpu, files: ModelFiles, weightsName: string,
     const tokenizer = await tokenizerFrom(files, gguf);
     const { weights, weightType } = await uploadWeights(gpu, cfg, ggufReader(gguf), opts);
     const fp = await modelFingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
-    return new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp);
+    return tuned(new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp), opts.kernels);
   }
   const configJson = await readJson(files, "config.json");
   if (!configJson) throw new MnemoError("BAD_MODEL_FILE", `${files.origin}: no config.json next to ${weightsName}.`);
@@ -248,5 +251,15 @@ export async function loadGpt2(gpu: Gpu, files: ModelFiles, weightsName: string,
   const tokenizer = await tokenizerFrom(files, null);
   const { weights, weightType } = await uploadWeights(gpu, cfg, safetensorsReader(st), opts);
   const fp = await modelFingerprint([JSON.stringify(cfg), head, String(source.size), opts.quant ?? ""]);
-  return new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp);
+  return tuned(new Gpt2Model(gpu, cfg, weights, tokenizer, weightType, fp), opts.kernels);
+}
+
+/** The model with its kernels chosen; its weights are released if choosing fails. */
+export async function tuned(model: Gpt2Model, kernels: KernelOptions | undefined): Promise<Gpt2Model> {
+  try {
+    return await applyKernelChoices(model, kernels);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }

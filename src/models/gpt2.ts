@@ -2,8 +2,11 @@
 // attention, c_proj + residual, ln_2, c_fc + GELU, c_proj + residual) → ln_f → tied LM head.
 // Fused where that saves a dispatch: the KV-cache write runs in c_attn's epilogue, and for
 // one row (decode) each layer norm runs inside the matmul that follows it, so a decode step
-// is 1 + 5 · n_layer + 1 dispatches. The model records forward plans; it never submits or
-// reads back (sessions do).
+// is 1 + 5 · n_layer + 1 dispatches with f32 activations. With quantized weights a decode
+// matmul may instead quantize its row to int8 (one more dispatch, the layer norm fused into
+// that one) and take integer dot products: which variant each of the five decode matmuls
+// uses is measured on the adapter by tuneKernels (src/models/gpt2-tune.ts). The model records
+// forward plans; it never submits or reads back (sessions do).
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
@@ -12,7 +15,9 @@ import type { GpuTensor } from "../gpu/tensor.js";
 import { attentionDispatches, kvWrite, type KvCacheType } from "../kernels/attention.js";
 import { embedding } from "../kernels/embedding.js";
 import { layerNorm } from "../kernels/layernorm.js";
-import { canFuseKvWrite, matmul, type MatmulArgs } from "../kernels/matmul.js";
+import { canFuseKvWrite, matmul, type FusedKvWrite, type MatmulArgs } from "../kernels/matmul.js";
+import { createInt8Scratch, decodeMatmul, type DecodeMatmulVariant } from "../kernels/decode-matmul.js";
+import { canRunGemvI8 } from "../kernels/gemv-i8.js";
 import { releaseTensor } from "../kernels/weights.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { Gpt2Config } from "./gpt2-config.js";
@@ -38,8 +43,26 @@ export interface Gpt2Weights {
   lmHead?: GpuTensor;
 }
 
+/** The five matmuls of a decode step, each of which may run in its own variant. */
+export type Gpt2DecodeRole = "qkv" | "proj" | "up" | "down" | "head";
+export const GPT2_DECODE_ROLES: readonly Gpt2DecodeRole[] = ["qkv", "proj", "up", "down", "head"];
+
+/** Activation buffers of one row, as a decode plan holds them. */
+export interface Gpt2RowBuffers {
+  x: GPUBuffer;
+  x2: GPUBuffer;
+  h: GPUBuffer;
+  qkv: GPUBuffer;
+  att: GPUBuffer;
+  up: GPUBuffer;
+  hidden: GPUBuffer;
+  logits: GPUBuffer;
+}
+
 export class Gpt2Model implements LanguageModel {
   readonly info: ModelInfo;
+  /** The variant of each decode matmul ("f32" until the loader tunes them). */
+  readonly decodeKernels: Record<Gpt2DecodeRole, DecodeMatmulVariant> = { qkv: "f32", proj: "f32", up: "f32", down: "f32", head: "f32" };
   readonly maxChunk: number;
   readonly hiddenSize: number;
 
@@ -77,7 +100,6 @@ export class Gpt2Model implements LanguageModel {
       throw new MnemoError("BAD_INPUT", `A forward pass takes 1..${c.nPositions} tokens, got ${M}.`);
     }
     const D = c.nEmbd;
-    const hd = D / c.nHead;
     const rows = options.allLogits ? M : 1;
     const buffers: GPUBuffer[] = [];
     const buf = (bytes: number, label: string) => {
@@ -87,55 +109,113 @@ export class Gpt2Model implements LanguageModel {
     };
     const ids = buf(M * 4, "ids");
     const positions = buf(M * 4, "positions");
-    const x = buf(M * D * 4, "x");
-    const x2 = buf(M * D * 4, "x2");
-    const h = buf(M * D * 4, "h");
-    const qkv = buf(M * 3 * D * 4, "qkv");
-    const att = buf(M * D * 4, "att");
-    const up = buf(M * c.nInner * 4, "mlp");
-    const hidden = buf(M * D * 4, "hidden");
-    const logits = buf(rows * c.vocabSize * 4, "logits");
-    const eps = c.layerNormEpsilon;
-    const shape = { positions, M, nHead: c.nHead, headDim: hd, nCtx: c.nPositions, cacheType: cache.cacheType };
-    // LayerNorm(input) · wᵀ. One row (decode): a single dispatch, the layer norm fused into
-    // the GEMV (with `keepNormed`, the normalised row also lands in `normed`). Many rows: a
-    // layer norm of every row into `normed`, then the tiled matmul (fused into the tiles,
-    // every tile would recompute its rows' statistics).
-    const normThenMatmul = (input: GPUBuffer, ln: Gpt2Layer["ln1"], normed: GPUBuffer, mm: Omit<MatmulArgs, "x">, keepNormed = false): KernelDispatch[] => {
-      const [gamma, beta] = [ln.g.buffer, ln.b.buffer];
-      if (M === 1) return [matmul(gpu, { ...mm, x: input, norm: { gamma, beta, eps, out: keepNormed ? normed : undefined } })];
-      return [layerNorm(gpu, { x: input, gamma, beta, out: normed, M, D, eps, layer: mm.layer }), matmul(gpu, { ...mm, x: normed })];
+    const io: Gpt2RowBuffers = {
+      x: buf(M * D * 4, "x"),
+      x2: buf(M * D * 4, "x2"),
+      h: buf(M * D * 4, "h"),
+      qkv: buf(M * 3 * D * 4, "qkv"),
+      att: buf(M * D * 4, "att"),
+      up: buf(M * c.nInner * 4, "mlp"),
+      hidden: buf(M * D * 4, "hidden"),
+      logits: buf(rows * c.vocabSize * 4, "logits"),
     };
-    const fuseKvWrite = canFuseKvWrite(gpu, { K: D, cacheType: cache.cacheType, bias: true, norm: M === 1 });
-    const ds: KernelDispatch[] = [embedding(gpu, { ids, positions, tokenTable: w.wte, positionTable: w.wpe, out: x, M })];
-    w.layers.forEach((L, layer) => {
-      const kv = { ...shape, qkv, kCache: cache.k[layer], vCache: cache.v[layer], layer };
-      const kvCache = fuseKvWrite ? { positions, kCache: kv.kCache, vCache: kv.vCache, headDim: hd, nCtx: c.nPositions, cacheType: cache.cacheType } : undefined;
-      ds.push(...normThenMatmul(x, L.ln1, h, { w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: qkv, M, kvCache, layer }));
-      if (!fuseKvWrite) ds.push(kvWrite(gpu, kv));
+    const ds: KernelDispatch[] = [embedding(gpu, { ids, positions, tokenTable: w.wte, positionTable: w.wpe, out: io.x, M })];
+    if (M === 1) {
+      const scratch = Object.values(this.decodeKernels).some((v) => v.startsWith("i8-")) ? createInt8Scratch(gpu, Math.max(D, c.nInner)) : undefined;
+      if (scratch) buffers.push(scratch.xq, scratch.xs);
+      w.layers.forEach((_, layer) => {
+        const kv = this.layerCache(cache, layer, positions);
+        const args = this.decodeMatmulArgs(layer, io, kv);
+        ds.push(...decodeMatmul(gpu, args.qkv, this.decodeKernels.qkv, scratch));
+        if (!args.qkv.kvCache) ds.push(kvWrite(gpu, { ...this.attentionShape(kv, 1), qkv: io.qkv, layer }));
+        ds.push(
+          ...attentionDispatches(gpu, { ...this.attentionShape(kv, 1), qkv: io.qkv, out: io.att, layer }),
+          ...decodeMatmul(gpu, args.proj, this.decodeKernels.proj, scratch),
+          ...decodeMatmul(gpu, args.up, this.decodeKernels.up, scratch),
+          ...decodeMatmul(gpu, args.down, this.decodeKernels.down, scratch),
+        );
+      });
+      ds.push(...decodeMatmul(gpu, this.headArgs(io), this.decodeKernels.head, scratch));
+    } else {
+      w.layers.forEach((_, layer) => ds.push(...this.prefillLayer(layer, io, this.layerCache(cache, layer, positions), M)));
+      // Every row's hidden state stays in `hidden` (external memory); the LM head reads only the
+      // rows it needs: the last one unless all logits are asked for.
+      const eps = c.layerNormEpsilon;
       ds.push(
-        // The split path on a hardware GPU when few (row, head) pairs face a long cache.
-        ...attentionDispatches(gpu, { ...kv, out: att }),
-        matmul(gpu, { x: att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: x, out: x2, M, layer }),
-        ...normThenMatmul(x2, L.ln2, h, { w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: up, M, epilogue: "gelu", layer }),
-        matmul(gpu, { x: up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: x2, out: x, M, layer }),
+        layerNorm(gpu, { x: io.x, gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, out: io.hidden, M, D, eps }),
+        matmul(gpu, { x: io.hidden, xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: io.logits, M: rows }),
       );
-    });
-    // Every row's hidden state stays in `hidden` (external memory); the LM head reads only the
-    // rows it needs: the last one unless all logits are asked for.
-    ds.push(...normThenMatmul(x, w.lnF, hidden, { xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: logits, M: rows }, true));
+    }
     return {
       M,
       ids,
       positions,
-      logits,
-      hidden,
+      logits: io.logits,
+      hidden: io.hidden,
       dispatches: ds,
       dispose: () => {
         releaseDispatches(gpu, ds);
         for (const b of buffers) gpu.pool.release(b);
       },
     };
+  }
+
+  /** One layer of a forward over M > 1 rows: layer norms of their own, then the tiled matmuls. */
+  private prefillLayer(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, M: number): KernelDispatch[] {
+    const { gpu, config: c } = this;
+    const L = this.weights.layers[layer];
+    const D = c.nEmbd;
+    const eps = c.layerNormEpsilon;
+    const fuse = canFuseKvWrite(gpu, { K: D, cacheType: kv.cacheType, bias: true });
+    const attention = { ...this.attentionShape(kv, M), qkv: io.qkv, layer };
+    const ds = [
+      layerNorm(gpu, { x: io.x, gamma: L.ln1.g.buffer, beta: L.ln1.b.buffer, out: io.h, M, D, eps, layer }),
+      matmul(gpu, { x: io.h, w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: io.qkv, M, kvCache: fuse ? kv : undefined, layer }),
+    ];
+    if (!fuse) ds.push(kvWrite(gpu, attention));
+    ds.push(
+      // The split path on a hardware GPU when few (row, head) pairs face a long cache.
+      ...attentionDispatches(gpu, { ...attention, out: io.att }),
+      matmul(gpu, { x: io.att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: io.x, out: io.x2, M, layer }),
+      layerNorm(gpu, { x: io.x2, gamma: L.ln2.g.buffer, beta: L.ln2.b.buffer, out: io.h, M, D, eps, layer }),
+      matmul(gpu, { x: io.h, w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: io.up, M, epilogue: "gelu", layer }),
+      matmul(gpu, { x: io.up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: io.x2, out: io.x, M, layer }),
+    );
+    return ds;
+  }
+
+  /** One layer's KV cache as the matmul's fused write and the attention kernels take it. */
+  layerCache(cache: Gpt2KvCache, layer: number, positions: GPUBuffer): FusedKvWrite {
+    const c = this.config;
+    return { positions, kCache: cache.k[layer], vCache: cache.v[layer], headDim: c.nEmbd / c.nHead, nCtx: c.nPositions, cacheType: cache.cacheType };
+  }
+
+  private attentionShape(kv: FusedKvWrite, M: number) {
+    return { positions: kv.positions, M, nHead: this.config.nHead, headDim: kv.headDim, nCtx: kv.nCtx, cacheType: kv.cacheType ?? "f32", kCache: kv.kCache, vCache: kv.vCache };
+  }
+
+  /**
+   * The four matmuls of one decode layer, each layer norm fused into the matmul behind it
+   * (or, for an int8 variant, into its quantization); the KV write rides in the QKV matmul's
+   * epilogue when its variant can bind the cache.
+   */
+  decodeMatmulArgs(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, qkvVariant = this.decodeKernels.qkv): Record<"qkv" | "proj" | "up" | "down", MatmulArgs> {
+    const { gpu, config: c } = this;
+    const L = this.weights.layers[layer];
+    const eps = c.layerNormEpsilon;
+    const fuse = qkvVariant.startsWith("i8-") ? canRunGemvI8(gpu, { bias: true, kvCache: true }) : canFuseKvWrite(gpu, { K: c.nEmbd, cacheType: kv.cacheType, bias: true, norm: true });
+    return {
+      qkv: { x: io.x, w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: io.qkv, M: 1, norm: { gamma: L.ln1.g.buffer, beta: L.ln1.b.buffer, eps }, kvCache: fuse ? kv : undefined, layer },
+      proj: { x: io.att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: io.x, out: io.x2, M: 1, layer },
+      up: { x: io.x2, w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: io.up, M: 1, epilogue: "gelu", norm: { gamma: L.ln2.g.buffer, beta: L.ln2.b.buffer, eps }, layer },
+      down: { x: io.up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: io.x2, out: io.x, M: 1, layer },
+    };
+  }
+
+  /** The decode LM head: ln_f fused in front, the normalised row kept in `hidden`. */
+  headArgs(io: Gpt2RowBuffers): MatmulArgs {
+    const w = this.weights;
+    return { x: io.x, w: w.lmHead ?? w.wte, out: io.logits, M: 1, norm: { gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, eps: this.config.layerNormEpsilon, out: io.hidden } };
   }
 
   isDisposed = false;

@@ -1,4 +1,5 @@
 // Detects what kind of model a set of files holds and loads it.
+import type { KernelOptions } from "./gpt2-tune.js";
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { readJson, type ModelFiles } from "../loading/file-set.js";
@@ -11,6 +12,8 @@ export interface LoadLanguageModelOptions {
   quant?: WeightType;
   keepTokenTableF16?: boolean;
   onProgress?: (done: number, total: number) => void;
+  /** How GPT-2's decode kernels are chosen (default: measured on the adapter). */
+  kernels?: KernelOptions;
 }
 
 /** The weights file to use: the one named, a .gguf, or model.safetensors. */

@@ -8,7 +8,8 @@ import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
 import { parseGpt2Config, type Gpt2Config } from "./gpt2-config.js";
 import { Gpt2Model } from "./gpt2.js";
 import type { WeightType } from "../base/dtype.js";
-import { uploadWeights, type Gpt2TensorReader } from "./gpt2-load.js";
+import { tuned, uploadWeights, type Gpt2TensorReader } from "./gpt2-load.js";
+import type { KernelOptions } from "./gpt2-tune.js";
 import { gatesPerUnit, type RecurrentConfig } from "./recurrent-config.js";
 import { RecurrentModel } from "./recurrent.js";
 import { uploadRecurrentWeights } from "./recurrent-load.js";
@@ -98,10 +99,11 @@ export function syntheticGpt2Source(source: string): { cfg: Gpt2Config; reader: 
   return { cfg, reader: syntheticGpt2Reader(shapes) };
 }
 
-async function syntheticGpt2(gpu: Gpu, name: keyof typeof GPT2_SHAPES, quant: WeightType): Promise<LanguageModel> {
+async function syntheticGpt2(gpu: Gpu, name: keyof typeof GPT2_SHAPES, quant: WeightType, kernels?: KernelOptions): Promise<LanguageModel> {
   const { cfg, reader } = syntheticGpt2Source(`synthetic:${name}`);
   const { weights, weightType } = await uploadWeights(gpu, cfg, reader, { quant });
-  return new Gpt2Model(gpu, cfg, weights, new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), weightType, `synthetic:${name}:${quant}`);
+  const model = new Gpt2Model(gpu, cfg, weights, new IdsOnlyTokenizer(`synthetic:${name}`, "synthetic models have none"), weightType, `synthetic:${name}:${quant}`);
+  return tuned(model, kernels);
 }
 
 function syntheticRecurrent(gpu: Gpu, name: string): LanguageModel {
@@ -123,9 +125,9 @@ function syntheticRecurrent(gpu: Gpu, name: string): LanguageModel {
 }
 
 /** Builds `synthetic:<name>` with weights of type `quant` (GPT-2 default f16; LSTMs and RNNs are f32). */
-export async function loadSyntheticModel(gpu: Gpu, source: string, opts: { quant?: WeightType } = {}): Promise<LanguageModel> {
+export async function loadSyntheticModel(gpu: Gpu, source: string, opts: { quant?: WeightType; kernels?: KernelOptions } = {}): Promise<LanguageModel> {
   const name = source.slice("synthetic:".length);
-  if (name in GPT2_SHAPES) return syntheticGpt2(gpu, name as keyof typeof GPT2_SHAPES, opts.quant ?? "f16");
+  if (name in GPT2_SHAPES) return syntheticGpt2(gpu, name as keyof typeof GPT2_SHAPES, opts.quant ?? "f16", opts.kernels);
   if (name in RECURRENT_SHAPES) {
     if (opts.quant && opts.quant !== "f32") throw new MnemoError("UNSUPPORTED_MODEL", `Recurrent models (LSTM, RNN) run in f32; --quant ${opts.quant} applies to GPT-2 only.`);
     return syntheticRecurrent(gpu, name);

@@ -21,6 +21,21 @@ export interface ModelInfo {
   description: string;
   /** Identifies the weights, so a snapshot is never restored into another model. */
   fingerprint: string;
+  /**
+   * The kernel variant each tuned operation runs, with what the tuner measured ("head":
+   * GPT-2's decode LM head, ...); absent for models with nothing to choose.
+   */
+  kernels?: Record<string, KernelChoice>;
+}
+
+/** One operation's kernel variant, as the tuner (src/gpu/tuner.ts) chose it or the caller forced it. */
+export interface KernelChoice {
+  /** The variant that runs ("f32", "i8-rows4", ...). */
+  variant: string;
+  /** What each candidate cost, ms per run (empty when forced). */
+  timingsMs: Record<string, number>;
+  /** "measured" now, "cached" from an earlier measurement on this adapter, or "forced" by the caller. */
+  source: "measured" | "cached" | "forced";
 }
 
 /**

@@ -39,6 +39,7 @@ const FAMILIES = [
   "attention",
   "encoderAttention",
   "pool",
+  "gemvI8",
   "sampling",
   "knn",
   "IndexedDB",

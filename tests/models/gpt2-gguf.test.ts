@@ -67,7 +67,9 @@ for (const file of ["gpt2-gutenberg-q8_0.gguf", "gpt2-gutenberg-q4_0.gguf"]) {
   describe(file, () => {
     let model: LanguageModel;
     beforeAll(async () => {
-      model = await loadModelAt(gpu, `tests/fixtures/models/${file}`);
+      // The weights-only path (f32 activations): the reference is the dequantized weights'
+      // float32 forward, which int8 activations would round away from.
+      model = await loadModelAt(gpu, `tests/fixtures/models/${file}`, { kernels: { decodeMatmul: "f32" } });
     });
 
     it("last-position top-10 ids and logits match the dequantized float32 reference", async () => {
@@ -103,21 +105,27 @@ for (const file of ["gpt2-gutenberg-q8_0.gguf", "gpt2-gutenberg-q4_0.gguf"]) {
     }, 900_000);
 
     if (file.includes("q8_0")) {
-      it("Q8_0 greedy equals the F16 model's greedy (PyTorch fixture) for 16 tokens, or parts at a near-tie", async () => {
+      it("Q8_0 greedy equals the F16 model's greedy (PyTorch fixture) for 16 tokens, or parts at a near-tie, with int8 activations too", async () => {
         const cases = (await readJsonFile<{ cases: RefCase[] }>(fixture("reference/gpt2-gutenberg.json"))).cases;
-        for (const [i, c] of cases.entries()) {
-          const got = await greedyIds(model, c.prompt_ids, 16);
+        const int8 = await loadModelAt(gpu, `tests/fixtures/models/${file}`, { kernels: { decodeMatmul: "i8-rows4" } });
+        const runs: [string, LanguageModel][] = [
+          ["f32 activations", model],
+          ["int8 activations", int8],
+        ];
+        for (const [[what, m], [i, c]] of runs.flatMap((r) => [...cases.entries()].map((e) => [r, e] as const))) {
+          const got = await greedyIds(m, c.prompt_ids, 16);
           const diverge = got.findIndex((id, k) => id !== c.greedy_ids[k]);
           if (diverge < 0) {
-            console.log(`prompt ${i}: Q8_0 greedy equals F16 for 16 tokens`);
+            console.log(`prompt ${i} (${what}): Q8_0 greedy equals F16 for 16 tokens`);
             continue;
           }
           // Quantization moves logits by a few hundredths: a parting is explained only where
           // the F16 model's own top-1/top-2 margin was small.
           const margin = c.greedy_top1_margin[diverge];
-          console.log(`prompt ${i}: Q8_0 parts from F16 at token ${diverge} (F16 top-1 margin there ${margin.toFixed(4)})`);
-          expect(margin, `prompt ${i} step ${diverge}`).toBeLessThan(Q8_PARTING_MARGIN);
+          console.log(`prompt ${i} (${what}): Q8_0 parts from F16 at token ${diverge} (F16 top-1 margin there ${margin.toFixed(4)})`);
+          expect(margin, `prompt ${i} step ${diverge} (${what})`).toBeLessThan(Q8_PARTING_MARGIN);
         }
+        int8.dispose();
       }, 300_000);
     }
   });

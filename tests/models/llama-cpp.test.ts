@@ -15,6 +15,7 @@ import { Session } from "../../src/runtime/session.js";
 import { testGpu } from "../helpers/gpu.js";
 import { ROOT, fixture, readJsonFile, topK } from "../helpers/models.js";
 import { loadLanguageModel } from "../../src/models/load.js";
+import type { LanguageModel } from "../../src/models/types.js";
 
 /**
  * Largest |difference| allowed per weight type, and on average over the vocabulary. Measured
@@ -66,37 +67,65 @@ async function llamaLogits(model: LlamaModel, ids: number[], vocab: number): Pro
   }
 }
 
+/** Worst and mean |ours - theirs| over the vocabulary. */
+function difference(ours: Float32Array, theirs: Float32Array): { max: number; mean: number } {
+  let max = 0;
+  let sum = 0;
+  for (let v = 0; v < ours.length; v++) {
+    const d = Math.abs(ours[v] - theirs[v]);
+    max = Math.max(max, d);
+    sum += d;
+  }
+  return { max, mean: sum / ours.length };
+}
+
+/** Mnemo's next-token logits after `ids`; `lastByDecode`: the last token through a decode step (M = 1). */
+async function mnemoLogits(model: LanguageModel, ids: number[], lastByDecode: boolean): Promise<Float32Array> {
+  const s = new Session(model);
+  try {
+    if (lastByDecode) {
+      await s.append(ids.slice(0, -1));
+      await s.append(ids.slice(-1));
+    } else {
+      await s.append(ids);
+    }
+    return await s.nextTokenLogits();
+  } finally {
+    s.dispose();
+  }
+}
+
 describe("llama.cpp reads the GGUF files Mnemo writes", () => {
   for (const type of ["f16", "q8_0", "q4_0"] as const) {
     it(`${type}: next-token logits agree with llama.cpp's on every fixture prompt`, async () => {
       const file = join(dir, `gpt2-gutenberg-${type}.gguf`);
       await writeFile(file, Buffer.concat(await gpt2ToGguf(await resolveModelFiles(join(ROOT, "weights", "gpt2-gutenberg")), { type })));
       const model = await loadLanguageModel(gpu, await resolveModelFiles(file));
+      // Quantized weights: also the decode step with int8 activations, llama.cpp's own scheme.
+      const int8 = type === "f16" ? undefined : await loadLanguageModel(gpu, await resolveModelFiles(file), { kernels: { decodeMatmul: "i8-rows4" } });
       const theirModel = await llama.loadModel({ modelPath: file });
       try {
         for (const [i, ids] of prompts.entries()) {
-          const s = new Session(model);
-          await s.append(ids);
-          const ours = await s.nextTokenLogits();
-          s.dispose();
           const theirs = await llamaLogits(theirModel, ids, model.info.vocabSize);
-          let max = 0;
-          let sum = 0;
-          for (let v = 0; v < ours.length; v++) {
-            const d = Math.abs(ours[v] - theirs[v]);
-            max = Math.max(max, d);
-            sum += d;
-          }
-          const mean = sum / ours.length;
           const [a, b] = topK(theirs, 2);
-          console.log(`${type} prompt ${i} (${ids.length} tokens): max |Mnemo - llama.cpp| ${max.toFixed(4)}, mean ${mean.toFixed(4)}, top-1 ${topK(ours, 1)[0]} vs ${a}`);
-          expect(max).toBeLessThan(TOLERANCE[type].max);
-          expect(mean).toBeLessThan(TOLERANCE[type].mean);
-          // Same top token unless llama.cpp's own top two are within the tolerance.
-          if (theirs[a] - theirs[b] > TOLERANCE[type].max) expect(topK(ours, 1)[0]).toBe(a);
+          const runs: [string, LanguageModel | undefined, boolean][] = [
+            ["prefill, f32 activations", model, false],
+            ["decode, int8 activations", int8, true],
+          ];
+          for (const [what, m, byDecode] of runs) {
+            if (!m) continue;
+            const ours = await mnemoLogits(m, ids, byDecode);
+            const { max, mean } = difference(ours, theirs);
+            console.log(`${type} prompt ${i} (${ids.length} tokens, ${what}): max |Mnemo - llama.cpp| ${max.toFixed(4)}, mean ${mean.toFixed(4)}, top-1 ${topK(ours, 1)[0]} vs ${a}`);
+            expect(max).toBeLessThan(TOLERANCE[type].max);
+            expect(mean).toBeLessThan(TOLERANCE[type].mean);
+            // Same top token unless llama.cpp's own top two are within the tolerance.
+            if (theirs[a] - theirs[b] > TOLERANCE[type].max) expect(topK(ours, 1)[0]).toBe(a);
+          }
         }
       } finally {
         model.dispose();
+        int8?.dispose();
         await theirModel.dispose();
       }
     });

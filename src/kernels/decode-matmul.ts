@@ -1,0 +1,79 @@
+// The ways to run a one-row matmul (decode), by name, for a model to compose and a tuner to
+// choose between: f32 activations through `matmul` (its fused layer norm on either grid), or
+// int8 activations (`quantizeActivations` then `gemvI8` in one of its shapes) for Q8_0 /
+// Q4_0 weights. Every variant computes the same product; the int8 ones round the
+// activations to 8 bits per block of 32 first, as llama.cpp does.
+import type { Gpu } from "../gpu/device.js";
+import type { KernelDispatch } from "../gpu/dispatch.js";
+import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, quantizeActivations, type GemvI8Shape } from "./gemv-i8.js";
+import { matmul, type MatmulArgs } from "./matmul.js";
+
+/**
+ * "f32": `matmul` with its default grid; "f32-wide" / "f32-few": the fused layer norm on
+ * the wide or the few-workgroup grid; "i8-<shape>": int8 activations and the int8 GEMV
+ * (shaders/gemv_i8.wgsl) in that shape.
+ */
+export type DecodeMatmulVariant = "f32" | "f32-wide" | "f32-few" | `i8-${GemvI8Shape}`;
+
+/** Whether `name` is a {@link DecodeMatmulVariant}. */
+export function isDecodeMatmulVariant(name: string): name is DecodeMatmulVariant {
+  return ["f32", "f32-wide", "f32-few", "i8-rows4", "i8-coop-subgroup", "i8-coop-workgroup"].includes(name);
+}
+
+/** Buffers the int8 variants quantize the row into (sized for the largest K of a plan). */
+export interface Int8Scratch {
+  xq: GPUBuffer;
+  xs: GPUBuffer;
+}
+
+/** Allocates an {@link Int8Scratch} for rows of up to `maxK` values. */
+export function createInt8Scratch(gpu: Gpu, maxK: number): Int8Scratch {
+  const bytes = int8ActivationBytes(1, maxK);
+  return { xq: gpu.createStorage(bytes.xq, "xq"), xs: gpu.createStorage(bytes.xs, "xs") };
+}
+
+/**
+ * The variants that can run `args` (M = 1) on this adapter, the default first. `forTuning`:
+ * only those worth timing. The workgroup tree is the fallback for adapters without
+ * subgroups; where subgroups exist it is the same shape with a costlier reduction (121 ms
+ * against 5.8 on SwiftShader for an f32 3072 x 768 GEMV, ../shared/bench), so it is left out.
+ */
+export function decodeMatmulVariants(gpu: Gpu, args: MatmulArgs, options: { forTuning?: boolean } = {}): DecodeMatmulVariant[] {
+  const out: DecodeMatmulVariant[] = args.norm ? ["f32", gpu.adapter.isSoftware ? "f32-wide" : "f32-few"] : ["f32"];
+  const quantized = args.w.dtype === "q8_0" || args.w.dtype === "q4_0";
+  // Without room for the KV cache's bindings the int8 QKV runs and kvWrite follows it.
+  const fits = canRunGemvI8(gpu, { bias: !!args.bias, residual: !!args.residual });
+  if (quantized && fits && !args.xRowOffset) {
+    const shapes = gemvI8Shapes(gpu);
+    const skipTree = options.forTuning && shapes.includes("coop-subgroup");
+    for (const s of shapes) if (s !== "coop-workgroup" || !skipTree) out.push(`i8-${s}`);
+  }
+  return out;
+}
+
+/** The dispatches of `args` (M = 1) in `variant`; the int8 variants need `scratch`. */
+export function decodeMatmul(gpu: Gpu, args: MatmulArgs, variant: DecodeMatmulVariant, scratch?: Int8Scratch): KernelDispatch[] {
+  if (!variant.startsWith("i8-")) {
+    const grid = variant === "f32-wide" ? "wide" : variant === "f32-few" ? "few" : undefined;
+    return [matmul(gpu, { ...args, norm: args.norm && { ...args.norm, grid: grid ?? args.norm.grid } })];
+  }
+  if (!scratch) throw new Error(`decodeMatmul: the ${variant} variant needs an int8 scratch buffer`);
+  const [, K] = args.w.shape;
+  const { norm } = args;
+  return [
+    quantizeActivations(gpu, { x: args.x, M: 1, K, xq: scratch.xq, xs: scratch.xs, norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps, out: norm.out }, layer: args.layer }),
+    gemvI8(gpu, {
+      xq: scratch.xq,
+      xs: scratch.xs,
+      w: args.w,
+      bias: args.bias,
+      residual: args.residual,
+      out: args.out,
+      epilogue: args.epilogue,
+      kvCache: args.kvCache,
+      shape: variant.slice(3) as GemvI8Shape,
+      dot4: hasDot4(gpu),
+      layer: args.layer,
+    }),
+  ];
+}

@@ -1,0 +1,46 @@
+// Int8 activations and the int8 GEMV on the browser's WebGPU, every shape the adapter offers,
+// with and without dot4I8Packed, against the references of tests/kernels/gemv-i8.test.ts
+// (bounds named there: scales to 1e-6 relative, quants within one step, the GEMV to 2e-7 of
+// the sum of |terms|).
+import type { Gpu } from "../../../src/gpu/device.js";
+import { gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, quantizeActivations } from "../../../src/kernels/gemv-i8.js";
+import { gemvI8Ref, quantizeRowsRef } from "../../../src/kernels/reference/gemv-i8.js";
+import { uploadMatrix } from "../../../src/kernels/weights.js";
+import { quantizeQ4_0, quantizeQ8_0 } from "../../../src/formats/quant.js";
+import { randomF32 } from "../../helpers/random.js";
+import { quantIntegers } from "../../kernels/host-matrix.js";
+import { scoped, type Checks } from "./checks.js";
+
+export async function gemvI8Checks(gpu: Gpu, c: Checks): Promise<void> {
+  for (const type of ["q8_0", "q4_0"] as const) {
+    for (const [N, K] of [
+      [7, 96],
+      [257, 64],
+    ]) {
+      await scoped(gpu, async (s) => {
+        const x = randomF32(K, 5 + K, 1);
+        const bytes = int8ActivationBytes(1, K);
+        const [gx, xq, xs] = [s.upload(x), s.storage(bytes.xq), s.storage(bytes.xs)];
+        s.run(quantizeActivations(gpu, { x: gx, M: 1, K, xq, xs }));
+        const q = new Int8Array(await gpu.readback(xq, bytes.xq));
+        const scales = await gpu.readF32(xs, K / 32);
+        const want = quantizeRowsRef(x, 1, K);
+        c.close(`gemvI8: quantize scales K=${K}`, scales, want.scales, { atol: 0, rtol: 1e-6 });
+        c.close(`gemvI8: quantize quants K=${K} (within one step)`, q, want.q, { atol: 1 });
+        const blocks = type === "q8_0" ? quantizeQ8_0(randomF32(N * K, 17 + N, 0.5)) : quantizeQ4_0(randomF32(N * K, 17 + N, 0.5));
+        const w = s.tensor(uploadMatrix(gpu, "w", { dtype: type, data: blocks }, [N, K]));
+        const ints = quantIntegers(type, blocks, N * K);
+        const ref = gemvI8Ref(q, scales, ints.q, ints.scales, N, K);
+        const magnitude = gemvI8Ref(q.map(Math.abs), scales, ints.q.map(Math.abs), ints.scales.map(Math.abs), N, K);
+        const atol = Math.max(...magnitude) * 2e-7;
+        for (const shape of gemvI8Shapes(gpu)) {
+          for (const dot4 of hasDot4(gpu) ? [true, false] : [false]) {
+            const out = s.storage(N * 4);
+            s.run(gemvI8(gpu, { xq, xs, w, out, shape, dot4 }));
+            c.close(`gemvI8: ${type} ${shape} dot4=${dot4} N=${N} K=${K}`, await gpu.readF32(out, N), ref, { atol });
+          }
+        }
+      });
+    }
+  }
+}

@@ -1,0 +1,201 @@
+// Int8 activations (quantize.wgsl) and the int8 GEMV (gemv_i8.wgsl) against their float64
+// references, every shape and with and without dot4I8Packed, on awkward sizes.
+import { describe, it, expect, beforeAll } from "vitest";
+import type { Gpu } from "../../src/gpu/device.js";
+import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
+import { gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, quantizeActivations, type GemvI8Shape } from "../../src/kernels/gemv-i8.js";
+import { uploadMatrix, releaseTensor } from "../../src/kernels/weights.js";
+import { gemvI8Ref, quantizeRowsRef } from "../../src/kernels/reference/gemv-i8.js";
+import { layerNormRef } from "../../src/kernels/reference/layernorm.js";
+import { geluRef } from "../../src/kernels/reference/elementwise.js";
+import { quantizeQ4_0, quantizeQ8_0 } from "../../src/formats/quant.js";
+import { isMnemoError } from "../../src/errors.js";
+import { testGpu } from "../helpers/gpu.js";
+import { expectClose } from "../helpers/compare.js";
+import { randomF32 } from "../helpers/random.js";
+import { quantIntegers } from "./host-matrix.js";
+
+let gpu: Gpu;
+beforeAll(async () => {
+  gpu = await testGpu();
+});
+
+async function quantizeOnGpu(x: Float32Array, M: number, K: number, norm?: { gamma: Float32Array; beta: Float32Array; eps: number }) {
+  const gx = gpu.upload(x, "x");
+  const bytes = int8ActivationBytes(M, K);
+  const xq = gpu.createStorage(bytes.xq, "xq");
+  const xs = gpu.createStorage(bytes.xs, "xs");
+  const gg = norm ? gpu.upload(norm.gamma, "g") : undefined;
+  const gb = norm ? gpu.upload(norm.beta, "b") : undefined;
+  const normed = norm ? gpu.createStorage(K * 4, "normed") : undefined;
+  const d = quantizeActivations(gpu, { x: gx, M, K, xq, xs, norm: norm ? { gamma: gg!, beta: gb!, eps: norm.eps, out: normed } : undefined });
+  runDispatches(gpu, [d]);
+  const q = new Int8Array(await gpu.readback(xq, bytes.xq));
+  const scales = await gpu.readF32(xs, bytes.xs / 4);
+  const n = normed ? await gpu.readF32(normed, K) : undefined;
+  releaseDispatches(gpu, [d]);
+  for (const b of [gx, gg, gb, normed]) if (b) gpu.pool.release(b);
+  return { q, scales, normed: n, xq, xs };
+}
+
+/** The GPU's quantization equals the reference up to one step where x · 127 / amax lands on a tie. */
+function expectQuantized(label: string, got: { q: Int8Array; scales: Float32Array }, x: Float32Array, M: number, K: number) {
+  const want = quantizeRowsRef(x, M, K);
+  expectClose(`${label} scales`, got.scales, want.scales, { atol: 0, rtol: 1e-6 });
+  let off = 0;
+  for (let i = 0; i < want.q.length; i++) {
+    const d = Math.abs(got.q[i] - want.q[i]);
+    expect(d, `${label} element ${i}`).toBeLessThanOrEqual(1);
+    off += d;
+  }
+  expect(off, `${label}: elements one step off`).toBeLessThanOrEqual(Math.ceil(want.q.length / 1000));
+  // Dequantized, within half a step of x.
+  for (let i = 0; i < x.length; i++) expect(Math.abs(got.q[i] * got.scales[i >> 5] - x[i])).toBeLessThanOrEqual(got.scales[i >> 5] * 0.5 * (1 + 1e-5) + 1e-12);
+}
+
+describe("quantizeActivations", () => {
+  for (const [M, K] of [
+    [1, 32],
+    [3, 96],
+    [7, 768],
+  ]) {
+    it(`M=${M} K=${K}`, async () => {
+      const x = randomF32(M * K, 3 + K, 2);
+      x.fill(0, 0, 32); // an all-zero block: scale 0, quants 0
+      const got = await quantizeOnGpu(x, M, K);
+      expectQuantized(`quantize M=${M} K=${K}`, got, x, M, K);
+      expect(got.scales[0]).toBe(0);
+      gpu.pool.release(got.xq);
+      gpu.pool.release(got.xs);
+    });
+  }
+
+  it("with the layer norm in front (K=768, an offset row), and the normalised row kept", async () => {
+    const K = 768;
+    const x = randomF32(K, 91, 3).map((v) => v + 40);
+    const gamma = randomF32(K, 92, 1);
+    const beta = randomF32(K, 93, 0.5);
+    const got = await quantizeOnGpu(x, 1, K, { gamma, beta, eps: 1e-5 });
+    const normed = layerNormRef(x, gamma, beta, 1, K, 1e-5);
+    expectClose("ln_quantize normed", got.normed!, normed, { atol: 2e-5, rtol: 1e-5 });
+    // Quantized from the GPU's own normalised row (the reference of the quantization step).
+    expectQuantized("ln_quantize", got, got.normed!, 1, K);
+    gpu.pool.release(got.xq);
+    gpu.pool.release(got.xs);
+  });
+
+  it("refuses K not a multiple of 32 and a layer norm over several rows", () => {
+    const x = gpu.createStorage(4 * 64 * 2, "x");
+    const xq = gpu.createStorage(128, "xq");
+    const xs = gpu.createStorage(64, "xs");
+    const attempt = (f: () => unknown, code: string) => {
+      try {
+        f();
+        expect.unreachable();
+      } catch (e) {
+        expect(isMnemoError(e) && e.code).toBe(code);
+      }
+    };
+    attempt(() => quantizeActivations(gpu, { x, M: 1, K: 48, xq, xs }), "SHAPE_MISMATCH");
+    attempt(() => quantizeActivations(gpu, { x, M: 2, K: 64, xq, xs, norm: { gamma: x, beta: x, eps: 1e-5 } }), "BAD_INPUT");
+    for (const b of [x, xq, xs]) gpu.pool.release(b);
+  });
+});
+
+interface GemvCase {
+  type: "q8_0" | "q4_0";
+  N: number;
+  K: number;
+  shape: GemvI8Shape;
+  dot4: boolean;
+  epilogue?: boolean;
+}
+
+async function checkGemv(c: GemvCase) {
+  const { type, N, K } = c;
+  const values = randomF32(N * K, 17 + N, 0.5);
+  const blocks = type === "q8_0" ? quantizeQ8_0(values) : quantizeQ4_0(values);
+  const weights = quantIntegers(type, blocks, N * K);
+  const w = uploadMatrix(gpu, "w", { dtype: type, data: blocks }, [N, K]);
+  const x = randomF32(K, 5 + K, 1);
+  const act = await quantizeOnGpu(x, 1, K);
+  const bias = c.epilogue ? randomF32(N, 8, 0.5) : undefined;
+  const residual = c.epilogue ? randomF32(N, 9, 1) : undefined;
+  const gb = bias ? gpu.upload(bias, "bias") : undefined;
+  const gr = residual ? gpu.upload(residual, "res") : undefined;
+  const out = gpu.createStorage(N * 4, "out");
+  const d = gemvI8(gpu, { xq: act.xq, xs: act.xs, w, bias: gb, residual: gr, out, epilogue: c.epilogue ? "gelu" : "none", shape: c.shape, dot4: c.dot4 });
+  runDispatches(gpu, [d]);
+  const got = await gpu.readF32(out, N);
+  const sums = gemvI8Ref(act.q, act.scales, weights.q, weights.scales, N, K);
+  // The integer products are exact; the per-block scaling and the sum over blocks are f32,
+  // so the error is a few ulps of the sum of |terms| (Q4_0 scales may be negative). Measured:
+  // at most 2.3e-8 of it (3072 x 768 rows4); the bound is 2e-7.
+  const magnitude = gemvI8Ref(act.q.map(Math.abs), act.scales, weights.q.map(Math.abs), weights.scales.map(Math.abs), N, K);
+  let want: Float64Array | Float32Array = sums;
+  let tol = Math.max(...magnitude) * 2e-7;
+  if (c.epilogue) {
+    const pre = new Float32Array(N);
+    for (let n = 0; n < N; n++) pre[n] = sums[n] + bias![n];
+    want = geluRef(pre).map((v, n) => v + residual![n]);
+    tol += 1e-6;
+  }
+  expectClose(`gemv_i8 ${type} ${c.shape} dot4=${c.dot4} N=${N} K=${K}${c.epilogue ? " bias+gelu+res" : ""}`, got, want, { atol: tol });
+  releaseDispatches(gpu, [d]);
+  releaseTensor(gpu, w);
+  for (const b of [act.xq, act.xs, gb, gr, out]) if (b) gpu.pool.release(b);
+}
+
+describe("gemvI8 on awkward shapes", () => {
+  const shapes: [number, number][] = [
+    [1, 32],
+    [7, 96],
+    [257, 64],
+    [3072, 768],
+  ];
+  for (const type of ["q8_0", "q4_0"] as const) {
+    for (const shape of ["rows4", "coop-subgroup", "coop-workgroup"] as const) {
+      for (const dot4 of [true, false]) {
+        for (const [N, K] of shapes) {
+          it(`${type} ${shape} dot4=${dot4} N=${N} K=${K}`, async (ctx) => {
+            if (!gemvI8Shapes(gpu).includes(shape) || (dot4 && !hasDot4(gpu))) ctx.skip();
+            await checkGemv({ type, N, K, shape, dot4 });
+          });
+        }
+      }
+    }
+  }
+
+  it("LM-head shapes: 50257 x 768 (q8_0) and 50257 x 256 (q4_0), the fast shapes", async () => {
+    for (const shape of ["rows4", "coop-subgroup"] as const) {
+      if (!gemvI8Shapes(gpu).includes(shape)) continue;
+      await checkGemv({ type: "q8_0", N: 50257, K: 768, shape, dot4: hasDot4(gpu) });
+      await checkGemv({ type: "q4_0", N: 50257, K: 256, shape, dot4: hasDot4(gpu) });
+    }
+  }, 120_000);
+
+  it("the epilogue: bias, GELU and a residual (every shape)", async () => {
+    for (const shape of gemvI8Shapes(gpu)) await checkGemv({ type: "q8_0", N: 257, K: 96, shape, dot4: hasDot4(gpu), epilogue: true });
+  });
+
+  it("refuses f16 weights and a residual that is the output", () => {
+    const w = uploadMatrix(gpu, "w16", { dtype: "f16", data: new Uint16Array(64) }, [2, 32]);
+    const buf = gpu.createStorage(256, "b");
+    try {
+      gemvI8(gpu, { xq: buf, xs: buf, w, out: buf });
+      expect.unreachable();
+    } catch (e) {
+      expect(isMnemoError(e) && e.code).toBe("UNSUPPORTED_FEATURE");
+    }
+    const wq = uploadMatrix(gpu, "w8", { dtype: "q8_0", data: quantizeQ8_0(new Float32Array(64)) }, [2, 32]);
+    try {
+      gemvI8(gpu, { xq: buf, xs: buf, w: wq, out: buf, residual: buf });
+      expect.unreachable();
+    } catch (e) {
+      expect(isMnemoError(e) && e.code).toBe("BAD_INPUT");
+    }
+    releaseTensor(gpu, w);
+    releaseTensor(gpu, wq);
+    gpu.pool.release(buf);
+  });
+});

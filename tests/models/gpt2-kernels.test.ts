@@ -1,0 +1,107 @@
+// GPT-2's decode kernels chosen by measurement: what the tuner picks is reported and
+// reused, every variant decodes the same model, and bad choices are refused.
+import { describe, it, expect, beforeAll } from "vitest";
+import type { Gpu } from "../../src/gpu/device.js";
+import { memoryTunerStore } from "../../src/base/tuner-store.js";
+import type { DecodeMatmulVariant } from "../../src/kernels/decode-matmul.js";
+import { gemvI8Shapes } from "../../src/kernels/gemv-i8.js";
+import { GPT2_DECODE_ROLES, type Gpt2Model } from "../../src/models/gpt2.js";
+import type { LanguageModel } from "../../src/models/types.js";
+import { Session } from "../../src/runtime/session.js";
+import { isMnemoError } from "../../src/errors.js";
+import { testGpu } from "../helpers/gpu.js";
+import { fixture, greedyIds, loadModelAt, readJsonFile } from "../helpers/models.js";
+import { errorReport } from "../helpers/compare.js";
+
+const Q8 = "tests/fixtures/models/gpt2-gutenberg-q8_0.gguf";
+let gpu: Gpu;
+let prompt: number[];
+beforeAll(async () => {
+  gpu = await testGpu();
+  prompt = (await readJsonFile<{ cases: { prompt_ids: number[] }[] }>(fixture("reference/gpt2-gutenberg.json"))).cases[0].prompt_ids;
+});
+
+/** The next-token logits after `ids`, the last token through a decode step. */
+async function decodeLogits(model: LanguageModel, ids: number[]): Promise<Float32Array> {
+  const s = new Session(model);
+  try {
+    await s.append(ids.slice(0, -1));
+    await s.append(ids.slice(-1));
+    return await s.nextTokenLogits();
+  } finally {
+    s.dispose();
+  }
+}
+
+describe("decode kernels chosen by measurement", () => {
+  it("a Q8_0 model measures every role's candidates, reports them, and a second load reuses the choices", async () => {
+    const store = memoryTunerStore();
+    const first = (await loadModelAt(gpu, Q8, { kernels: { store } })) as Gpt2Model;
+    const kernels = first.info.kernels!;
+    expect(Object.keys(kernels).sort()).toEqual([...GPT2_DECODE_ROLES].sort());
+    for (const role of GPT2_DECODE_ROLES) {
+      const k = kernels[role];
+      expect(k.source, role).toBe("measured");
+      expect(Object.keys(k.timingsMs).length, role).toBeGreaterThan(1);
+      // The fastest measured candidate is the one that runs.
+      expect(Math.min(...Object.values(k.timingsMs)), role).toBe(k.timingsMs[k.variant]);
+      expect(first.decodeKernels[role]).toBe(k.variant);
+    }
+    // The plan runs what was chosen: an int8 choice shows as its gemv_i8 kernel by shape.
+    const state = first.createState();
+    const plan = first.planForward(state, 1);
+    const names = plan.dispatches.map((d) => d.kernel);
+    const head = kernels.head.variant;
+    expect(names[names.length - 1]).toBe(head.startsWith("i8-") ? `gemv_i8_${head.slice(3)}_q8_0` : "ln_matmul_gemv_q8_0");
+    plan.dispose();
+    state.dispose();
+    first.dispose();
+
+    const second = (await loadModelAt(gpu, Q8, { kernels: { store } })) as Gpt2Model;
+    for (const role of GPT2_DECODE_ROLES) {
+      expect(second.info.kernels![role], role).toEqual({ ...kernels[role], source: "cached" });
+    }
+    second.dispose();
+  }, 120_000);
+
+  it("every variant decodes the same logits (int8 variants: within the rounding of the activations)", async () => {
+    const reference = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32" } });
+    const want = await decodeLogits(reference, prompt);
+    const wantIds = await greedyIds(reference, prompt, 8);
+    reference.dispose();
+    const variants: DecodeMatmulVariant[] = ["f32", "f32-wide", "f32-few", ...gemvI8Shapes(gpu).map((s) => `i8-${s}` as const)];
+    let int8Ids: number[] | undefined;
+    for (const variant of variants) {
+      const model = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: variant } });
+      const got = await decodeLogits(model, prompt);
+      const { maxAbs } = errorReport(got, want);
+      console.log(`${variant}: decode logits max |diff| from f32 ${maxAbs.toExponential(2)}`);
+      // f32 variants differ in summation order only (measured 5.7e-6, f32-wide); int8
+      // activations move logits by their rounding (measured 0.064 on this prompt).
+      expect(maxAbs, variant).toBeLessThan(variant.startsWith("i8-") ? 0.25 : 2e-5);
+      if (variant.startsWith("i8-")) {
+        // The int8 shapes sum the same integers in another order: the same greedy tokens.
+        const ids = await greedyIds(model, prompt, 8);
+        int8Ids ??= ids;
+        expect(ids, variant).toEqual(int8Ids);
+      } else {
+        expect(await greedyIds(model, prompt, 8), variant).toEqual(wantIds);
+      }
+      model.dispose();
+    }
+  }, 300_000);
+
+  it("refuses an int8 variant for F16 weights and an unknown variant name", async () => {
+    for (const [kernels, code] of [
+      [{ decodeMatmul: "i8-rows4" }, "BAD_INPUT"],
+      [{ decodeMatmul: "fastest" }, "BAD_INPUT"],
+    ] as const) {
+      try {
+        await loadModelAt(gpu, "weights/gpt2-gutenberg", { kernels: kernels as never });
+        expect.unreachable();
+      } catch (e) {
+        expect(isMnemoError(e) && e.code, JSON.stringify(kernels)).toBe(code);
+      }
+    }
+  });
+});
