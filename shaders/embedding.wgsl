@@ -1,6 +1,8 @@
 // out[m, d] = tokens[ids[m], d] + positions[pos[m], d], any token-table encoding (the same
 // layouts as matmul.wgsl: the tied LM head and the lookup read one table). Ids beyond the
 // table are clamped: the model validates ids on the CPU, the shader only stays in bounds.
+// A table split by rows across buffers (src/kernels/weights.ts) takes one dispatch per part:
+// `table` holds rows row0 .. row0 + V of the V_total, and a part writes only the rows of its ids.
 
 override WG: u32 = 64;
 
@@ -11,8 +13,9 @@ struct Params {
   P: u32,
   has_pos: u32,
   groups_x: u32,
-  _pad0: u32,
-  _pad1: u32,
+  // This part's first row, and the rows of the whole table.
+  row0: u32,
+  v_total: u32,
 }
 
 @group(0) @binding(0) var<storage, read> ids: array<u32>;
@@ -67,8 +70,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let m = i / p.D;
   let d = i % p.D;
-  let row = min(ids[m], p.V - 1u);
-  var v = token_value(row, d);
+  let row = min(ids[m], p.v_total - 1u);
+  if (row < p.row0 || row >= p.row0 + p.V) {
+    return;
+  }
+  var v = token_value(row - p.row0, d);
   if (p.has_pos == 1u) {
     let prow = min(pos_ids[m], p.P - 1u);
     v += pos_table[prow * p.D + d];

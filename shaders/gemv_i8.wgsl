@@ -30,6 +30,9 @@ struct Params {
   eps: f32,
   head_dim: u32,
   n_ctx: u32,
+  // The output's row width and this dispatch's first column in it (common/matmul_epilogue).
+  out_cols: u32,
+  out_col0: u32,
 }
 
 @group(0) @binding(0) var<storage, read> xq: array<vec4<u32>>;

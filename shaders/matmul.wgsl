@@ -45,6 +45,9 @@ struct Params {
   // KV_WRITE: the cache shape.
   head_dim: u32,
   n_ctx: u32,
+  // The output's row width and this dispatch's first column in it (common/matmul_epilogue).
+  out_cols: u32,
+  out_col0: u32,
 }
 
 // A row of x as the vector paths read it (four k per entry) or as the scalar path does.

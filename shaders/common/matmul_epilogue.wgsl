@@ -3,7 +3,9 @@
 // GELU / erf GELU / tanh, residual, the fused KV-cache write), shared by matmul.wgsl and
 // gemv_i8.wgsl so both give bit-identical epilogues. The including file declares matmul.wgsl's
 // bindings by role (bias 2, residual 3, out 4, positions 8, k_cache 9, v_cache 10) as its
-// switches ask, and a uniform `p` with fields N, head_dim and n_ctx.
+// switches ask, and a uniform `p` with fields N, head_dim, n_ctx, out_cols and out_col0:
+// column n of this dispatch is column out_col0 + n of rows out_cols wide (bias, residual and
+// out), so a matrix split by rows across buffers writes one output in several dispatches.
 
 fn gelu(v: f32) -> f32 {
   let inner = 0.7978845608028654 * (v + 0.044715 * v * v * v);
@@ -70,7 +72,7 @@ fn cache_store(m: u32, n: u32, v: f32) {
 fn store(m: u32, n: u32, acc: f32) -> f32 {
   var v = acc;
 #if HAS_BIAS
-  v += bias[n];
+  v += bias[p.out_col0 + n];
 #endif
 #if GELU
   v = gelu(v);
@@ -82,9 +84,9 @@ fn store(m: u32, n: u32, acc: f32) -> f32 {
   v = tanh_safe(v);
 #endif
 #if HAS_RESIDUAL
-  v += residual[m * p.N + n];
+  v += residual[m * p.out_cols + p.out_col0 + n];
 #endif
-  out[m * p.N + n] = v;
+  out[m * p.out_cols + p.out_col0 + n] = v;
 #if KV_WRITE
 #if KV_F16
 #else

@@ -35,16 +35,19 @@ export function quantizeQ8_0(x: Float32Array): Uint8Array {
   const blocks = x.length / QK;
   const out = new Uint8Array(blocks * Q8_0_BLOCK_BYTES);
   const view = new DataView(out.buffer);
+  const q = new Int8Array(out.buffer);
   for (let b = 0; b < blocks; b++) {
+    const x0 = b * QK;
     let amax = 0;
-    for (let i = 0; i < QK; i++) amax = Math.max(amax, Math.abs(x[b * QK + i]));
+    for (let i = 0; i < QK; i++) amax = Math.max(amax, Math.abs(x[x0 + i]));
     const d = Math.fround(amax / 127);
     const id = d ? Math.fround(1 / d) : 0;
-    view.setUint16(b * Q8_0_BLOCK_BYTES, f32ToF16(d), true);
+    const o = b * Q8_0_BLOCK_BYTES;
+    view.setUint16(o, f32ToF16(d), true);
     for (let i = 0; i < QK; i++) {
       // roundf: halves away from zero.
-      const v = Math.fround(x[b * QK + i] * id);
-      view.setInt8(b * Q8_0_BLOCK_BYTES + 2 + i, Math.sign(v) * Math.round(Math.abs(v)));
+      const v = Math.fround(x[x0 + i] * id);
+      q[o + 2 + i] = v < 0 ? -Math.round(-v) : Math.round(v);
     }
   }
   return out;

@@ -17,6 +17,11 @@ export interface GpuOptions {
    * `device` passed in.
    */
   pacedWaits?: boolean;
+  /**
+   * Ask for less than the adapter allows (never more): e.g. `{ maxStorageBufferBindingSize:
+   * 128 * 2 ** 20 }` to run as on a browser or phone with WebGPU's default binding limit.
+   */
+  limits?: { maxStorageBufferBindingSize?: number };
 }
 
 /** What the adapter is, in words a bench report can print. */
@@ -267,8 +272,8 @@ function summarize(info: GPUAdapterInfo | undefined): AdapterSummary {
   return { vendor, architecture, device, description, isSoftware, ...(subgroupSizes ? { subgroupSizes } : {}) };
 }
 
-/** The largest of each limit Mnemo cares about that the adapter allows. */
-function wantedLimits(adapter: GPUAdapter): Record<string, number> {
+/** The largest of each limit Mnemo cares about that the adapter allows (or less, where `cap` says). */
+function wantedLimits(adapter: GPUAdapter, cap: GpuOptions["limits"] = {}): Record<string, number> {
   const names = [
     "maxStorageBufferBindingSize",
     "maxBufferSize",
@@ -281,6 +286,8 @@ function wantedLimits(adapter: GPUAdapter): Record<string, number> {
   ] as const;
   const out: Record<string, number> = {};
   for (const n of names) out[n] = adapter.limits[n];
+  const binding = cap.maxStorageBufferBindingSize;
+  if (binding !== undefined) out.maxStorageBufferBindingSize = Math.min(out.maxStorageBufferBindingSize, binding);
   return out;
 }
 
@@ -313,7 +320,7 @@ export async function createGpu(opts: GpuOptions = {}): Promise<Gpu> {
   }
   let device: GPUDevice;
   try {
-    device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: wantedLimits(adapter) });
+    device = await adapter.requestDevice({ requiredFeatures: features, requiredLimits: wantedLimits(adapter, opts.limits) });
   } catch (cause) {
     throw new MnemoError("NO_WEBGPU", `The WebGPU adapter refused to create a device: ${String(cause)}`, { cause });
   }

@@ -6,7 +6,7 @@
 import type { Gpu } from "../gpu/device.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
 import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, quantizeActivations, type GemvI8Shape } from "./gemv-i8.js";
-import { matmul, type MatmulArgs } from "./matmul.js";
+import { matmulDispatches, rowParts, type MatmulArgs } from "./matmul.js";
 
 /**
  * "f32": `matmul` with its default grid; "f32-wide" / "f32-few": the fused layer norm on
@@ -51,29 +51,42 @@ export function decodeMatmulVariants(gpu: Gpu, args: MatmulArgs, options: { forT
   return out;
 }
 
-/** The dispatches of `args` (M = 1) in `variant`; the int8 variants need `scratch`. */
+/**
+ * The dispatches of `args` (M = 1) in `variant`; the int8 variants need `scratch`. A matrix
+ * split by rows (src/kernels/weights.ts) takes a matmul per part (the int8 row is quantized once).
+ */
 export function decodeMatmul(gpu: Gpu, args: MatmulArgs, variant: DecodeMatmulVariant, scratch?: Int8Scratch): KernelDispatch[] {
   if (!variant.startsWith("i8-")) {
     const grid = variant === "f32-wide" ? "wide" : variant === "f32-few" ? "few" : undefined;
-    return [matmul(gpu, { ...args, norm: args.norm && { ...args.norm, grid: grid ?? args.norm.grid } })];
+    return matmulDispatches(gpu, { ...args, norm: args.norm && { ...args.norm, grid: grid ?? args.norm.grid } });
   }
   if (!scratch) throw new Error(`decodeMatmul: the ${variant} variant needs an int8 scratch buffer`);
   const [, K] = args.w.shape;
   const { norm } = args;
-  return [
-    quantizeActivations(gpu, { x: args.x, M: 1, K, xq: scratch.xq, xs: scratch.xs, norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps, out: norm.out }, layer: args.layer }),
+  const quantize = quantizeActivations(gpu, {
+    x: args.x,
+    M: 1,
+    K,
+    xq: scratch.xq,
+    xs: scratch.xs,
+    norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps, out: norm.out },
+    layer: args.layer,
+  });
+  const gemvs = rowParts(args).map((a) =>
     gemvI8(gpu, {
       xq: scratch.xq,
       xs: scratch.xs,
-      w: args.w,
-      bias: args.bias,
-      residual: args.residual,
-      out: args.out,
-      epilogue: args.epilogue,
-      kvCache: args.kvCache,
+      w: a.w,
+      bias: a.bias,
+      residual: a.residual,
+      out: a.out,
+      epilogue: a.epilogue,
+      kvCache: a.kvCache,
+      outColumns: a.outColumns,
       shape: variant.slice(3) as GemvI8Shape,
       dot4: hasDot4(gpu),
-      layer: args.layer,
+      layer: a.layer,
     }),
-  ];
+  );
+  return [quantize, ...gemvs];
 }

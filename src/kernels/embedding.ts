@@ -22,9 +22,26 @@ export interface EmbeddingArgs {
   layer?: number;
 }
 
-/** out[m] = tokenTable[ids[m]] + positionTable[positions[m]]. */
-export function embedding(gpu: Gpu, args: EmbeddingArgs): KernelDispatch {
+/**
+ * {@link embedding} for any token table: one dispatch per part of a table split by rows
+ * (src/kernels/weights.ts), each writing the rows whose ids it holds.
+ */
+export function embeddingDispatches(gpu: Gpu, args: EmbeddingArgs): KernelDispatch[] {
+  const parts = args.tokenTable.parts;
+  if (!parts) return [embedding(gpu, args)];
+  let row0 = 0;
+  return parts.map((tokenTable) => {
+    const d = embedding(gpu, { ...args, tokenTable }, { row0, total: args.tokenTable.shape[0] });
+    row0 += tokenTable.shape[0];
+    return d;
+  });
+}
+
+/** out[m] = tokenTable[ids[m]] + positionTable[positions[m]]; `part`: the table is rows row0.. of a split one. */
+export function embedding(gpu: Gpu, args: EmbeddingArgs, part?: { row0: number; total: number }): KernelDispatch {
   const { ids, tokenTable, out, M } = args;
+  if (tokenTable.parts) throw new MnemoError("INTERNAL", `embedding: ${tokenTable.label} is split across buffers; use embeddingDispatches.`);
+  if (args.positionTable?.parts) throw new MnemoError("TOO_LARGE", `embedding: the position table ${args.positionTable.label} does not fit one binding.`);
   const [V, D] = tokenTable.shape;
   requireDims("embedding", { M, V, D });
   requireBytes("embedding", "ids", ids, M * 4);
@@ -48,7 +65,7 @@ export function embedding(gpu: Gpu, args: EmbeddingArgs): KernelDispatch {
       constants: { WG },
     },
     bindings: [ids, args.positions ?? ids, tokenTable.buffer, pt?.buffer ?? placeholderBuffer(gpu), out],
-    params: paramWords([M, D, V, pt ? pt.shape[0] : 1, pt ? 1 : 0, groupsX]),
+    params: paramWords([M, D, V, pt ? pt.shape[0] : 1, pt ? 1 : 0, groupsX, part?.row0 ?? 0, part?.total ?? V]),
     workgroups,
     flops: M * D,
     bytes: M * D * 12,

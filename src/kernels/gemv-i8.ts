@@ -7,7 +7,7 @@ import { makeDispatch, paramWords, type Binding, type KernelDispatch } from "../
 import type { GpuTensor } from "../gpu/tensor.js";
 import { QK } from "../formats/quant.js";
 import { grid1d, requireBytes, requireDims } from "./common.js";
-import type { FusedKvWrite, FusedLayerNorm } from "./matmul.js";
+import { outColumnsOf, type FusedKvWrite, type FusedLayerNorm, type OutColumns } from "./matmul.js";
 import { kvCacheBytes } from "./attention.js";
 import { scalePlaneOffset } from "./weights.js";
 
@@ -100,6 +100,8 @@ export interface GemvI8Args {
   epilogue?: "none" | "gelu" | "gelu_erf" | "tanh";
   /** GPT-2's fused QKV row: also write k and v into the cache (as matmul's `kvCache`). */
   kvCache?: FusedKvWrite;
+  /** As matmul's: this dispatch's columns in a wider output (a part of a split matrix). */
+  outColumns?: OutColumns;
   /** Default "rows4". */
   shape?: GemvI8Shape;
   /** Use `dot4I8Packed`; default where the adapter has it. */
@@ -117,16 +119,17 @@ export function canRunGemvI8(gpu: Gpu, a: { bias?: boolean; residual?: boolean; 
   return storageBuffers(a) <= gpu.limits.maxStorageBuffersPerShaderStage;
 }
 
-function checkGemvI8(gpu: Gpu, a: GemvI8Args, N: number, K: number, shape: GemvI8Shape): void {
+function checkGemvI8(gpu: Gpu, a: GemvI8Args, N: number, K: number, shape: GemvI8Shape, cols: OutColumns): void {
   if (a.w.dtype !== "q8_0" && a.w.dtype !== "q4_0") throw new MnemoError("UNSUPPORTED_FEATURE", `gemvI8: weights must be q8_0 or q4_0, got ${a.w.dtype}.`);
   requireDims("gemvI8", { N, K });
   const bytes = int8ActivationBytes(1, K);
   requireBytes("gemvI8", "xq", a.xq, bytes.xq);
   requireBytes("gemvI8", "xs", a.xs, bytes.xs);
-  requireBytes("gemvI8", "out", a.out, N * 4);
-  if (a.bias) requireBytes("gemvI8", "bias", a.bias, N * 4);
+  requireBytes("gemvI8", "out", a.out, cols.total * 4);
+  if (a.bias) requireBytes("gemvI8", "bias", a.bias, cols.total * 4);
+  if (a.kvCache && cols.total !== N) throw new MnemoError("BAD_INPUT", "gemvI8: a fused KV-cache write needs the whole output (no outColumns).");
   if (a.residual) {
-    requireBytes("gemvI8", "residual", a.residual, N * 4);
+    requireBytes("gemvI8", "residual", a.residual, cols.total * 4);
     if (a.residual === a.out) throw new MnemoError("BAD_INPUT", "gemvI8: residual and out must be different buffers.");
   }
   if (shape === "coop-subgroup" && !gpu.features.has("subgroups")) throw new MnemoError("UNSUPPORTED_FEATURE", "gemvI8: the coop-subgroup shape needs the adapter's `subgroups` feature.");
@@ -169,7 +172,8 @@ export function gemvI8(gpu: Gpu, a: GemvI8Args): KernelDispatch {
   const [N, K] = w.shape;
   const shape = a.shape ?? "rows4";
   const dot4 = a.dot4 ?? hasDot4(gpu);
-  checkGemvI8(gpu, a, N, K, shape);
+  const cols = outColumnsOf("gemvI8", a, N);
+  checkGemvI8(gpu, a, N, K, shape, cols);
   const dtype = w.dtype as "q8_0" | "q4_0";
   const planeOffset = scalePlaneOffset(dtype, N, K);
   const kv = a.kvCache;
@@ -209,7 +213,7 @@ export function gemvI8(gpu: Gpu, a: GemvI8Args): KernelDispatch {
       constants: { WG: wg },
     },
     bindings,
-    params: paramWords([1, N, K, groupsX, 0, { f32: 0 }, kv?.headDim ?? 0, kv?.nCtx ?? 0]),
+    params: paramWords([1, N, K, groupsX, 0, { f32: 0 }, kv?.headDim ?? 0, kv?.nCtx ?? 0, cols.total, cols.offset]),
     workgroups,
     flops: 2 * N * K,
     bytes: w.byteSize + K + (K / QK) * 4 + 4 * N * (a.residual ? 2 : 1) + (kv ? (8 * N) / 3 : 0),

@@ -84,7 +84,18 @@ export interface MatmulArgs {
    * Check {@link canFuseKvWrite} first.
    */
   kvCache?: FusedKvWrite;
+  /**
+   * Write columns `offset ..` of `out` rows `total` wide (bias and residual indexed alike):
+   * one part of a matrix split by rows (see {@link matmulDispatches}). Default: all of out.
+   */
+  outColumns?: OutColumns;
   layer?: number;
+}
+
+/** Where a dispatch's N columns go in a wider output (see {@link MatmulArgs.outColumns}). */
+export interface OutColumns {
+  offset: number;
+  total: number;
 }
 
 /**
@@ -101,14 +112,24 @@ export function canFuseKvWrite(gpu: Gpu, a: { K: number; cacheType?: KvCacheType
   return buffers <= gpu.limits.maxStorageBuffersPerShaderStage;
 }
 
-function checkInputs(args: MatmulArgs, N: number, K: number): void {
+/** The output columns of a dispatch with N weight rows, checked. */
+export function outColumnsOf(kernel: string, a: { outColumns?: OutColumns; w: GpuTensor }, N: number): OutColumns {
+  if (a.w.parts) throw new MnemoError("INTERNAL", `${kernel}: ${a.w.label} is split across ${a.w.parts.length} buffers; use matmulDispatches.`);
+  const c = a.outColumns ?? { offset: 0, total: N };
+  if (!Number.isInteger(c.offset) || c.offset < 0 || c.offset + N > c.total) {
+    throw new MnemoError("SHAPE_MISMATCH", `${kernel}: columns ${c.offset}..${c.offset + N} do not fit an output ${c.total} wide.`);
+  }
+  return c;
+}
+
+function checkInputs(args: MatmulArgs, N: number, K: number, cols: OutColumns): void {
   const { x, out, M } = args;
   requireDims("matmul", { M, N, K });
   requireBytes("matmul", "x", x, ((args.xRowOffset ?? 0) + M) * K * 4);
-  requireBytes("matmul", "out", out, M * N * 4);
-  if (args.bias) requireBytes("matmul", "bias", args.bias, N * 4);
+  requireBytes("matmul", "out", out, M * cols.total * 4);
+  if (args.bias) requireBytes("matmul", "bias", args.bias, cols.total * 4);
   if (args.residual) {
-    requireBytes("matmul", "residual", args.residual, M * N * 4);
+    requireBytes("matmul", "residual", args.residual, M * cols.total * 4);
     if (args.residual === out) throw new MnemoError("BAD_INPUT", "matmul: residual and out must be different buffers.");
   }
   if (x === out) throw new MnemoError("BAD_INPUT", "matmul: x and out must be different buffers.");
@@ -197,7 +218,9 @@ export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
   const { w, M, norm, kvCache } = args;
   if (w.shape.length !== 2) throw new MnemoError("SHAPE_MISMATCH", `matmul: ${w.label} is not a matrix.`);
   const [N, K] = w.shape;
-  checkInputs(args, N, K);
+  const cols = outColumnsOf("matmul", args, N);
+  checkInputs(args, N, K, cols);
+  if (kvCache && cols.total !== N) throw new MnemoError("BAD_INPUT", "matmul: a fused KV-cache write needs the whole output (no outColumns).");
   const plan = planMatmul(gpu, args, N, K);
   if (norm) checkNorm(gpu, norm, args, K, plan.wg);
   if (kvCache) checkKvCache(gpu, kvCache, args, N, K);
@@ -216,10 +239,31 @@ export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
     layer: args.layer,
     pipeline: { file: "matmul", defines: shaderDefines(args, plan, K), constants },
     bindings,
-    params: paramWords([M, N, K, groupsX, xOffset, { f32: norm?.eps ?? 0 }, kvCache?.headDim ?? 0, kvCache?.nCtx ?? 0]),
+    params: paramWords([M, N, K, groupsX, xOffset, { f32: norm?.eps ?? 0 }, kvCache?.headDim ?? 0, kvCache?.nCtx ?? 0, cols.total, cols.offset]),
     workgroups: [workgroups[0], workgroups[1], Math.ceil(M / plan.tm)],
     flops: 2 * M * N * K + (norm ? 8 * K : 0),
     bytes: w.byteSize + 4 * (M * K + M * N * (args.residual ? 2 : 1)) + (norm ? 8 * K : 0) + (kvCache ? (8 * M * N) / 3 : 0),
+  });
+}
+
+/**
+ * {@link matmul} for any matrix, one dispatch per part of a matrix split by rows across
+ * buffers (too large for one binding: see src/kernels/weights.ts), each writing its columns.
+ */
+export function matmulDispatches(gpu: Gpu, args: MatmulArgs): KernelDispatch[] {
+  return rowParts(args).map((a) => matmul(gpu, a));
+}
+
+/** `args` once per part of a split matrix (its columns placed by outColumns), or as it is. */
+export function rowParts<T extends { w: GpuTensor; outColumns?: OutColumns }>(args: T): T[] {
+  const parts = args.w.parts;
+  if (!parts) return [args];
+  const total = args.w.shape[0];
+  let offset = 0;
+  return parts.map((w) => {
+    const a = { ...args, w, outColumns: { offset, total } };
+    offset += w.shape[0];
+    return a;
   });
 }
 

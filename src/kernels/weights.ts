@@ -83,18 +83,57 @@ export function gpuMatrixData(m: HostMatrix, N: number, K: number): ArrayBufferV
   }
 }
 
-/** Uploads a [N, K] matrix in its GPU layout. */
+/**
+ * Uploads a [N, K] matrix in its GPU layout. One larger than the adapter's
+ * maxStorageBufferBindingSize (a 124M token table in f32 is 154 MB; many browsers allow 128
+ * MiB) is split by rows into parts of a multiple of 64 rows, each a whole matrix of its own
+ * (`parts`), so every part binds and an output column offset stays 256-byte aligned.
+ */
 export function uploadMatrix(gpu: Gpu, label: string, m: HostMatrix, shape: readonly [number, number]): GpuTensor {
   const [N, K] = shape;
   if (!Number.isInteger(N) || !Number.isInteger(K) || N <= 0 || K <= 0) {
     throw new MnemoError("SHAPE_MISMATCH", `${label}: invalid matrix shape [${N}, ${K}].`);
   }
+  const byteSize = gpuMatrixBytes(m.dtype, N, K);
+  const limit = gpu.limits.maxStorageBufferBindingSize;
+  if (byteSize <= limit) return uploadWhole(gpu, label, m, N, K);
+  // Rows per part, in steps of 64: 64 rows' bytes (their scale plane padded) fit that often.
+  const rows = Math.floor(limit / gpuMatrixBytes(m.dtype, 64, K)) * 64;
+  if (rows < 64) throw new MnemoError("TOO_LARGE", `Matrix "${label}": 64 rows of ${K} are more than this adapter's maxStorageBufferBindingSize (${limit}).`);
+  const parts: GpuTensor[] = [];
+  try {
+    for (let first = 0; first < N; first += rows) {
+      const n = Math.min(rows, N - first);
+      parts.push(uploadWhole(gpu, `${label}[${first}..${first + n})`, rowSlice(m, first, n, K), n, K));
+    }
+  } catch (e) {
+    for (const p of parts) gpu.pool.release(p.buffer);
+    throw e;
+  }
+  return { buffer: parts[0].buffer, dtype: m.dtype, shape: [N, K], byteSize: parts.reduce((a, p) => a + p.byteSize, 0), label, parts };
+}
+
+function uploadWhole(gpu: Gpu, label: string, m: HostMatrix, N: number, K: number): GpuTensor {
   const data = gpuMatrixData(m, N, K);
   const byteSize = gpuMatrixBytes(m.dtype, N, K);
   gpu.checkBindingSize(byteSize, `Matrix "${label}"`);
   const buffer = gpu.createStorage(byteSize, label);
   gpu.write(buffer, data);
   return { buffer, dtype: m.dtype, shape: [N, K], byteSize, label };
+}
+
+/** Rows first .. first + n of a host matrix (GGUF blocks never straddle rows: K % 32 == 0). */
+function rowSlice(m: HostMatrix, first: number, n: number, K: number): HostMatrix {
+  switch (m.dtype) {
+    case "f32":
+      return { dtype: "f32", data: m.data.subarray(first * K, (first + n) * K) };
+    case "f16":
+      return { dtype: "f16", data: m.data.subarray(first * K, (first + n) * K) };
+    default: {
+      const rowBytes = (K / QK) * (m.dtype === "q8_0" ? Q8_0_BLOCK_BYTES : Q4_0_BLOCK_BYTES);
+      return { dtype: m.dtype, data: m.data.subarray(first * rowBytes, (first + n) * rowBytes) };
+    }
+  }
 }
 
 /** Uploads an f32 vector (biases, norm gains). */
@@ -114,7 +153,7 @@ export function transposeToNK<T extends Float32Array | Uint16Array>(data: T, K: 
   return out;
 }
 
-/** Returns a tensor's buffer to the pool. */
+/** Returns a tensor's buffers (every part of a split one) to the pool. */
 export function releaseTensor(gpu: Gpu, t: GpuTensor): void {
-  gpu.pool.release(t.buffer);
+  for (const p of t.parts ?? [t]) gpu.pool.release(p.buffer);
 }

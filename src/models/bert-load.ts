@@ -8,7 +8,7 @@ import type { Gpu } from "../gpu/device.js";
 import type { GpuTensor } from "../gpu/tensor.js";
 import type { WeightType } from "../base/dtype.js";
 import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.js";
-import { uploadMatrix, uploadVector } from "../kernels/weights.js";
+import { releaseTensor, uploadMatrix, uploadVector } from "../kernels/weights.js";
 import { readJson, readText, type ModelFiles } from "../loading/file-set.js";
 import { wordPieceFromTokenizerJson, wordPieceFromVocabTxt, type WordPieceTokenizer } from "../tokenizers/wordpiece.js";
 import { modelFingerprint } from "./fingerprint.js";
@@ -166,7 +166,7 @@ export async function loadBert(gpu: Gpu, files: ModelFiles, configJson: unknown,
     const fp = await modelFingerprint([JSON.stringify(config), weightType, word.subarray(0, Math.min(word.byteLength, 1 << 16))]);
     return new BertModel(gpu, config, weights, tokenizer, weightType, fp);
   } catch (e) {
-    for (const t of uploaded) gpu.pool.release(t.buffer);
+    for (const t of uploaded) releaseTensor(gpu, t);
     throw e;
   }
 }

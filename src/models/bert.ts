@@ -10,10 +10,10 @@ import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import type { GpuTensor } from "../gpu/tensor.js";
 import type { WeightType } from "../base/dtype.js";
-import { embedding } from "../kernels/embedding.js";
+import { embeddingDispatches } from "../kernels/embedding.js";
 import { encoderAttention } from "../kernels/encoder-attention.js";
 import { layerNorm } from "../kernels/layernorm.js";
-import { matmul } from "../kernels/matmul.js";
+import { matmul, matmulDispatches } from "../kernels/matmul.js";
 import { poolSequences, type Pooling } from "../kernels/pool.js";
 import { releaseTensor } from "../kernels/weights.js";
 import type { WordPieceTokenizer } from "../tokenizers/wordpiece.js";
@@ -164,7 +164,10 @@ export class BertModel {
     const normed = buf(M * H * 4, "normed");
     const inner = buf(M * c.intermediateSize * 4, "intermediate");
     const norm = (from: GPUBuffer, to: GPUBuffer, n: NormWeights, layer?: number) => layerNorm(gpu, { x: from, gamma: n.gamma.buffer, beta: n.beta.buffer, out: to, M, D: H, eps, layer });
-    const ds: KernelDispatch[] = [embedding(gpu, { ids, positions: positionTypes, tokenTable: w.wordEmbeddings, positionTable: w.positionTypeTable, out: sum, M }), norm(sum, x, w.embeddingNorm)];
+    const ds: KernelDispatch[] = [
+      ...embeddingDispatches(gpu, { ids, positions: positionTypes, tokenTable: w.wordEmbeddings, positionTable: w.positionTypeTable, out: sum, M }),
+      norm(sum, x, w.embeddingNorm),
+    ];
     w.layers.forEach((L, layer) => {
       ds.push(
         matmul(gpu, { x, w: L.qkv, bias: L.qkvBias.buffer, out: qkv, M, layer }),
@@ -213,7 +216,7 @@ export class BertModel {
     ds.push(
       matmul(gpu, { x: hidden, w: mlm.w, bias: mlm.b.buffer, out: t, M, epilogue: c.activation }),
       layerNorm(gpu, { x: t, gamma: mlm.norm.gamma.buffer, beta: mlm.norm.beta.buffer, out: tn, M, D: H, eps: c.layerNormEps }),
-      matmul(gpu, { x: tn, w: this.weights.wordEmbeddings, bias: mlm.bias.buffer, out: logits, M }),
+      ...matmulDispatches(gpu, { x: tn, w: this.weights.wordEmbeddings, bias: mlm.bias.buffer, out: logits, M }),
     );
     return logits;
   }

@@ -170,7 +170,7 @@ export async function gpt2SourceToGguf(src: Gpt2Source, opts: Gpt2ToGgufOptions)
       const [N, K] = t.matrix;
       const isTable = t.name === "wte.weight" || t.name === "lm_head.weight";
       const want = t.name === "wpe.weight" ? "f32" : isTable && opts.keepTokenTableF16 ? "f16" : opts.type;
-      const host = convert(await reader.matrix(t.name), N, K, want);
+      const host = convert(await reader.matrix(t.name, want), N, K, want);
       const data = host.dtype === "f16" ? bytesOf(host.data) : host.dtype === "f32" ? bytesOf(host.data) : host.data;
       tensors.push({ name: ggufName(t.name), type: host.dtype.toUpperCase(), dims: [K, N], data });
     } else {

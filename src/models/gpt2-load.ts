@@ -9,7 +9,7 @@ import { f16BitsToF32Array, f32ToF16Array } from "../formats/f16.js";
 import { dequantizeQ4_0, dequantizeQ8_0, quantizeQ4_0, quantizeQ8_0 } from "../formats/quant.js";
 import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.js";
 import { openGguf, type GgufFile } from "../formats/gguf.js";
-import { transposeToNK, uploadMatrix, uploadVector, type HostMatrix } from "../kernels/weights.js";
+import { releaseTensor, transposeToNK, uploadMatrix, uploadVector, type HostMatrix } from "../kernels/weights.js";
 import { BpeTokenizer } from "../tokenizers/bpe.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import { readJson, readText, type ModelFiles } from "../loading/file-set.js";
@@ -37,7 +37,11 @@ export type RawMatrix = { host: HostMatrix; layout: "NK" | "KN" };
 export interface Gpt2TensorReader {
   has(name: string): boolean;
   vector(name: string): Promise<Float32Array>;
-  matrix(name: string): Promise<RawMatrix>;
+  /**
+   * `want`: the weight type the caller will convert to; a source that can produce it
+   * directly may (the synthetic source draws quantized weights as quants), others ignore it.
+   */
+  matrix(name: string, want?: WeightType): Promise<RawMatrix>;
 }
 
 export function convert(raw: RawMatrix, N: number, K: number, quant: WeightType | undefined): HostMatrix {
@@ -169,7 +173,7 @@ export async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorRead
   let weightType: WeightType = "f32";
   const mat = async (n: string, N: number, K: number, quant = opts.quant): Promise<GpuTensor> => {
     need(n);
-    const raw = await r.matrix(n);
+    const raw = await r.matrix(n, quant);
     const host = convert(raw, N, K, quant);
     const t = uploadMatrix(gpu, n, host, [N, K]);
     if (!n.startsWith("wpe")) weightType = host.dtype;
@@ -198,7 +202,7 @@ export async function uploadWeights(gpu: Gpu, cfg: Gpt2Config, r: Gpt2TensorRead
     const lmHead = r.has("lm_head.weight") ? await mat("lm_head.weight", cfg.vocabSize, D) : undefined;
     return { weights: { wte, wpe, layers, lnF, lmHead }, weightType };
   } catch (e) {
-    for (const t of uploaded) gpu.pool.release(t.buffer);
+    for (const t of uploaded) releaseTensor(gpu, t);
     throw e;
   }
 }

@@ -5,7 +5,7 @@
 // is 1 + 5 · n_layer + 1 dispatches with f32 activations. With quantized weights a decode
 // matmul may instead quantize its row to int8 (one more dispatch, the layer norm fused into
 // that one) and take integer dot products: which variant each of the five decode matmuls
-// uses is measured on the adapter by tuneKernels (src/models/gpt2-tune.ts). The model records
+// uses is measured on the adapter by tuneGpt2Decode (src/models/gpt2-tune.ts). The model records
 // forward plans; it never submits or reads back (sessions do).
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
@@ -13,9 +13,9 @@ import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import type { WeightType } from "../base/dtype.js";
 import type { GpuTensor } from "../gpu/tensor.js";
 import { attentionDispatches, kvWrite, type KvCacheType } from "../kernels/attention.js";
-import { embedding } from "../kernels/embedding.js";
+import { embeddingDispatches } from "../kernels/embedding.js";
 import { layerNorm } from "../kernels/layernorm.js";
-import { canFuseKvWrite, matmul, type FusedKvWrite, type MatmulArgs } from "../kernels/matmul.js";
+import { canFuseKvWrite, matmul, matmulDispatches, type FusedKvWrite, type MatmulArgs } from "../kernels/matmul.js";
 import { createInt8Scratch, decodeMatmul, type DecodeMatmulVariant } from "../kernels/decode-matmul.js";
 import { canRunGemvI8 } from "../kernels/gemv-i8.js";
 import { releaseTensor } from "../kernels/weights.js";
@@ -119,7 +119,7 @@ export class Gpt2Model implements LanguageModel {
       hidden: buf(M * D * 4, "hidden"),
       logits: buf(rows * c.vocabSize * 4, "logits"),
     };
-    const ds: KernelDispatch[] = [embedding(gpu, { ids, positions, tokenTable: w.wte, positionTable: w.wpe, out: io.x, M })];
+    const ds: KernelDispatch[] = embeddingDispatches(gpu, { ids, positions, tokenTable: w.wte, positionTable: w.wpe, out: io.x, M });
     if (M === 1) {
       const scratch = Object.values(this.decodeKernels).some((v) => v.startsWith("i8-")) ? createInt8Scratch(gpu, Math.max(D, c.nInner)) : undefined;
       if (scratch) buffers.push(scratch.xq, scratch.xs);
@@ -143,7 +143,7 @@ export class Gpt2Model implements LanguageModel {
       const eps = c.layerNormEpsilon;
       ds.push(
         layerNorm(gpu, { x: io.x, gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, out: io.hidden, M, D, eps }),
-        matmul(gpu, { x: io.hidden, xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: io.logits, M: rows }),
+        ...matmulDispatches(gpu, { x: io.hidden, xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: io.logits, M: rows }),
       );
     }
     return {

@@ -15,7 +15,7 @@ import type { GpuTensor } from "../gpu/tensor.js";
 import { openSafetensors, type SafetensorsFile } from "../formats/safetensors.js";
 import { interleaveRecurrentWeights } from "../kernels/lstm.js";
 import { transposeRecurrentWeights } from "../kernels/rnn.js";
-import { transposeToNK, uploadMatrix, uploadVector } from "../kernels/weights.js";
+import { releaseTensor, transposeToNK, uploadMatrix, uploadVector } from "../kernels/weights.js";
 import { CharTokenizer } from "../tokenizers/char.js";
 import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
 import type { Tokenizer } from "../tokenizers/types.js";
@@ -142,7 +142,7 @@ export function uploadRecurrentWeights(gpu: Gpu, c: RecurrentConfig, host: HostR
       },
     };
   } catch (e) {
-    for (const t of uploaded) gpu.pool.release(t.buffer);
+    for (const t of uploaded) releaseTensor(gpu, t);
     throw e;
   }
 }

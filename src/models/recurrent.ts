@@ -7,10 +7,10 @@ import type { Gpu } from "../gpu/device.js";
 import { readAll, type Readout } from "../gpu/readback.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
 import type { GpuTensor } from "../gpu/tensor.js";
-import { embedding } from "../kernels/embedding.js";
+import { embeddingDispatches } from "../kernels/embedding.js";
 import { recurrentKeepState, lstmStep } from "../kernels/lstm.js";
 import { rnnStep } from "../kernels/rnn.js";
-import { matmul } from "../kernels/matmul.js";
+import { matmul, matmulDispatches } from "../kernels/matmul.js";
 import { releaseTensor } from "../kernels/weights.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { SnapshotTensor } from "../base/snapshot-tensor.js";
@@ -180,7 +180,7 @@ export class RecurrentModel implements LanguageModel {
     // Layer l reads the h sequence of layer l − 1: two buffers, used alternately.
     const hsPair = [buf(M * H * 4, "hs.a"), buf(M * H * 4, "hs.b")];
     const logits = buf(rows * c.vocabSize * 4, "logits");
-    const ds: KernelDispatch[] = [embedding(gpu, { ids, tokenTable: w.embedding, out: x, M })];
+    const ds: KernelDispatch[] = embeddingDispatches(gpu, { ids, tokenTable: w.embedding, out: x, M });
     let input = x;
     w.layers.forEach((L, layer) => {
       const hs = hsPair[layer % 2];
@@ -192,7 +192,7 @@ export class RecurrentModel implements LanguageModel {
       ds.push(recurrentKeepState(gpu, { hs, hState: s.h[layer], H, M, layer }));
       input = hs;
     });
-    ds.push(matmul(gpu, { x: input, xRowOffset: M - rows, w: w.head.w, bias: w.head.b.buffer, out: logits, M: rows }));
+    ds.push(...matmulDispatches(gpu, { x: input, xRowOffset: M - rows, w: w.head.w, bias: w.head.b.buffer, out: logits, M: rows }));
     return {
       M,
       ids,

@@ -2,6 +2,8 @@
 // on the spot, so speed can be measured at real scale with no download. Their text is
 // meaningless; their cost is real.
 import { MnemoError } from "../errors.js";
+import { f32ToF16 } from "../formats/f16.js";
+import { Q4_0_BLOCK_BYTES, Q8_0_BLOCK_BYTES, QK } from "../formats/quant.js";
 import type { Gpu } from "../gpu/device.js";
 import { SeededRandom } from "../base/random.js";
 import { IdsOnlyTokenizer } from "../tokenizers/ids-only.js";
@@ -18,6 +20,8 @@ import type { LanguageModel } from "./types.js";
 const GPT2_SHAPES = {
   "gpt2-124m": { n_layer: 12, n_embd: 768, n_head: 12 },
   "gpt2-355m": { n_layer: 24, n_embd: 1024, n_head: 16 },
+  "gpt2-774m": { n_layer: 36, n_embd: 1280, n_head: 20 },
+  "gpt2-1.5b": { n_layer: 48, n_embd: 1600, n_head: 25 },
 } as const;
 
 const RECURRENT_SHAPES: Record<string, RecurrentConfig> = {
@@ -32,17 +36,46 @@ export function isSyntheticName(source: unknown): source is string {
   return typeof source === "string" && source.startsWith("synthetic:");
 }
 
-/** Deterministic values in [-scale, scale), seeded by the tensor's name. */
-function randomValues(name: string, n: number, scale: number): Float32Array {
+/** FNV-1a of a tensor's name: its random seed. */
+function nameSeed(name: string): number {
   let seed = 2166136261;
   for (let i = 0; i < name.length; i++) seed = Math.imul(seed ^ name.charCodeAt(i), 16777619) >>> 0;
-  const r = new SeededRandom(seed);
+  return seed;
+}
+
+/** Deterministic values in [-scale, scale), seeded by the tensor's name. */
+function randomValues(name: string, n: number, scale: number): Float32Array {
+  const r = new SeededRandom(nameSeed(name));
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) out[i] = (r.next() * 2 - 1) * scale;
   return out;
 }
 
-/** A GPT-2 tensor source that invents each tensor when asked (uniform with std 0.02, unit norms). */
+/**
+ * GGUF blocks drawn directly, uniform quants with the scale of a uniform [-scale, scale)
+ * block: four quants per random word, instead of drawing f32 values and quantizing them
+ * (10x less work: GPT-2 1.5B in Q8_0 loads in seconds, not two minutes).
+ */
+function randomBlocks(name: string, n: number, scale: number, type: "q8_0" | "q4_0"): Uint8Array {
+  const r = new SeededRandom(nameSeed(`${name}:${type}`));
+  const blockBytes = type === "q8_0" ? Q8_0_BLOCK_BYTES : Q4_0_BLOCK_BYTES;
+  const out = new Uint8Array((n / QK) * blockBytes);
+  const view = new DataView(out.buffer);
+  const d = f32ToF16(type === "q8_0" ? scale / 127 : scale / 8);
+  for (let o = 0; o < out.length; o += blockBytes) {
+    view.setUint16(o, d, true);
+    for (let j = o + 2; j < o + blockBytes; j += 4) view.setUint32(j, (r.next() * 4294967296) >>> 0, true);
+    // Q8_0 quants span -127..127: a drawn -128 becomes -127.
+    if (type === "q8_0") for (let j = o + 2; j < o + blockBytes; j++) if (out[j] === 128) out[j] = 129;
+  }
+  return out;
+}
+
+/**
+ * A GPT-2 tensor source that invents each tensor when asked (uniform with std 0.02, unit
+ * norms). Asked for Q8_0 / Q4_0, it draws the quants directly (randomBlocks), so the
+ * synthetic model and `mnemo convert --in synthetic:…` of that type hold the same quants.
+ */
 function syntheticGpt2Reader(shapes: Map<string, number>): Gpt2TensorReader {
   const std = 0.02 * Math.sqrt(3);
   return {
@@ -51,9 +84,10 @@ function syntheticGpt2Reader(shapes: Map<string, number>): Gpt2TensorReader {
       const len = shapes.get(n) ?? 0;
       return /ln_\d|ln_f/.test(n) && n.endsWith(".weight") ? new Float32Array(len).fill(1) : randomValues(n, len, std);
     },
-    async matrix(n) {
+    async matrix(n, want) {
       const len = shapes.get(n);
       if (len === undefined) throw new MnemoError("INTERNAL", `No synthetic shape for ${n}.`);
+      if (want === "q8_0" || want === "q4_0") return { host: { dtype: want, data: randomBlocks(n, len, std, want) }, layout: "NK" };
       return { host: { dtype: "f32", data: randomValues(n, len, std) }, layout: "NK" };
     },
   };
