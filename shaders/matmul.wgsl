@@ -171,7 +171,7 @@ var<workgroup> x_hat: array<row_t, XN>;
 // operations (each invocation its slice, then a barrier); `first_group`: this workgroup
 // also writes it to `normed`. Every invocation of the workgroup must call it.
 fn normalise_row(lid: u32, first_group: bool) {
-  let stats = row_stats(lid);
+  let stats = row_stats(lid, p.x_offset / LANES);
   let n = p.K / LANES;
   let src = p.x_offset / LANES;
   for (var i = lid; i < n; i += WG) {

@@ -1,4 +1,4 @@
-// Int8 activations for the quantized GEMV (gemv_i8.wgsl), as llama.cpp quantizes them: per
+// Int8 activations for the quantized GEMV (matmul_i8.wgsl), as llama.cpp quantizes them: per
 // block of 32 along K, scale = amax / 127 and q = round(x / scale) in [-127, 127] (all 0 when
 // the block is all 0). xq[m, k / 4] holds four q (element 4j + i in byte i of word j),
 // xs[m, k / 32] the scales. K % 32 == 0.
@@ -54,7 +54,8 @@ fn pack_i8(q: vec4<f32>) -> u32 {
   return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
 }
 
-// Quantizes the 8 entries (32 values) v of block `block` (m * K / 32 + b).
+// Quantizes the 8 entries (32 values) v of block `block` (m * K / 32 + b); LN_OUT: also
+// stores them in `normed` (its entries block * 8 ..).
 fn store_block(block: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>) {
   let m = max(max(max(abs(v0), abs(v1)), max(abs(v2), abs(v3))), max(max(abs(v4), abs(v5)), max(abs(v6), abs(v7))));
   let amax = max(max(m.x, m.y), max(m.z, m.w));
@@ -70,32 +71,84 @@ fn store_block(block: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4
   xq[w + 6u] = pack_i8(round(v6 * inv));
   xq[w + 7u] = pack_i8(round(v7 * inv));
   xs[block] = scale;
+#if LN
+#if LN_OUT
+  normed[w] = v0;
+  normed[w + 1u] = v1;
+  normed[w + 2u] = v2;
+  normed[w + 3u] = v3;
+  normed[w + 4u] = v4;
+  normed[w + 5u] = v5;
+  normed[w + 6u] = v6;
+  normed[w + 7u] = v7;
+#endif
+#endif
 }
 
 #if LN
-// Entry i (four values) of the normalised row, in matmul.wgsl's order of operations (LN_OUT:
-// also stored; each entry belongs to one block, so to one invocation).
+// Entry i (four values) of the normalised row starting at entry src of x, in matmul.wgsl's
+// order of operations.
 fn normalised(stats: RowStats, src: u32, i: u32) -> vec4<f32> {
-  let v = ((x[src + i] - stats.pivot) - stats.mean) * stats.inv_std * gamma[i] + beta[i];
-#if LN_OUT
-  normed[i] = v;
-#endif
-  return v;
+  return ((x[src + i] - stats.pivot) - stats.mean) * stats.inv_std * gamma[i] + beta[i];
+}
+
+// Quantizes block b of row m (its entries start at src) after the layer norm.
+fn store_normalised_block(stats: RowStats, src: u32, m: u32, b: u32) {
+  let e = b * 8u;
+  store_block(
+    m * (p.K / 32u) + b,
+    normalised(stats, src, e), normalised(stats, src, e + 1u), normalised(stats, src, e + 2u), normalised(stats, src, e + 3u),
+    normalised(stats, src, e + 4u), normalised(stats, src, e + 5u), normalised(stats, src, e + 6u), normalised(stats, src, e + 7u),
+  );
+}
+
+#if LN_PER_ROW
+// The row's statistics by one invocation, serial and barrier-free (layernorm.wgsl's PER_ROW:
+// on SwiftShader a barrier costs more than a row of arithmetic); relative to the first element.
+fn serial_row_stats(src: u32) -> RowStats {
+  let n = p.K / 4u;
+  let pivot = x[src].x;
+  var s = 0.0;
+  for (var i = 0u; i < n; i++) {
+    s += hsum(x[src + i] - pivot);
+  }
+  let mean = s / f32(p.K);
+  var q = 0.0;
+  for (var i = 0u; i < n; i++) {
+    let d = (x[src + i] - pivot) - mean;
+    q += hsum(d * d);
+  }
+  return RowStats(pivot, mean, inverseSqrt(q / f32(p.K) + p.eps));
 }
 
 @compute @workgroup_size(WG)
-fn main(@builtin(local_invocation_index) lid: u32) {
-  let stats = row_stats(lid);
-  let src = p.x_offset / 4u;
-  for (var b = lid; b < p.K / 32u; b += WG) {
-    let e = b * 8u;
-    store_block(
-      b,
-      normalised(stats, src, e), normalised(stats, src, e + 1u), normalised(stats, src, e + 2u), normalised(stats, src, e + 3u),
-      normalised(stats, src, e + 4u), normalised(stats, src, e + 5u), normalised(stats, src, e + 6u), normalised(stats, src, e + 7u),
-    );
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  // Invocation m owns row m.
+  let m = (wid.y * p.groups_x + wid.x) * WG + lid;
+  if (m >= p.M) {
+    return;
+  }
+  let src = (p.x_offset + m * p.K) / 4u;
+  let stats = serial_row_stats(src);
+  for (var b = 0u; b < p.K / 32u; b++) {
+    store_normalised_block(stats, src, m, b);
   }
 }
+#else
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  // Workgroup m owns row m (the same m for the whole workgroup, so its barrier is uniform).
+  let m = wid.y * p.groups_x + wid.x;
+  if (m >= p.M) {
+    return;
+  }
+  let src = (p.x_offset + m * p.K) / 4u;
+  let stats = row_stats(lid, src);
+  for (var b = lid; b < p.K / 32u; b += WG) {
+    store_normalised_block(stats, src, m, b);
+  }
+}
+#endif
 #else
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {

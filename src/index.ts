@@ -5,8 +5,8 @@
 export { loadModel, isWebGpuAvailable, Model, type LoadModelOptions, type PublicModelInfo, type SessionOptions, type KernelProfile } from "./api.js";
 export type { ModelInfo, KernelChoice } from "./models/types.js";
 export type { KernelOptions } from "./models/gpt2-tune.js";
-export type { DecodeMatmulVariant } from "./kernels/decode-matmul.js";
-export type { GemvI8Shape } from "./kernels/gemv-i8.js";
+export type { DecodeMatmulVariant, PrefillMatmulVariant } from "./kernels/matmul-variants.js";
+export type { GemvI8Shape } from "./kernels/matmul-i8.js";
 export { memoryTunerStore, type TunerStore } from "./base/tuner-store.js";
 export { loadEncoder, Encoder, type LoadEncoderOptions, type EmbedOptions, type FillMaskCandidate, type PublicEncoderInfo } from "./encoder-api.js";
 export type { EncoderInfo } from "./models/bert.js";

@@ -3,7 +3,7 @@
 // that every kernel that normalises a row (matmul.wgsl's fused layer norm, quantize.wgsl)
 // takes the same steps (bit-identical values for the same workgroup size). The including file declares `override WG`, the row type
 // `row_t` with its LANES values per entry, `hsum` and `first_lane` of a row_t, the input
-// `x: array<row_t>` and a uniform `p` with fields K, x_offset (in elements) and eps.
+// `x: array<row_t>` and a uniform `p` with fields K and eps.
 
 struct RowStats {
   // The row's first element: the statistics are taken relative to it (exact for nearby
@@ -27,10 +27,9 @@ fn slice_entries(j: u32, n: u32) -> u32 {
 // The statistics of layernorm.wgsl from one barrier: each invocation takes its slice's
 // deviations from the slice's own mean, and every invocation combines the slices exactly
 // (Chan et al.: M2 = sum over slices of M2_j + n_j (mean_j - mean)^2). Every invocation
-// of the workgroup must call it.
-fn row_stats(lid: u32) -> RowStats {
+// of the workgroup must call it; the row starts at entry `src` of x.
+fn row_stats(lid: u32, src: u32) -> RowStats {
   let n = p.K / LANES;
-  let src = p.x_offset / LANES;
   let pivot = first_lane(x[src]);
   var s = 0.0;
   for (var i = lid; i < n; i += WG) {

@@ -6,7 +6,7 @@ import { createGpu } from "../gpu/device.js";
 import { resolveModelFiles } from "../loading/model-files.js";
 import { loadLanguageModel } from "../models/load.js";
 import { isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
-import { isDecodeMatmulVariant, type DecodeMatmulVariant } from "../kernels/decode-matmul.js";
+import { isDecodeMatmulVariant, type DecodeMatmulVariant } from "../kernels/matmul-variants.js";
 import type { LanguageModel } from "../models/types.js";
 import type { WeightQuant } from "../base/dtype.js";
 import { UsageError } from "./args.js";

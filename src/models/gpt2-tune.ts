@@ -1,14 +1,24 @@
-// Which variant each of GPT-2's five decode matmuls runs (src/kernels/decode-matmul.ts),
-// measured on the adapter with the model's own weights (layer 0 stands for every layer: they
-// share shapes), or forced by the caller. Prefill is not tuned: its tiled matmul has one
-// variant per adapter kind.
+// Which variant each of GPT-2's five decode matmuls and four prefill layer matmuls runs
+// (src/kernels/matmul-variants.ts), measured on the adapter with the model's own weights
+// (layer 0 stands for every layer: they share shapes; prefill timed on 32 rows), or forced
+// by the caller.
 import { MnemoError } from "../errors.js";
 import type { TunerStore } from "../base/tuner-store.js";
 import { KernelTuner } from "../gpu/tuner.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
-import { createInt8Scratch, decodeMatmul, decodeMatmulVariants, isDecodeMatmulVariant, type DecodeMatmulVariant } from "../kernels/decode-matmul.js";
+import {
+  createInt8Scratch,
+  decodeMatmul,
+  decodeMatmulVariants,
+  isDecodeMatmulVariant,
+  prefillMatmul,
+  prefillMatmulVariants,
+  type DecodeMatmulVariant,
+  type Int8Scratch,
+  type PrefillMatmulVariant,
+} from "../kernels/matmul-variants.js";
 import type { FusedKvWrite, MatmulArgs } from "../kernels/matmul.js";
-import { GPT2_DECODE_ROLES, type Gpt2DecodeRole, type Gpt2Model, type Gpt2RowBuffers } from "./gpt2.js";
+import { GPT2_DECODE_ROLES, GPT2_PREFILL_ROLES, type Gpt2DecodeRole, type Gpt2Model, type Gpt2RowBuffers, type PrefillRole } from "./gpt2.js";
 import type { KernelChoice } from "./types.js";
 import { defaultTunerStore } from "../loading/tuner-store.js";
 
@@ -20,6 +30,12 @@ export interface KernelOptions {
    * variants need Q8_0 / Q4_0 weights).
    */
   decodeMatmul?: "auto" | DecodeMatmulVariant;
+  /**
+   * The layer matmuls over many rows (prefill, verification): "auto" measures, "f32" or "i8"
+   * (int8 activations; Q8_0 / Q4_0 weights) forces. Default: as `decodeMatmul` forces
+   * (f32 with "f32*", i8 with "i8-*"), else "auto".
+   */
+  prefillMatmul?: "auto" | PrefillMatmulVariant;
   /** Where measured choices persist (default: a file in Node, IndexedDB in browsers). */
   store?: TunerStore;
 }
@@ -30,33 +46,84 @@ export async function applyKernelChoices(model: Gpt2Model, options: KernelOption
   return model;
 }
 
-/** Sets `model.decodeKernels` and returns the choice per role. */
-export async function tuneGpt2Decode(model: Gpt2Model, options: KernelOptions & { store: TunerStore }): Promise<Record<Gpt2DecodeRole, KernelChoice>> {
+/** Rows of the prefill matmuls' timing runs: a prompt chunk's shape, cheap to time. */
+const TUNE_ROWS = 32;
+
+/**
+ * Sets `model.decodeKernels` and `model.prefillKernels`; returns the choice per role (the
+ * prefill ones as "prefill.qkv", ...).
+ */
+export async function tuneGpt2Decode(model: Gpt2Model, options: KernelOptions & { store: TunerStore }): Promise<Record<string, KernelChoice>> {
   const wanted = options.decodeMatmul ?? "auto";
   if (wanted !== "auto" && !isDecodeMatmulVariant(wanted)) {
     throw new MnemoError("BAD_INPUT", `kernels.decodeMatmul must be "auto", "f32", "f32-wide", "f32-few", "i8-rows4", "i8-coop-subgroup" or "i8-coop-workgroup"; got ${JSON.stringify(wanted)}.`);
   }
-  const bench = new TuningBench(model);
-  const choices = {} as Record<Gpt2DecodeRole, KernelChoice>;
+  // A forced decode variant forces the prefill's activations alike unless said otherwise.
+  const wantedPrefill = options.prefillMatmul ?? (wanted === "auto" ? "auto" : wanted.startsWith("i8-") ? "i8" : "f32");
+  if (!["auto", "f32", "i8"].includes(wantedPrefill)) throw new MnemoError("BAD_INPUT", `kernels.prefillMatmul must be "auto", "f32" or "i8"; got ${JSON.stringify(wantedPrefill)}.`);
+  const tuner = new KernelTuner(model.gpu, options.store);
+  const choices: Record<string, KernelChoice> = {};
+  const decode = new TuningBench(model, 1);
   try {
-    const tuner = new KernelTuner(model.gpu, options.store);
     for (const role of GPT2_DECODE_ROLES) {
-      const variants = decodeMatmulVariants(model.gpu, bench.args(role, "f32"), { forTuning: wanted === "auto" });
-      if (wanted !== "auto") {
-        choices[role] = { variant: forcedVariant(role, wanted, variants, model.info.weightType), timingsMs: {}, source: "forced" };
-      } else if (variants.length === 1) {
-        choices[role] = { variant: variants[0], timingsMs: {}, source: "forced" };
-      } else {
-        const candidates = new Map(variants.map((v) => [v, () => bench.dispatches(role, v)] as const));
-        const chosen = await tuner.choose(bench.shapeKey(role), candidates);
-        choices[role] = { variant: chosen.variant, timingsMs: chosen.timingsMs, source: chosen.cached ? "cached" : "measured" };
-      }
+      const variants = decodeMatmulVariants(model.gpu, decode.decodeArgs(role, "f32"), { forTuning: wanted === "auto" });
+      choices[role] = await choose(
+        tuner,
+        wanted,
+        variants,
+        decode.shapeKey(decode.decodeArgs(role, "f32")),
+        (v) => decode.decodeDispatches(role, v),
+        (w, vs) => forcedVariant(role, w, vs, model.info.weightType),
+      );
       model.decodeKernels[role] = choices[role].variant as DecodeMatmulVariant;
     }
   } finally {
-    bench.dispose();
+    decode.dispose();
+  }
+  const rows = Math.min(TUNE_ROWS, model.config.nPositions);
+  if (rows < 2) return choices;
+  const prefill = new TuningBench(model, rows);
+  try {
+    for (const role of GPT2_PREFILL_ROLES) {
+      const variants = prefillMatmulVariants(model.gpu, prefill.prefillArgs(role, "f32"));
+      const forced = (w: PrefillMatmulVariant, vs: PrefillMatmulVariant[]) => forcedPrefillVariant(role, w, vs, model.info.weightType);
+      const choice = await choose(
+        tuner,
+        wantedPrefill as "auto" | PrefillMatmulVariant,
+        variants,
+        prefill.shapeKey(prefill.prefillArgs(role, "f32")),
+        (v) => prefill.prefillDispatches(role, v),
+        forced,
+      );
+      choices[`prefill.${role}`] = choice;
+      model.prefillKernels[role] = choice.variant as PrefillMatmulVariant;
+    }
+  } finally {
+    prefill.dispose();
   }
   return choices;
+}
+
+/** A forced choice, the only variant, or the tuner's measurement. */
+async function choose<V extends string>(
+  tuner: KernelTuner,
+  wanted: "auto" | V,
+  variants: V[],
+  shapeKey: string,
+  build: (v: V) => KernelDispatch[],
+  forced: (wanted: V, variants: V[]) => V,
+): Promise<KernelChoice> {
+  if (wanted !== "auto") return { variant: forced(wanted, variants), timingsMs: {}, source: "forced" };
+  if (variants.length === 1) return { variant: variants[0], timingsMs: {}, source: "forced" };
+  const chosen = await tuner.choose(shapeKey, new Map(variants.map((v) => [v, () => build(v)] as const)));
+  return { variant: chosen.variant, timingsMs: chosen.timingsMs, source: chosen.cached ? "cached" : "measured" };
+}
+
+/** A forced prefill variant: "i8" needs quantized weights. */
+function forcedPrefillVariant(role: string, wanted: PrefillMatmulVariant, variants: PrefillMatmulVariant[], weightType: string): PrefillMatmulVariant {
+  if (variants.includes(wanted)) return wanted;
+  if (weightType !== "q8_0" && weightType !== "q4_0") throw new MnemoError("BAD_INPUT", `kernels.prefillMatmul "${wanted}" needs q8_0 or q4_0 weights; this model has ${weightType}.`);
+  throw new MnemoError("UNSUPPORTED_FEATURE", `kernels.prefillMatmul "${wanted}" cannot run the ${role} matmul on this adapter; it offers ${variants.join(", ")}.`);
 }
 
 /** The forced variant for a role: f32 grids apply only where a layer norm is fused; i8 needs quantized weights. */
@@ -69,21 +136,24 @@ function forcedVariant(role: Gpt2DecodeRole, wanted: DecodeMatmulVariant, varian
   throw new MnemoError("UNSUPPORTED_FEATURE", `kernels.decodeMatmul "${wanted}" cannot run the ${role} matmul on this adapter; it offers ${variants.join(", ")}.`);
 }
 
-/** Throwaway activation buffers and a one-position cache, for timing the decode matmuls. */
+/** Throwaway activation buffers of `rows` rows and a one-position cache, for timing the matmuls. */
 class TuningBench {
   private readonly buffers: GPUBuffer[] = [];
   private readonly io: Gpt2RowBuffers;
   private readonly kv: FusedKvWrite;
-  private readonly scratch;
+  private readonly scratch: Int8Scratch;
 
-  constructor(private readonly model: Gpt2Model) {
+  constructor(
+    private readonly model: Gpt2Model,
+    private readonly rows: number,
+  ) {
     const { gpu, config: c } = model;
     const D = c.nEmbd;
     // Smooth, non-zero values: zeros (or denormals) could take faster paths on a CPU adapter.
     const row = (n: number, label: string) =>
       this.keep(
         gpu.upload(
-          Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37) * 0.5),
+          Float32Array.from({ length: n * rows }, (_, i) => Math.sin(i * 0.37) * 0.5),
           label,
         ),
       );
@@ -95,11 +165,19 @@ class TuningBench {
       att: row(D, "tune.att"),
       up: row(c.nInner, "tune.up"),
       hidden: row(D, "tune.hidden"),
-      logits: row(c.vocabSize, "tune.logits"),
+      logits: this.keep(gpu.createStorage(c.vocabSize * 4, "tune.logits")),
     };
     const headDim = D / c.nHead;
-    this.kv = { positions: this.keep(gpu.upload(new Uint32Array(4), "tune.positions")), kCache: row(D, "tune.k"), vCache: row(D, "tune.v"), headDim, nCtx: 1, cacheType: "f32" };
-    this.scratch = createInt8Scratch(gpu, Math.max(D, c.nInner));
+    // Every row writes cache position 0 (of a one-position cache): the same work, little memory.
+    this.kv = {
+      positions: this.keep(gpu.upload(new Uint32Array(Math.max(4, rows)), "tune.positions")),
+      kCache: this.keep(gpu.createStorage(D * 4, "tune.k")),
+      vCache: this.keep(gpu.createStorage(D * 4, "tune.v")),
+      headDim,
+      nCtx: 1,
+      cacheType: "f32",
+    };
+    this.scratch = createInt8Scratch(gpu, Math.max(D, c.nInner), rows);
     this.buffers.push(this.scratch.xq, this.scratch.xs);
   }
 
@@ -108,21 +186,28 @@ class TuningBench {
     return b;
   }
 
-  args(role: Gpt2DecodeRole, variant: DecodeMatmulVariant): MatmulArgs {
+  decodeArgs(role: Gpt2DecodeRole, variant: DecodeMatmulVariant): MatmulArgs {
     if (role === "head") return this.model.headArgs(this.io);
     return this.model.decodeMatmulArgs(0, this.io, this.kv, variant)[role];
   }
 
-  dispatches(role: Gpt2DecodeRole, variant: DecodeMatmulVariant): KernelDispatch[] {
-    return decodeMatmul(this.model.gpu, this.args(role, variant), variant, this.scratch);
+  decodeDispatches(role: Gpt2DecodeRole, variant: DecodeMatmulVariant): KernelDispatch[] {
+    return decodeMatmul(this.model.gpu, this.decodeArgs(role, variant), variant, this.scratch);
+  }
+
+  prefillArgs(role: PrefillRole, variant: PrefillMatmulVariant): MatmulArgs {
+    return this.model.prefillMatmulArgs(0, this.io, this.kv, this.rows, variant)[role];
+  }
+
+  prefillDispatches(role: PrefillRole, variant: PrefillMatmulVariant): KernelDispatch[] {
+    return prefillMatmul(this.model.gpu, this.prefillArgs(role, variant), variant, this.io.h, this.scratch);
   }
 
   /** Names the shape, so models of the same shapes share a measurement. */
-  shapeKey(role: Gpt2DecodeRole): string {
-    const a = this.args(role, "f32");
+  shapeKey(a: MatmulArgs): string {
     const [N, K] = a.w.shape;
     const parts = [a.norm ? "ln" : "", a.kvCache ? "kv" : "", a.bias ? "bias" : "", a.residual ? "res" : "", a.epilogue ?? ""].filter(Boolean);
-    return `decode-matmul ${a.w.dtype} ${N}x${K} ${parts.join("+")}`;
+    return `${this.rows === 1 ? "decode" : `prefill M=${this.rows}`} matmul ${a.w.dtype} ${N}x${K} ${parts.join("+")}`;
   }
 
   dispose(): void {

@@ -15,9 +15,9 @@ import type { GpuTensor } from "../gpu/tensor.js";
 import { attentionDispatches, kvWrite, type KvCacheType } from "../kernels/attention.js";
 import { embeddingDispatches } from "../kernels/embedding.js";
 import { layerNorm } from "../kernels/layernorm.js";
-import { canFuseKvWrite, matmul, matmulDispatches, type FusedKvWrite, type MatmulArgs } from "../kernels/matmul.js";
-import { createInt8Scratch, decodeMatmul, type DecodeMatmulVariant } from "../kernels/decode-matmul.js";
-import { canRunGemvI8 } from "../kernels/gemv-i8.js";
+import { canFuseKvWrite, matmulDispatches, type FusedKvWrite, type MatmulArgs } from "../kernels/matmul.js";
+import { createInt8Scratch, decodeMatmul, prefillMatmul, type DecodeMatmulVariant, type Int8Scratch, type PrefillMatmulVariant } from "../kernels/matmul-variants.js";
+import { canRunGemvI8 } from "../kernels/matmul-i8.js";
 import { releaseTensor } from "../kernels/weights.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { Gpt2Config } from "./gpt2-config.js";
@@ -46,6 +46,9 @@ export interface Gpt2Weights {
 /** The five matmuls of a decode step, each of which may run in its own variant. */
 export type Gpt2DecodeRole = "qkv" | "proj" | "up" | "down" | "head";
 export const GPT2_DECODE_ROLES: readonly Gpt2DecodeRole[] = ["qkv", "proj", "up", "down", "head"];
+/** The layer matmuls of a forward over many rows (the LM head there reads one row, or all for logits). */
+export type PrefillRole = Exclude<Gpt2DecodeRole, "head">;
+export const GPT2_PREFILL_ROLES: readonly PrefillRole[] = ["qkv", "proj", "up", "down"];
 
 /** Activation buffers of one row, as a decode plan holds them. */
 export interface Gpt2RowBuffers {
@@ -63,6 +66,8 @@ export class Gpt2Model implements LanguageModel {
   readonly info: ModelInfo;
   /** The variant of each decode matmul ("f32" until the loader tunes them). */
   readonly decodeKernels: Record<Gpt2DecodeRole, DecodeMatmulVariant> = { qkv: "f32", proj: "f32", up: "f32", down: "f32", head: "f32" };
+  /** The variant of each layer matmul over many rows ("f32" until the loader tunes them). */
+  readonly prefillKernels: Record<PrefillRole, PrefillMatmulVariant> = { qkv: "f32", proj: "f32", up: "f32", down: "f32" };
   readonly maxChunk: number;
   readonly hiddenSize: number;
 
@@ -137,7 +142,9 @@ export class Gpt2Model implements LanguageModel {
       });
       ds.push(...decodeMatmul(gpu, this.headArgs(io), this.decodeKernels.head, scratch));
     } else {
-      w.layers.forEach((_, layer) => ds.push(...this.prefillLayer(layer, io, this.layerCache(cache, layer, positions), M)));
+      const scratch = Object.values(this.prefillKernels).includes("i8") ? createInt8Scratch(gpu, Math.max(D, c.nInner), M) : undefined;
+      if (scratch) buffers.push(scratch.xq, scratch.xs);
+      w.layers.forEach((_, layer) => ds.push(...this.prefillLayer(layer, io, this.layerCache(cache, layer, positions), M, scratch)));
       // Every row's hidden state stays in `hidden` (external memory); the LM head reads only the
       // rows it needs: the last one unless all logits are asked for.
       const eps = c.layerNormEpsilon;
@@ -160,28 +167,39 @@ export class Gpt2Model implements LanguageModel {
     };
   }
 
-  /** One layer of a forward over M > 1 rows: layer norms of their own, then the tiled matmuls. */
-  private prefillLayer(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, M: number): KernelDispatch[] {
-    const { gpu, config: c } = this;
-    const L = this.weights.layers[layer];
-    const D = c.nEmbd;
-    const eps = c.layerNormEpsilon;
-    const fuse = canFuseKvWrite(gpu, { K: D, cacheType: kv.cacheType, bias: true });
+  /**
+   * One layer of a forward over M > 1 rows: each layer norm over all rows before the matmul
+   * behind it (or inside its int8 quantization), then the tiles.
+   */
+  private prefillLayer(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, M: number, scratch?: Int8Scratch): KernelDispatch[] {
+    const { gpu } = this;
+    const args = this.prefillMatmulArgs(layer, io, kv, M);
+    const k = this.prefillKernels;
     const attention = { ...this.attentionShape(kv, M), qkv: io.qkv, layer };
-    const ds = [
-      layerNorm(gpu, { x: io.x, gamma: L.ln1.g.buffer, beta: L.ln1.b.buffer, out: io.h, M, D, eps, layer }),
-      matmul(gpu, { x: io.h, w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: io.qkv, M, kvCache: fuse ? kv : undefined, layer }),
-    ];
-    if (!fuse) ds.push(kvWrite(gpu, attention));
+    const ds = prefillMatmul(gpu, args.qkv, k.qkv, io.h, scratch);
+    if (!args.qkv.kvCache) ds.push(kvWrite(gpu, attention));
     ds.push(
       // The split path on a hardware GPU when few (row, head) pairs face a long cache.
       ...attentionDispatches(gpu, { ...attention, out: io.att }),
-      matmul(gpu, { x: io.att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: io.x, out: io.x2, M, layer }),
-      layerNorm(gpu, { x: io.x2, gamma: L.ln2.g.buffer, beta: L.ln2.b.buffer, out: io.h, M, D, eps, layer }),
-      matmul(gpu, { x: io.h, w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: io.up, M, epilogue: "gelu", layer }),
-      matmul(gpu, { x: io.up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: io.x2, out: io.x, M, layer }),
+      ...prefillMatmul(gpu, args.proj, k.proj, io.h, scratch),
+      ...prefillMatmul(gpu, args.up, k.up, io.h, scratch),
+      ...prefillMatmul(gpu, args.down, k.down, io.h, scratch),
     );
     return ds;
+  }
+
+  /** The four matmuls of one layer over M > 1 rows (`norm`: layer-normalise the rows first). */
+  prefillMatmulArgs(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, M: number, qkvVariant = this.prefillKernels.qkv): Record<PrefillRole, MatmulArgs> {
+    const { gpu, config: c } = this;
+    const L = this.weights.layers[layer];
+    const eps = c.layerNormEpsilon;
+    const fuse = qkvVariant === "i8" ? canRunGemvI8(gpu, { bias: true, kvCache: true }) : canFuseKvWrite(gpu, { K: c.nEmbd, cacheType: kv.cacheType, bias: true });
+    return {
+      qkv: { x: io.x, w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: io.qkv, M, norm: { gamma: L.ln1.g.buffer, beta: L.ln1.b.buffer, eps }, kvCache: fuse ? kv : undefined, layer },
+      proj: { x: io.att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: io.x, out: io.x2, M, layer },
+      up: { x: io.x2, w: L.mlpUp.w, bias: L.mlpUp.b.buffer, out: io.up, M, epilogue: "gelu", norm: { gamma: L.ln2.g.buffer, beta: L.ln2.b.buffer, eps }, layer },
+      down: { x: io.up, w: L.mlpDown.w, bias: L.mlpDown.b.buffer, residual: io.x2, out: io.x, M, layer },
+    };
   }
 
   /** One layer's KV cache as the matmul's fused write and the attention kernels take it. */

@@ -40,6 +40,7 @@ const FAMILIES = [
   "encoderAttention",
   "pool",
   "gemvI8",
+  "matmulI8",
   "sampling",
   "knn",
   "IndexedDB",

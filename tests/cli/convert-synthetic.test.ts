@@ -50,8 +50,9 @@ describe("mnemo convert --in synthetic:gpt2-124m", () => {
     const { reader } = syntheticGpt2Source("synthetic:gpt2-124m");
     const bias = new Float32Array((await gguf.readTensor("blk.3.attn_norm.bias")).slice().buffer);
     expect(bias).toEqual(await reader.vector("h.3.ln_1.bias"));
-    // The Q8_0 blocks the synthetic model uploads (same convert(), same source values).
-    const want = convert(await reader.matrix("h.0.attn.c_proj.weight"), 768, 768, "q8_0");
+    // The Q8_0 blocks the synthetic model uploads (the source draws them as quants when
+    // asked for Q8_0, for the model and for convert alike).
+    const want = convert(await reader.matrix("h.0.attn.c_proj.weight", "q8_0"), 768, 768, "q8_0");
     expect(Buffer.from(await gguf.readTensor("blk.0.attn_output.weight")).equals(Buffer.from(want.data as Uint8Array))).toBe(true);
   });
 

@@ -94,26 +94,29 @@ for (const file of ["gpt2-gutenberg-q8_0.gguf", "gpt2-gutenberg-q4_0.gguf"]) {
       }
     }, 300_000);
 
-    it(`perplexity of the first ${PPL_IDS} val ids (one window) against the F16 model's on the same ids`, async () => {
+    // With int8 activations (the prefill's int8 tiles): the quality bound holds for what the
+    // tuner may pick. With f32 activations this window measured -0.0455% (Q8_0), +1.487% (Q4_0).
+    it(`perplexity of the first ${PPL_IDS} val ids (one window, int8 activations) against the F16 model's on the same ids`, async () => {
       const val = await readJsonFile<{ ids: number[] }>(fixture("reference/gutenberg_val_ids.json"));
-      const r = await evaluatePerplexity(model, val.ids.slice(0, PPL_IDS), { window: 1024 });
+      const int8 = await loadModelAt(gpu, `tests/fixtures/models/${file}`, { kernels: { decodeMatmul: "i8-rows4" } });
+      const r = await evaluatePerplexity(int8, val.ids.slice(0, PPL_IDS), { window: 1024 });
+      int8.dispose();
       const f16 = await f16Perplexity();
       const rel = r.perplexity / f16 - 1;
-      console.log(`${file}: val${PPL_IDS} perplexity ${r.perplexity.toFixed(4)} (${(100 * rel).toFixed(4)}% vs F16's ${f16.toFixed(4)})`);
+      console.log(`${file}: val${PPL_IDS} perplexity with int8 activations ${r.perplexity.toFixed(4)} (${(100 * rel).toFixed(4)}% vs F16's ${f16.toFixed(4)})`);
       expect(r.predicted).toBe(PPL_IDS - 1);
       expect(Math.abs(rel)).toBeLessThanOrEqual(BOUNDS[file].pplVsF16);
     }, 900_000);
 
     if (file.includes("q8_0")) {
-      it("Q8_0 greedy equals the F16 model's greedy (PyTorch fixture) for 16 tokens, or parts at a near-tie, with int8 activations too", async () => {
+      // With int8 activations (prefill and decode), the path users get where it is faster;
+      // the f32 path is held to the dequantized reference above.
+      it("Q8_0 greedy with int8 activations equals the F16 model's greedy (PyTorch fixture) for 16 tokens, or parts at a near-tie", async () => {
         const cases = (await readJsonFile<{ cases: RefCase[] }>(fixture("reference/gpt2-gutenberg.json"))).cases;
         const int8 = await loadModelAt(gpu, `tests/fixtures/models/${file}`, { kernels: { decodeMatmul: "i8-rows4" } });
-        const runs: [string, LanguageModel][] = [
-          ["f32 activations", model],
-          ["int8 activations", int8],
-        ];
-        for (const [[what, m], [i, c]] of runs.flatMap((r) => [...cases.entries()].map((e) => [r, e] as const))) {
-          const got = await greedyIds(m, c.prompt_ids, 16);
+        const what = "int8 activations";
+        for (const [i, c] of cases.entries()) {
+          const got = await greedyIds(int8, c.prompt_ids, 16);
           const diverge = got.findIndex((id, k) => id !== c.greedy_ids[k]);
           if (diverge < 0) {
             console.log(`prompt ${i} (${what}): Q8_0 greedy equals F16 for 16 tokens`);

@@ -55,6 +55,8 @@ describe("mnemo bench", () => {
     expect(j.decode_cpu_ms.submit).toBeGreaterThan(0);
     expect(j.decode_cpu_overlapped_ms.record).toBeGreaterThan(0);
     expect(kernels[0].ms_per_step).toBeGreaterThanOrEqual(kernels.at(-1)!.ms_per_step);
+    // What each tuned matmul runs (f16 weights: f32 activations on one of two grids).
+    for (const role of ["qkv", "proj", "up", "down", "head"]) expect(j.kernel_choices[role].variant, role).toMatch(/^f32/);
     // A synthetic model has token ids but no vocabulary a grammar could read.
     expect(j.constrained_decode).toMatch(/no tokenizer vocabulary for a grammar/);
   });

@@ -56,7 +56,8 @@ async function run(): Promise<Check[]> {
     let seen = 0;
     let aborted = "";
     try {
-      for await (const _ of await engine.chat.completions.create({ messages, max_tokens: 64, stream: true }, { signal: controller.signal })) if (++seen === 2) controller.abort();
+      // Seeded: a reply that runs past the abort (an unseeded one may end at its first token).
+      for await (const _ of await engine.chat.completions.create({ messages, max_tokens: 64, seed: 3, stream: true }, { signal: controller.signal })) if (++seen === 2) controller.abort();
     } catch (e) {
       aborted = isMnemoError(e, "ABORTED") ? "ABORTED" : String(e);
     }

@@ -32,7 +32,7 @@ import { f16BitsToF32Array } from "../../../src/formats/f16.js";
 import { randomF32, rng } from "../../helpers/random.js";
 import { hostMatrix, type WType } from "../../kernels/host-matrix.js";
 import { scoped, type Checks, type Scope } from "./checks.js";
-import { gemvI8Checks } from "./gemv-i8.js";
+import { gemvI8Checks, matmulI8TileChecks } from "./matmul-i8.js";
 
 /** The kernel families, in the order the page runs them (main.ts times each). */
 export const KERNEL_FAMILIES: [string, (gpu: Gpu, c: Checks) => Promise<void>][] = [
@@ -51,6 +51,7 @@ export const KERNEL_FAMILIES: [string, (gpu: Gpu, c: Checks) => Promise<void>][]
   ["encoderAttention", encoderAttentionChecks],
   ["pool", poolChecks],
   ["gemvI8", gemvI8Checks],
+  ["matmulI8", matmulI8TileChecks],
 ];
 
 /** Row ranges of sequences of these lengths packed one after another (every row of a sequence attends to all of it). */

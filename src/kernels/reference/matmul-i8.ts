@@ -1,4 +1,4 @@
-// Plain TypeScript references for shaders/quantize.wgsl and shaders/gemv_i8.wgsl.
+// Plain TypeScript references for shaders/quantize.wgsl and shaders/matmul_i8.wgsl.
 
 /** Int8 activations: per block of 32, q = round(x · 127 / amax) (ties to even, as WGSL's round), scale = amax / 127. */
 export function quantizeRowsRef(x: Float32Array, M: number, K: number): { q: Int8Array; scales: Float32Array } {

@@ -1,17 +1,19 @@
-// The ways to run a one-row matmul (decode), by name, for a model to compose and a tuner to
-// choose between: f32 activations through `matmul` (its fused layer norm on either grid), or
-// int8 activations (`quantizeActivations` then `gemvI8` in one of its shapes) for Q8_0 /
-// Q4_0 weights. Every variant computes the same product; the int8 ones round the
-// activations to 8 bits per block of 32 first, as llama.cpp does.
+// The ways to run a matmul, by name, for a model to compose and a tuner to choose between.
+// One row (decode): f32 activations through `matmul` (its fused layer norm on either grid), or
+// int8 activations (`quantizeActivations` then `gemvI8` in one of its shapes) for Q8_0 / Q4_0
+// weights. Many rows (prefill): `layerNorm` + `matmul`'s tiles, or `quantizeActivations` (the
+// layer norm fused) + `matmulI8`'s tiles. Every variant computes the same product; the int8
+// ones round the activations to 8 bits per block of 32 first, as llama.cpp does.
 import type { Gpu } from "../gpu/device.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
-import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, quantizeActivations, type GemvI8Shape } from "./gemv-i8.js";
+import { layerNorm } from "./layernorm.js";
+import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape } from "./matmul-i8.js";
 import { matmulDispatches, rowParts, type MatmulArgs } from "./matmul.js";
 
 /**
  * "f32": `matmul` with its default grid; "f32-wide" / "f32-few": the fused layer norm on
  * the wide or the few-workgroup grid; "i8-<shape>": int8 activations and the int8 GEMV
- * (shaders/gemv_i8.wgsl) in that shape.
+ * (shaders/matmul_i8.wgsl) in that shape.
  */
 export type DecodeMatmulVariant = "f32" | "f32-wide" | "f32-few" | `i8-${GemvI8Shape}`;
 
@@ -20,16 +22,59 @@ export function isDecodeMatmulVariant(name: string): name is DecodeMatmulVariant
   return ["f32", "f32-wide", "f32-few", "i8-rows4", "i8-coop-subgroup", "i8-coop-workgroup"].includes(name);
 }
 
-/** Buffers the int8 variants quantize the row into (sized for the largest K of a plan). */
+/** Many rows: "f32" (`layerNorm` + `matmul`) or "i8" (int8 activations and `matmulI8`). */
+export type PrefillMatmulVariant = "f32" | "i8";
+
+/** Buffers the int8 variants quantize rows into (sized for a plan's rows and largest K). */
 export interface Int8Scratch {
   xq: GPUBuffer;
   xs: GPUBuffer;
 }
 
-/** Allocates an {@link Int8Scratch} for rows of up to `maxK` values. */
-export function createInt8Scratch(gpu: Gpu, maxK: number): Int8Scratch {
-  const bytes = int8ActivationBytes(1, maxK);
+/** Allocates an {@link Int8Scratch} for `rows` rows of up to `maxK` values. */
+export function createInt8Scratch(gpu: Gpu, maxK: number, rows = 1): Int8Scratch {
+  const bytes = int8ActivationBytes(rows, maxK);
   return { xq: gpu.createStorage(bytes.xq, "xq"), xs: gpu.createStorage(bytes.xs, "xs") };
+}
+
+/** The prefill variants that can run `args` on this adapter, "f32" first. */
+export function prefillMatmulVariants(gpu: Gpu, args: MatmulArgs): PrefillMatmulVariant[] {
+  const quantized = args.w.dtype === "q8_0" || args.w.dtype === "q4_0";
+  return quantized && canRunGemvI8(gpu, { bias: !!args.bias, residual: !!args.residual }) ? ["f32", "i8"] : ["f32"];
+}
+
+/**
+ * The dispatches of `args` over M >= 2 rows in `variant`. `args.norm` here means "layer-
+ * normalise each row first": "f32" writes the normalised rows to `normed` and multiplies
+ * those; "i8" normalises inside the quantization. The int8 variant needs `scratch` for M rows.
+ */
+export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmulVariant, normed: GPUBuffer, scratch?: Int8Scratch): KernelDispatch[] {
+  const { M, norm } = args;
+  const [, K] = args.w.shape;
+  if (variant === "f32") {
+    if (!norm) return matmulDispatches(gpu, args);
+    const ln = layerNorm(gpu, { x: args.x, gamma: norm.gamma, beta: norm.beta, out: normed, M, D: K, eps: norm.eps, layer: args.layer });
+    return [ln, ...matmulDispatches(gpu, { ...args, x: normed, norm: undefined })];
+  }
+  if (!scratch) throw new Error("prefillMatmul: the i8 variant needs an int8 scratch buffer");
+  const quantize = quantizeActivations(gpu, { x: args.x, M, K, xq: scratch.xq, xs: scratch.xs, norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps }, layer: args.layer });
+  const tiles = rowParts(args).map((a) =>
+    matmulI8(gpu, {
+      xq: scratch.xq,
+      xs: scratch.xs,
+      M,
+      w: a.w,
+      bias: a.bias,
+      residual: a.residual,
+      out: a.out,
+      epilogue: a.epilogue,
+      kvCache: a.kvCache,
+      outColumns: a.outColumns,
+      dot4: hasDot4(gpu),
+      layer: a.layer,
+    }),
+  );
+  return [quantize, ...tiles];
 }
 
 /**

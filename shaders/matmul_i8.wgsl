@@ -1,18 +1,20 @@
-// One-row matmul (decode) of int8 activations with Q8_0 / Q4_0 weights:
-//   out[n] = epilogue( sum over blocks b of ws[n, b] * xs[b] * sum_j q[n, 32b + j] * xq[32b + j] )
-// xq, xs come from quantize.wgsl (four int8 per word, one f32 scale per 32); the weights are in
-// the planes layout of src/kernels/weights.ts, bound twice: the quants as `wq` (16 bytes per
-// load) and, from its 256-aligned offset, the scale plane as `ws`. The 32-term integer dot
-// products are exact; only the per-block scaling is floating point.
+// Matmuls of int8 activations with Q8_0 / Q4_0 weights:
+//   out[m, n] = epilogue( sum over blocks b of ws[n, b] * xs[m, b] * sum_j q[n, 32b + j] * xq[m, 32b + j] )
+// xq, xs come from quantize.wgsl (four int8 per word, one f32 scale per 32, row-major); the
+// weights are in the planes layout of src/kernels/weights.ts, bound twice: the quants as `wq`
+// (16 bytes per load) and, from its 256-aligned offset, the scale plane as `ws`. The 32-term
+// integer dot products are exact; only the per-block scaling is floating point.
 // DP4: the products use dot4I8Packed (WGSL's packed_4x8_integer_dot_product); otherwise the
 // bytes are sign-extended and dotted as vec4<i32>, the same integers.
-// Two shapes of the same sum (src/kernels/gemv-i8.ts picks one by measurement):
-//   ROWS4: an invocation per four rows walks all of K; each activation load serves four rows
-//     (the fast shape on SwiftShader, where loads bound a GEMV and barriers are dear).
-//   COOP: a team of lanes per four rows, the lanes striding along K a block (32 values) at a
-//     time, so neighbouring lanes read neighbouring 32-byte blocks of a row; the partial sums
-//     meet in subgroupAdd (SUBGROUPS: a team is a subgroup) or in a workgroup-memory tree (a
-//     team is the workgroup). Teams loop over row quads, so any subgroup size is covered.
+// One row (decode), two shapes of the same sum (the tuner picks one, src/models/gpt2-tune.ts):
+//   ROWS4: an invocation per four rows of W walks all of K; each activation load serves four
+//     rows (the fast shape on SwiftShader, where loads bound a GEMV and barriers are dear).
+//   COOP: a team of lanes per four rows of W, the lanes striding along K a block (32 values)
+//     at a time, so neighbouring lanes read neighbouring 32-byte blocks of a row; the partial
+//     sums meet in subgroupAdd (SUBGROUPS: a team is a subgroup) or in a workgroup-memory tree
+//     (a team is the workgroup). Teams loop over row quads, so any subgroup size is covered.
+// Many rows (prefill), TILE: an invocation per TM rows of x by four rows of W (TM = 2, 4 or 8),
+//   each block of weights loaded once for all TM rows, the accumulators in named registers.
 // The epilogue (bias, GELU, residual, KV-cache write) is matmul.wgsl's (common/matmul_epilogue).
 #if SUBGROUPS
 enable subgroups;
@@ -20,6 +22,7 @@ diagnostic(off, subgroup_uniformity);
 #endif
 
 override WG: u32 = 64;
+override TM: u32 = 8;
 
 struct Params {
   M: u32,
@@ -99,7 +102,8 @@ fn block_sum8(lo: vec4<u32>, hi: vec4<u32>) -> i32 {
 }
 #endif
 
-// The integer dot products of block b for rows r (four of them), as f32, times their scales.
+// The integer dot products of block b of activation row 0 with W rows r (four of them), as
+// f32, times their scales.
 fn block_terms(r: vec4<u32>, b: u32) -> vec4<f32> {
   let nb = p.K / 32u;
 #if W_Q8_0
@@ -127,7 +131,87 @@ fn quad_rows(n0: u32) -> vec4<u32> {
   return vec4<u32>(min(n0, last), min(n0 + 1u, last), min(n0 + 2u, last), min(n0 + 3u, last));
 }
 
-#if COOP
+#if TILE
+// Block b of activation row m against four W rows (their chunks w*a, w*b and scales):
+// the four scaled sums.
+fn tile_terms(m: u32, b: u32, w0a: vec4<u32>, w0b: vec4<u32>, w1a: vec4<u32>, w1b: vec4<u32>, w2a: vec4<u32>, w2b: vec4<u32>, w3a: vec4<u32>, w3b: vec4<u32>, scales: vec4<f32>) -> vec4<f32> {
+  let nb = p.K / 32u;
+  let a = xq[m * (p.K / 16u) + 2u * b];
+  let c = xq[m * (p.K / 16u) + 2u * b + 1u];
+#if W_Q8_0
+  let d = vec4<i32>(dot16(w0a, a) + dot16(w0b, c), dot16(w1a, a) + dot16(w1b, c), dot16(w2a, a) + dot16(w2b, c), dot16(w3a, a) + dot16(w3b, c));
+#else
+  // Q4_0: w*a are the block's low nibbles (elements 0..15), w*b unused; see block_dot_q4.
+  let mask = vec4<u32>(0x0f0f0f0fu);
+  let a8 = block_sum8(a, c);
+  let d = vec4<i32>(
+    dot16(w0a & mask, a) + dot16((w0a >> vec4<u32>(4u)) & mask, c) - a8,
+    dot16(w1a & mask, a) + dot16((w1a >> vec4<u32>(4u)) & mask, c) - a8,
+    dot16(w2a & mask, a) + dot16((w2a >> vec4<u32>(4u)) & mask, c) - a8,
+    dot16(w3a & mask, a) + dot16((w3a >> vec4<u32>(4u)) & mask, c) - a8,
+  );
+#endif
+  return vec4<f32>(d) * scales * xs[m * nb + b];
+}
+
+// Chunk `c` of W row r: for Q8_0, 16 of its int8 (two per block); for Q4_0, block c whole.
+fn w_chunk(r: u32, c: u32) -> vec4<u32> {
+#if W_Q8_0
+  return wq[r * (p.K / 16u) + c];
+#else
+  return wq[r * (p.K / 32u) + c];
+#endif
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let n0 = ((wid.y * p.groups_x + wid.x) * WG + lid) * 4u;
+  let m0 = wid.z * TM;
+  if (n0 >= p.N || m0 >= p.M) {
+    return;
+  }
+  let r = quad_rows(n0);
+  let nb = p.K / 32u;
+  // Rows past M read the last row and are never written.
+  let last = p.M - 1u;
+  var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
+  var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
+  for (var b = 0u; b < nb; b++) {
+#if W_Q8_0
+    let w0a = w_chunk(r.x, 2u * b); let w0b = w_chunk(r.x, 2u * b + 1u);
+    let w1a = w_chunk(r.y, 2u * b); let w1b = w_chunk(r.y, 2u * b + 1u);
+    let w2a = w_chunk(r.z, 2u * b); let w2b = w_chunk(r.z, 2u * b + 1u);
+    let w3a = w_chunk(r.w, 2u * b); let w3b = w_chunk(r.w, 2u * b + 1u);
+#else
+    let w0a = w_chunk(r.x, b); let w1a = w_chunk(r.y, b); let w2a = w_chunk(r.z, b); let w3a = w_chunk(r.w, b);
+    let w0b = w0a; let w1b = w1a; let w2b = w2a; let w3b = w3a;
+#endif
+    let sc = vec4<f32>(ws[r.x * nb + b], ws[r.y * nb + b], ws[r.z * nb + b], ws[r.w * nb + b]);
+    a0 += tile_terms(m0, b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
+    if (TM > 1u) { a1 += tile_terms(min(m0 + 1u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
+    if (TM > 2u) {
+      a2 += tile_terms(min(m0 + 2u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
+      a3 += tile_terms(min(m0 + 3u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
+    }
+    if (TM > 4u) {
+      a4 += tile_terms(min(m0 + 4u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
+      a5 += tile_terms(min(m0 + 5u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
+      a6 += tile_terms(min(m0 + 6u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
+      a7 += tile_terms(min(m0 + 7u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
+    }
+  }
+  let cols = min(4u, p.N - n0);
+  let rows = min(TM, p.M - m0);
+  store4(m0, n0, cols, a0);
+  if (rows > 1u) { store4(m0 + 1u, n0, cols, a1); }
+  if (rows > 2u) { store4(m0 + 2u, n0, cols, a2); }
+  if (rows > 3u) { store4(m0 + 3u, n0, cols, a3); }
+  if (rows > 4u) { store4(m0 + 4u, n0, cols, a4); }
+  if (rows > 5u) { store4(m0 + 5u, n0, cols, a5); }
+  if (rows > 6u) { store4(m0 + 6u, n0, cols, a6); }
+  if (rows > 7u) { store4(m0 + 7u, n0, cols, a7); }
+}
+#elif COOP
 #if SUBGROUPS
 @compute @workgroup_size(WG)
 fn main(

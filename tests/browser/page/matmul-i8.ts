@@ -1,10 +1,10 @@
 // Int8 activations and the int8 GEMV on the browser's WebGPU, every shape the adapter offers,
-// with and without dot4I8Packed, against the references of tests/kernels/gemv-i8.test.ts
+// with and without dot4I8Packed, against the references of tests/kernels/matmul-i8.test.ts
 // (bounds named there: scales to 1e-6 relative, quants within one step, the GEMV to 2e-7 of
 // the sum of |terms|).
 import type { Gpu } from "../../../src/gpu/device.js";
-import { gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, quantizeActivations } from "../../../src/kernels/gemv-i8.js";
-import { gemvI8Ref, quantizeRowsRef } from "../../../src/kernels/reference/gemv-i8.js";
+import { gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations } from "../../../src/kernels/matmul-i8.js";
+import { gemvI8Ref, quantizeRowsRef } from "../../../src/kernels/reference/matmul-i8.js";
 import { uploadMatrix } from "../../../src/kernels/weights.js";
 import { quantizeQ4_0, quantizeQ8_0 } from "../../../src/formats/quant.js";
 import { randomF32 } from "../../helpers/random.js";
@@ -42,5 +42,34 @@ export async function gemvI8Checks(gpu: Gpu, c: Checks): Promise<void> {
         }
       });
     }
+  }
+}
+
+/** The many-row tiles (prefill) against the one-row reference, row by row (M = 3 and 9: 4- and 8-row tiles). */
+export async function matmulI8TileChecks(gpu: Gpu, c: Checks): Promise<void> {
+  for (const [type, M, N, K] of [
+    ["q8_0", 3, 257, 64],
+    ["q4_0", 9, 7, 96],
+  ] as const) {
+    await scoped(gpu, async (s) => {
+      const x = randomF32(M * K, 31 + M, 1);
+      const bytes = int8ActivationBytes(M, K);
+      const [gx, xq, xs, out] = [s.upload(x), s.storage(bytes.xq), s.storage(bytes.xs), s.storage(M * N * 4)];
+      const blocks = type === "q8_0" ? quantizeQ8_0(randomF32(N * K, 37 + N, 0.5)) : quantizeQ4_0(randomF32(N * K, 37 + N, 0.5));
+      const w = s.tensor(uploadMatrix(gpu, "w", { dtype: type, data: blocks }, [N, K]));
+      s.run(quantizeActivations(gpu, { x: gx, M, K, xq, xs }), matmulI8(gpu, { xq, xs, M, w, out }));
+      const q = new Int8Array(await gpu.readback(xq, bytes.xq));
+      const scales = await gpu.readF32(xs, (M * K) / 32);
+      const ints = quantIntegers(type, blocks, N * K);
+      const want = new Float64Array(M * N);
+      let worst = 0;
+      for (let m = 0; m < M; m++) {
+        const qm = q.subarray(m * K, (m + 1) * K);
+        const sm = scales.subarray((m * K) / 32, ((m + 1) * K) / 32);
+        want.set(gemvI8Ref(qm, sm, ints.q, ints.scales, N, K), m * N);
+        worst = Math.max(worst, ...gemvI8Ref(qm.map(Math.abs), sm, ints.q.map(Math.abs), ints.scales.map(Math.abs), N, K));
+      }
+      c.close(`matmulI8: ${type} tiles M=${M} N=${N} K=${K}`, await gpu.readF32(out, M * N), want, { atol: worst * 2e-7 });
+    });
   }
 }
