@@ -40,9 +40,9 @@ export interface KernelOptions {
   store?: TunerStore;
 }
 
-/** Chooses the model's decode kernels (as `options` asks) and reports them in `model.info.kernels`. */
+/** Chooses the model's decode and prefill kernels (as `options` asks) and reports them in `model.info.kernels`. */
 export async function applyKernelChoices(model: Gpt2Model, options: KernelOptions = {}): Promise<Gpt2Model> {
-  model.info.kernels = await tuneGpt2Decode(model, { ...options, store: options.store ?? defaultTunerStore() });
+  model.info.kernels = await tuneGpt2Kernels(model, { ...options, store: options.store ?? defaultTunerStore() });
   return model;
 }
 
@@ -53,7 +53,7 @@ const TUNE_ROWS = 32;
  * Sets `model.decodeKernels` and `model.prefillKernels`; returns the choice per role (the
  * prefill ones as "prefill.qkv", ...).
  */
-export async function tuneGpt2Decode(model: Gpt2Model, options: KernelOptions & { store: TunerStore }): Promise<Record<string, KernelChoice>> {
+export async function tuneGpt2Kernels(model: Gpt2Model, options: KernelOptions & { store: TunerStore }): Promise<Record<string, KernelChoice>> {
   const wanted = options.decodeMatmul ?? "auto";
   if (wanted !== "auto" && !isDecodeMatmulVariant(wanted)) {
     throw new MnemoError("BAD_INPUT", `kernels.decodeMatmul must be "auto", "f32", "f32-wide", "f32-few", "i8-rows4", "i8-coop-subgroup" or "i8-coop-workgroup"; got ${JSON.stringify(wanted)}.`);

@@ -4,9 +4,10 @@
 // one row (decode) each layer norm runs inside the matmul that follows it, so a decode step
 // is 1 + 5 · n_layer + 1 dispatches with f32 activations. With quantized weights a decode
 // matmul may instead quantize its row to int8 (one more dispatch, the layer norm fused into
-// that one) and take integer dot products: which variant each of the five decode matmuls
-// uses is measured on the adapter by tuneGpt2Decode (src/models/gpt2-tune.ts). The model records
-// forward plans; it never submits or reads back (sessions do).
+// that one) and take integer dot products, and a prefill's layer matmuls may do the same over
+// all rows: which variant each runs is measured on the adapter by tuneGpt2Kernels
+// (src/models/gpt2-tune.ts). The model records forward plans; it never submits or reads back
+// (sessions do).
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
