@@ -1,11 +1,12 @@
-// Int8 activations for the quantized GEMV (matmul_i8.wgsl), as llama.cpp quantizes them: per
+// Int8 activations for the int8 matmuls (matmul_i8.wgsl), as llama.cpp quantizes them: per
 // block of 32 along K, scale = amax / 127 and q = round(x / scale) in [-127, 127] (all 0 when
 // the block is all 0). xq[m, k / 4] holds four q (element 4j + i in byte i of word j),
 // xs[m, k / 32] the scales. K % 32 == 0.
-// Without LN: one invocation per block. LN (M = 1): the row is first layer-normalised (gamma,
-// beta, eps) with row_stats.wgsl's statistics, as matmul.wgsl's fused layer norm does; one
-// workgroup then owns the row, each invocation its blocks. LN_OUT: the
-// normalised row also goes to `normed` (GPT-2 keeps the hidden state after ln_f).
+// Without LN: one invocation per block. LN: each row is first layer-normalised (gamma, beta,
+// eps): a workgroup owns a row, with row_stats.wgsl's statistics as matmul.wgsl's fused layer
+// norm takes them (GPUs), or, LN_PER_ROW, an invocation owns a row and loops (SwiftShader, where
+// a barrier costs more than the row). LN_OUT: the normalised rows also go to `normed` (GPT-2
+// keeps the hidden state after ln_f); block (m, b) is entries 8 (m K/32 + b).. of both.
 
 override WG: u32 = 64;
 

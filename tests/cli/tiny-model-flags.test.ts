@@ -94,6 +94,9 @@ describe("mnemo eval on tiny-gpt2", () => {
       "--quant",
       "q4_0",
       "--keep-token-table-f16",
+      // f32 activations: the reference is the float64 forward of the converted weights.
+      "--kernels",
+      "f32",
       "--json",
     ]);
     expect(r.weight_type).toBe("q4_0");

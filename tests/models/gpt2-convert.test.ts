@@ -63,7 +63,8 @@ describe("gpt2ToGguf on the bundled GPT-2", () => {
 
   it("the converted Q8_0 file loads, tokenizes from its own metadata, and lands on the dequantized reference", async () => {
     const bytes = join_(await gpt2ToGguf(await resolveModelFiles(join(ROOT, "weights/gpt2-gutenberg")), { type: "q8_0" }));
-    const model = await loadLanguageModel(gpu, await resolveModelFiles({ "model.gguf": bytes }));
+    // f32 activations: the reference is the dequantized weights' float32 forward.
+    const model = await loadLanguageModel(gpu, await resolveModelFiles({ "model.gguf": bytes }), { kernels: { decodeMatmul: "f32" } });
     expect(model.tokenizer.encode("Hello world")).toEqual([15496, 995]);
     const ref = (await readJsonFile<{ files: Record<string, { prompt_ids: number[]; top10_ids: number[] }[]> }>(fixture("reference/gguf-dequant-reference.json"))).files["gpt2-gutenberg-q8_0.gguf"];
     const V = model.info.vocabSize;
