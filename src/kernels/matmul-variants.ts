@@ -7,7 +7,7 @@
 import type { Gpu } from "../gpu/device.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
 import { layerNorm } from "./layernorm.js";
-import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape } from "./matmul-i8.js";
+import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape, type MatmulI8Args } from "./matmul-i8.js";
 import { matmulDispatches, rowParts, type MatmulArgs } from "./matmul.js";
 
 /**
@@ -57,23 +57,9 @@ export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmul
     return [ln, ...matmulDispatches(gpu, { ...args, x: normed, norm: undefined })];
   }
   if (!scratch) throw new Error("prefillMatmul: the i8 variant needs an int8 scratch buffer");
-  const quantize = quantizeActivations(gpu, { x: args.x, M, K, xq: scratch.xq, xs: scratch.xs, norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps }, layer: args.layer });
-  const tiles = rowParts(args).map((a) =>
-    matmulI8(gpu, {
-      xq: scratch.xq,
-      xs: scratch.xs,
-      M,
-      w: a.w,
-      bias: a.bias,
-      residual: a.residual,
-      out: a.out,
-      epilogue: a.epilogue,
-      kvCache: a.kvCache,
-      outColumns: a.outColumns,
-      dot4: hasDot4(gpu),
-      layer: a.layer,
-    }),
-  );
+  // The normalised rows are not kept: the many-row path has no use for them.
+  const quantize = quantizeFor(gpu, { ...args, norm: norm && { ...norm, out: undefined } }, scratch);
+  const tiles = rowParts(args).map((a) => matmulI8(gpu, { ...int8Args(gpu, a, scratch), M }));
   return [quantize, ...tiles];
 }
 
@@ -81,7 +67,7 @@ export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmul
  * The variants that can run `args` (M = 1) on this adapter, the default first. `forTuning`:
  * only those worth timing. The workgroup tree is the fallback for adapters without
  * subgroups; where subgroups exist it is the same shape with a costlier reduction (121 ms
- * against 5.8 on SwiftShader for an f32 3072 x 768 GEMV, ../shared/bench), so it is left out.
+ * against 5.8 on SwiftShader for an f32 3072 x 768 GEMV, measured 2026-12-01), so it is left out.
  */
 export function decodeMatmulVariants(gpu: Gpu, args: MatmulArgs, options: { forTuning?: boolean } = {}): DecodeMatmulVariant[] {
   const out: DecodeMatmulVariant[] = args.norm ? ["f32", gpu.adapter.isSoftware ? "f32-wide" : "f32-few"] : ["f32"];
@@ -106,32 +92,39 @@ export function decodeMatmul(gpu: Gpu, args: MatmulArgs, variant: DecodeMatmulVa
     return matmulDispatches(gpu, { ...args, norm: args.norm && { ...args.norm, grid: grid ?? args.norm.grid } });
   }
   if (!scratch) throw new Error(`decodeMatmul: the ${variant} variant needs an int8 scratch buffer`);
-  const [, K] = args.w.shape;
+  const quantize = quantizeFor(gpu, args, scratch);
+  const shape = variant.slice(3) as GemvI8Shape;
+  const gemvs = rowParts(args).map((a) => gemvI8(gpu, { ...int8Args(gpu, a, scratch), shape }));
+  return [quantize, ...gemvs];
+}
+
+/** The quantization of args.x (M rows of K) into `scratch`, the layer norm (and its kept rows) as args.norm says. */
+function quantizeFor(gpu: Gpu, args: MatmulArgs, scratch: Int8Scratch): KernelDispatch {
   const { norm } = args;
-  const quantize = quantizeActivations(gpu, {
+  return quantizeActivations(gpu, {
     x: args.x,
-    M: 1,
-    K,
+    M: args.M,
+    K: args.w.shape[1],
     xq: scratch.xq,
     xs: scratch.xs,
     norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps, out: norm.out },
     layer: args.layer,
   });
-  const gemvs = rowParts(args).map((a) =>
-    gemvI8(gpu, {
-      xq: scratch.xq,
-      xs: scratch.xs,
-      w: a.w,
-      bias: a.bias,
-      residual: a.residual,
-      out: a.out,
-      epilogue: a.epilogue,
-      kvCache: a.kvCache,
-      outColumns: a.outColumns,
-      shape: variant.slice(3) as GemvI8Shape,
-      dot4: hasDot4(gpu),
-      layer: a.layer,
-    }),
-  );
-  return [quantize, ...gemvs];
+}
+
+/** The int8 matmul's arguments for one (part of a) matmul whose rows are quantized in `scratch`. */
+function int8Args(gpu: Gpu, a: MatmulArgs, scratch: Int8Scratch): MatmulI8Args {
+  return {
+    xq: scratch.xq,
+    xs: scratch.xs,
+    w: a.w,
+    bias: a.bias,
+    residual: a.residual,
+    out: a.out,
+    epilogue: a.epilogue,
+    kvCache: a.kvCache,
+    outColumns: a.outColumns,
+    dot4: hasDot4(gpu),
+    layer: a.layer,
+  };
 }
