@@ -4,6 +4,7 @@
 // `await createWorkerEngine(worker, source)`. Errors cross as MnemoErrors with their codes;
 // an aborted signal on the page stops the generation in the worker.
 import { MnemoError, type MnemoErrorCode } from "../errors.js";
+import type { KernelOptions } from "../models/gpt2-tune.js";
 import type { ChatCompletions, Completions } from "./completions.js";
 import type { ChatCompletionChunk, ChatCompletionRequest, CompletionCallOptions, CompletionChunk, CompletionRequest } from "./types.js";
 
@@ -140,6 +141,11 @@ export interface WorkerEngineOptions {
   onProgress?: (p: unknown) => void;
   /** Keep downloaded weights in Cache Storage (default true). */
   cache?: boolean;
+  /**
+   * The kernel variants, as loadModel takes them (the store stays the worker's default: a
+   * store object cannot cross to a worker).
+   */
+  kernels?: Omit<KernelOptions, "store">;
 }
 
 interface Pending {
@@ -175,7 +181,7 @@ export async function createWorkerEngine(worker: Worker, source: unknown, option
       pending.set(id, { resolve, reject, ...extra });
       worker.postMessage({ ...message, id });
     });
-  const info = (await call({ kind: "load", source, options: { cache: options.cache } }, { onProgress: options.onProgress })) as WorkerEngine["info"];
+  const info = (await call({ kind: "load", source, options: { cache: options.cache, kernels: options.kernels } }, { onProgress: options.onProgress })) as WorkerEngine["info"];
 
   const create = (api: Api, request: ChatCompletionRequest | CompletionRequest, opts: CompletionCallOptions = {}): Promise<unknown> => {
     const id = next++;
