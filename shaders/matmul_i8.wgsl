@@ -1,14 +1,20 @@
 // Matmuls of int8 activations with Q8_0 / Q4_0 weights:
 //   out[m, n] = epilogue( sum over blocks b of ws[n, b] * xs[m, b] * sum_j q[n, 32b + j] * xq[m, 32b + j] )
-// xq, xs come from quantize.wgsl (four int8 per word, one f32 scale per 32, row-major); the
-// weights are in the planes layout of src/kernels/weights.ts, bound twice: the quants as `wq`
-// (16 bytes per load) and, from its 256-aligned offset, the scale plane as `ws`. The 32-term
-// integer dot products are exact; only the per-block scaling is floating point.
+// The weights are in the planes layout of src/kernels/weights.ts, bound twice: the quants as
+// `wq` (16 bytes per load) and, from its 256-aligned offset, the scale plane as `ws`. The
+// 32-term integer dot products are exact; only the per-block scaling is floating point.
+// The activations (four int8 per word, one f32 scale per 32) are quantized as
+// common/quantize_block says: for many rows by quantize.wgsl into xq, xs; for one row by each
+// workgroup itself, from the f32 row x into workgroup memory (LN: layer-normalised first, with
+// matmul.wgsl's row statistics; LN_OUT: workgroup 0 also keeps the normalised row in `normed`),
+// which saves a dispatch per matmul and costs each workgroup one pass over a row of K.
 // DP4: the products use dot4I8Packed (WGSL's packed_4x8_integer_dot_product); otherwise the
 // bytes are sign-extended and dotted as vec4<i32>, the same integers.
 // One row (decode), two shapes of the same sum (the tuner picks one, src/models/gpt2-tune.ts):
 //   ROWS4: an invocation per four rows of W walks all of K; each activation load serves four
-//     rows (the fast shape on SwiftShader, where loads bound a GEMV and barriers are dear).
+//     rows. A few invocations loop over the row quads (the fast shape on SwiftShader, where
+//     loads bound a GEMV and every 4-invocation group of a workgroup with a barrier costs a
+//     coroutine: src/kernels/matmul.ts, FEW_WG).
 //   COOP: a team of lanes per four rows of W, the lanes striding along K a block (32 values)
 //     at a time, so neighbouring lanes read neighbouring 32-byte blocks of a row; the partial
 //     sums meet in subgroupAdd (SUBGROUPS: a team is a subgroup) or in a workgroup-memory tree
@@ -23,6 +29,9 @@ diagnostic(off, subgroup_uniformity);
 
 override WG: u32 = 64;
 override TM: u32 = 8;
+// One row: its 16-byte chunks of quants (K / 16) and its blocks (K / 32).
+override KCHUNKS: u32 = 48u;
+override KBLOCKS: u32 = 24u;
 
 struct Params {
   M: u32,
@@ -38,7 +47,19 @@ struct Params {
   out_col0: u32,
 }
 
+#if TILE
 @group(0) @binding(0) var<storage, read> xq: array<vec4<u32>>;
+@group(0) @binding(6) var<storage, read> xs: array<f32>;
+#else
+@group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
+#if LN
+@group(0) @binding(12) var<storage, read> gamma: array<vec4<f32>>;
+@group(0) @binding(13) var<storage, read> beta: array<vec4<f32>>;
+#if LN_OUT
+@group(0) @binding(14) var<storage, read_write> normed: array<vec4<f32>>;
+#endif
+#endif
+#endif
 @group(0) @binding(1) var<storage, read> wq: array<vec4<u32>>;
 #if HAS_BIAS
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
@@ -48,7 +69,6 @@ struct Params {
 #endif
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> ws: array<f32>;
-@group(0) @binding(6) var<storage, read> xs: array<f32>;
 #if KV_WRITE
 @group(0) @binding(8) var<storage, read> positions: array<u32>;
 #if KV_F16
@@ -59,10 +79,71 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 #endif
 #endif
-@group(0) @binding(11) var<uniform> p: Params;
+@group(0) @binding(15) var<uniform> p: Params;
 
 #include common/tanh
 #include common/matmul_epilogue
+
+#if TILE
+#else
+alias row_t = vec4<f32>;
+const LANES: u32 = 4u;
+
+fn hsum(v: row_t) -> f32 {
+  return dot(v, vec4<f32>(1.0));
+}
+
+fn first_lane(v: row_t) -> f32 {
+  return v.x;
+}
+
+#if LN
+#include common/row_stats
+#endif
+#include common/quantize_block
+
+// The workgroup's copy of the quantized row.
+var<workgroup> row_q: array<vec4<u32>, KCHUNKS>;
+var<workgroup> row_s: array<f32, KBLOCKS>;
+
+#if LN
+var<private> ln_stats: RowStats;
+#endif
+
+// Entry i (four values) of the row to quantize, the row starting at entry src of x.
+fn row_entry(src: u32, i: u32) -> vec4<f32> {
+#if LN
+  return normalised(ln_stats, src, i);
+#else
+  return x[src + i];
+#endif
+}
+
+// Quantizes the row into row_q / row_s, an invocation per block; `keep`: also store the
+// normalised row (LN_OUT). Every invocation of the workgroup must call it (it has barriers).
+fn quantize_row(lid: u32, keep: bool) {
+  let src = p.x_offset / 4u;
+#if LN
+  ln_stats = row_stats(lid, src);
+#endif
+  for (var b = lid; b < p.K / 32u; b += WG) {
+    let e = 8u * b;
+    let v0 = row_entry(src, e); let v1 = row_entry(src, e + 1u); let v2 = row_entry(src, e + 2u); let v3 = row_entry(src, e + 3u);
+    let v4 = row_entry(src, e + 4u); let v5 = row_entry(src, e + 5u); let v6 = row_entry(src, e + 6u); let v7 = row_entry(src, e + 7u);
+    let qb = quantize_block(v0, v1, v2, v3, v4, v5, v6, v7);
+    row_q[2u * b] = qb.lo;
+    row_q[2u * b + 1u] = qb.hi;
+    row_s[b] = qb.scale;
+#if LN_OUT
+    if (keep) {
+      normed[e] = v0; normed[e + 1u] = v1; normed[e + 2u] = v2; normed[e + 3u] = v3;
+      normed[e + 4u] = v4; normed[e + 5u] = v5; normed[e + 6u] = v6; normed[e + 7u] = v7;
+    }
+#endif
+  }
+  workgroupBarrier();
+}
+#endif
 
 // sum of 4 int8 products of two words (byte i with byte i).
 fn dot4(a: u32, b: u32) -> i32 {
@@ -102,13 +183,15 @@ fn block_sum8(lo: vec4<u32>, hi: vec4<u32>) -> i32 {
 }
 #endif
 
-// The integer dot products of block b of activation row 0 with W rows r (four of them), as
+#if TILE
+#else
+// The integer dot products of block b of the quantized row with W rows r (four of them), as
 // f32, times their scales.
 fn block_terms(r: vec4<u32>, b: u32) -> vec4<f32> {
   let nb = p.K / 32u;
 #if W_Q8_0
-  let a0 = xq[2u * b];
-  let a1 = xq[2u * b + 1u];
+  let a0 = row_q[2u * b];
+  let a1 = row_q[2u * b + 1u];
   let d = vec4<i32>(
     chunk_dot(r.x, 2u * b, a0) + chunk_dot(r.x, 2u * b + 1u, a1),
     chunk_dot(r.y, 2u * b, a0) + chunk_dot(r.y, 2u * b + 1u, a1),
@@ -116,14 +199,15 @@ fn block_terms(r: vec4<u32>, b: u32) -> vec4<f32> {
     chunk_dot(r.w, 2u * b, a0) + chunk_dot(r.w, 2u * b + 1u, a1),
   );
 #else
-  let lo = xq[2u * b];
-  let hi = xq[2u * b + 1u];
+  let lo = row_q[2u * b];
+  let hi = row_q[2u * b + 1u];
   let a8 = block_sum8(lo, hi);
   let d = vec4<i32>(block_dot_q4(r.x, b, lo, hi, a8), block_dot_q4(r.y, b, lo, hi, a8), block_dot_q4(r.z, b, lo, hi, a8), block_dot_q4(r.w, b, lo, hi, a8));
 #endif
   let scales = vec4<f32>(ws[r.x * nb + b], ws[r.y * nb + b], ws[r.z * nb + b], ws[r.w * nb + b]);
-  return vec4<f32>(d) * scales * xs[b];
+  return vec4<f32>(d) * scales * row_s[b];
 }
+#endif
 
 // Rows n0.. (four; past N the last row is read again and never written).
 fn quad_rows(n0: u32) -> vec4<u32> {
@@ -221,6 +305,7 @@ fn main(
   @builtin(subgroup_invocation_id) lane: u32,
   @builtin(subgroup_size) team_size: u32,
 ) {
+  quantize_row(lid, wid.x == 0u && wid.y == 0u);
   // A team is a subgroup (subgroups of a 1-D workgroup are its consecutive invocations).
   let teams_per_group = WG / team_size;
   let team = (wid.y * p.groups_x + wid.x) * teams_per_group + lid / team_size;
@@ -248,6 +333,7 @@ fn main(
   @builtin(num_workgroups) groups: vec3<u32>,
   @builtin(local_invocation_index) lid: u32,
 ) {
+  quantize_row(lid, wid.x == 0u && wid.y == 0u);
   let team = wid.y * p.groups_x + wid.x;
   let teams = groups.x * groups.y;
   let quads = (p.N + 3u) / 4u;
@@ -274,16 +360,22 @@ fn main(
 #endif
 #else
 @compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let n0 = ((wid.y * p.groups_x + wid.x) * WG + lid) * 4u;
-  if (n0 >= p.N) {
-    return;
+fn main(
+  @builtin(workgroup_id) wid: vec3<u32>,
+  @builtin(num_workgroups) groups: vec3<u32>,
+  @builtin(local_invocation_index) lid: u32,
+) {
+  quantize_row(lid, wid.x == 0u && wid.y == 0u);
+  let invocations = groups.x * groups.y * WG;
+  let quads = (p.N + 3u) / 4u;
+  for (var q = (wid.y * p.groups_x + wid.x) * WG + lid; q < quads; q += invocations) {
+    let n0 = q * 4u;
+    let r = quad_rows(n0);
+    var t = vec4<f32>(0.0);
+    for (var b = 0u; b < p.K / 32u; b++) {
+      t += block_terms(r, b);
+    }
+    store4(0u, n0, min(4u, p.N - n0), t);
   }
-  let r = quad_rows(n0);
-  var t = vec4<f32>(0.0);
-  for (var b = 0u; b < p.K / 32u; b++) {
-    t += block_terms(r, b);
-  }
-  store4(0u, n0, min(4u, p.N - n0), t);
 }
 #endif

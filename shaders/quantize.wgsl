@@ -1,7 +1,6 @@
-// Int8 activations for the int8 matmuls (matmul_i8.wgsl), as llama.cpp quantizes them: per
-// block of 32 along K, scale = amax / 127 and q = round(x / scale) in [-127, 127] (all 0 when
-// the block is all 0). xq[m, k / 4] holds four q (element 4j + i in byte i of word j),
-// xs[m, k / 32] the scales. K % 32 == 0.
+// Int8 activations for the int8 tiles (matmul_i8.wgsl's TILE), per block of 32 along K as
+// common/quantize_block says (one-row GEMVs quantize their row themselves). xq[m, k / 4]
+// holds four q (element 4j + i in byte i of word j), xs[m, k / 32] the scales. K % 32 == 0.
 // Without LN: one invocation per block. LN: each row is first layer-normalised (gamma, beta,
 // eps): a workgroup owns a row, with row_stats.wgsl's statistics as matmul.wgsl's fused layer
 // norm takes them (GPUs), or, LN_PER_ROW, an invocation owns a row and loops (SwiftShader, where
@@ -49,29 +48,22 @@ fn first_lane(v: row_t) -> f32 {
 #include common/row_stats
 #endif
 
-// Four values as four int8 in one word, element i in byte i.
-fn pack_i8(q: vec4<f32>) -> u32 {
-  let b = vec4<u32>(bitcast<vec4<u32>>(vec4<i32>(q)) & vec4<u32>(255u));
-  return b.x | (b.y << 8u) | (b.z << 16u) | (b.w << 24u);
-}
+#include common/quantize_block
 
 // Quantizes the 8 entries (32 values) v of block `block` (m * K / 32 + b); LN_OUT: also
 // stores them in `normed` (its entries block * 8 ..).
 fn store_block(block: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4<f32>, v4: vec4<f32>, v5: vec4<f32>, v6: vec4<f32>, v7: vec4<f32>) {
-  let m = max(max(max(abs(v0), abs(v1)), max(abs(v2), abs(v3))), max(max(abs(v4), abs(v5)), max(abs(v6), abs(v7))));
-  let amax = max(max(m.x, m.y), max(m.z, m.w));
-  let scale = amax / 127.0;
-  let inv = select(0.0, 127.0 / amax, amax > 0.0);
+  let qb = quantize_block(v0, v1, v2, v3, v4, v5, v6, v7);
   let w = block * 8u;
-  xq[w] = pack_i8(round(v0 * inv));
-  xq[w + 1u] = pack_i8(round(v1 * inv));
-  xq[w + 2u] = pack_i8(round(v2 * inv));
-  xq[w + 3u] = pack_i8(round(v3 * inv));
-  xq[w + 4u] = pack_i8(round(v4 * inv));
-  xq[w + 5u] = pack_i8(round(v5 * inv));
-  xq[w + 6u] = pack_i8(round(v6 * inv));
-  xq[w + 7u] = pack_i8(round(v7 * inv));
-  xs[block] = scale;
+  xq[w] = qb.lo.x;
+  xq[w + 1u] = qb.lo.y;
+  xq[w + 2u] = qb.lo.z;
+  xq[w + 3u] = qb.lo.w;
+  xq[w + 4u] = qb.hi.x;
+  xq[w + 5u] = qb.hi.y;
+  xq[w + 6u] = qb.hi.z;
+  xq[w + 7u] = qb.hi.w;
+  xs[block] = qb.scale;
 #if LN
 #if LN_OUT
   normed[w] = v0;
@@ -87,12 +79,6 @@ fn store_block(block: u32, v0: vec4<f32>, v1: vec4<f32>, v2: vec4<f32>, v3: vec4
 }
 
 #if LN
-// Entry i (four values) of the normalised row starting at entry src of x, in matmul.wgsl's
-// order of operations.
-fn normalised(stats: RowStats, src: u32, i: u32) -> vec4<f32> {
-  return ((x[src + i] - stats.pivot) - stats.mean) * stats.inv_std * gamma[i] + beta[i];
-}
-
 // Quantizes block b of row m (its entries start at src) after the layer norm.
 fn store_normalised_block(stats: RowStats, src: u32, m: u32, b: u32) {
   let e = b * 8u;

@@ -11,7 +11,7 @@ import { releaseDispatches, type KernelDispatch } from "./dispatch.js";
 export interface TunedChoice {
   /** The fastest candidate's name. */
   variant: string;
-  /** The fastest run of each candidate measured, ms (a candidate 2x slower than the best after one run gets only that run). */
+  /** The fastest timed run of each candidate, ms (a candidate 2x slower than the best after one run gets only that run). */
   timingsMs: Record<string, number>;
   /** True when the choice came from the store, not from a measurement now. */
   cached: boolean;
@@ -20,14 +20,20 @@ export interface TunedChoice {
 /** The store's record: adapter key → shape key → choice. */
 type StoredChoices = Record<string, Record<string, { variant: string; timingsMs: Record<string, number> }>>;
 
-/** Timed runs after each candidate's warm-up; one for a candidate already 2x slower than the best. */
-const TIMED_RUNS = 2;
+/** Timed rounds after each candidate's warm-up; one for a candidate already 2x slower than the best. */
+const TIMED_ROUNDS = 3;
 const SLOWER_STOP = 2;
 
-/** The key of an adapter: choices measured on one adapter are never used on another. */
+/**
+ * Bumped when a tuned kernel changes what it costs (2: the int8 GEMVs quantize their own row),
+ * so that choices measured on the old kernels are measured again.
+ */
+const KERNEL_REVISION = 2;
+
+/** The key of an adapter: choices measured on one adapter (or older kernels) are never used on another. */
 export function adapterKey(gpu: Gpu): string {
   const a = gpu.adapter;
-  return [a.vendor, a.architecture, a.device, a.description, [...gpu.features].sort().join("+"), [...gpu.wgslFeatures].sort().join("+")].join("|");
+  return [`r${KERNEL_REVISION}`, a.vendor, a.architecture, a.device, a.description, [...gpu.features].sort().join("+"), [...gpu.wgslFeatures].sort().join("+")].join("|");
 }
 
 export class KernelTuner {
@@ -49,18 +55,7 @@ export class KernelTuner {
     const adapter = adapterKey(this.gpu);
     const known = record[adapter]?.[shapeKey];
     if (known && candidates.has(known.variant)) return { ...known, cached: true };
-    const timingsMs: Record<string, number> = {};
-    let best = "";
-    for (const [name, build] of candidates) {
-      const dispatches = build();
-      try {
-        const ms = await this.measure(dispatches, best ? timingsMs[best] : Infinity);
-        timingsMs[name] = ms;
-        if (!best || ms < timingsMs[best]) best = name;
-      } finally {
-        releaseDispatches(this.gpu, dispatches);
-      }
-    }
+    const { timingsMs, best } = await this.measureAll(candidates);
     // Read again before writing: another load may have stored choices meanwhile.
     const latest = await this.readStore();
     latest[adapter] = { ...latest[adapter], [shapeKey]: { variant: best, timingsMs } };
@@ -91,17 +86,34 @@ export class KernelTuner {
     return parsed && typeof parsed === "object" && !Array.isArray(parsed) ? parsed : {};
   }
 
-  /** The fastest of a few runs of `dispatches` (one submit each), ms; one run when it is 2x `bestMs`. */
-  private async measure(dispatches: KernelDispatch[], bestMs: number): Promise<number> {
-    await this.run(dispatches); // warm-up: pipelines compiled, caches filled
-    const times: number[] = [];
-    for (let i = 0; i < TIMED_RUNS; i++) {
-      const t0 = performance.now();
-      await this.run(dispatches);
-      times.push(performance.now() - t0);
-      if (times[0] > SLOWER_STOP * bestMs) break;
+  /**
+   * Each candidate's fastest timed run (one submit each) and the fastest candidate. The
+   * candidates take turns, a round at a time after one warm-up each, so that a slow spell of
+   * the machine (another process, a CPU adapter's thread pool) falls on all of them rather than
+   * on whichever was being measured; one already 2x slower than the best after its first run
+   * is not run again.
+   */
+  private async measureAll(candidates: ReadonlyMap<string, () => KernelDispatch[]>): Promise<{ timingsMs: Record<string, number>; best: string }> {
+    const built: [string, KernelDispatch[]][] = [];
+    const timingsMs: Record<string, number> = {};
+    try {
+      for (const [name, build] of candidates) built.push([name, build()]);
+      for (const [, dispatches] of built) await this.run(dispatches); // pipelines compiled, caches filled
+      for (let round = 0; round < TIMED_ROUNDS; round++) {
+        const bestMs = Math.min(...Object.values(timingsMs));
+        for (const [name, dispatches] of built) {
+          if (round > 0 && timingsMs[name] > SLOWER_STOP * bestMs) continue;
+          const t0 = performance.now();
+          await this.run(dispatches);
+          timingsMs[name] = Math.min(timingsMs[name] ?? Infinity, performance.now() - t0);
+        }
+      }
+    } finally {
+      for (const [, dispatches] of built) releaseDispatches(this.gpu, dispatches);
     }
-    return Math.min(...times);
+    let best = "";
+    for (const [name] of built) if (!best || timingsMs[name] < timingsMs[best]) best = name;
+    return { timingsMs, best };
   }
 
   private async run(dispatches: KernelDispatch[]): Promise<void> {

@@ -1,7 +1,8 @@
 // Matmuls with int8 activations (shaders/quantize.wgsl, shaders/matmul_i8.wgsl): activation
 // rows are quantized per block of 32 (optionally after their layer norm), then a Q8_0 / Q4_0
 // matmul takes integer dot products of them with the weights' quants: `gemvI8` for one row
-// (decode), `matmulI8` for many (prefill).
+// (decode; each workgroup quantizes the f32 row itself, so a GEMV is one dispatch), and
+// `quantizeActivations` then `matmulI8` for many (prefill).
 import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { makeDispatch, paramWords, type Binding, type KernelDispatch } from "../gpu/dispatch.js";
@@ -9,13 +10,11 @@ import type { GpuTensor } from "../gpu/tensor.js";
 import { QK } from "../formats/quant.js";
 import { grid1d, requireBytes, requireDims } from "./common.js";
 import type { LayerNormVariant } from "./layernorm.js";
-import { outColumnsOf, type FusedKvWrite, type FusedLayerNorm, type OutColumns } from "./matmul.js";
+import { FEW_GROUPS, FEW_WG, outColumnsOf, type FusedKvWrite, type FusedLayerNorm, type OutColumns } from "./matmul.js";
 import { kvCacheBytes } from "./attention.js";
 import { scalePlaneOffset } from "./weights.js";
 
 const QUANTIZE_WG = 64;
-/** The ROWS4 shape's workgroup: like matmul's GEMV4, small workgroups spread N / 4 invocations. */
-const ROWS4_WG = 32;
 /** The COOP shape's workgroup (at least the largest subgroup of any GPU, 64 on AMD). */
 const COOP_WG = 64;
 /** The tiled (many-row) path's workgroup. */
@@ -23,7 +22,8 @@ const TILE_WG = 64;
 
 /**
  * How a GEMV with int8 activations is laid out on the adapter (shaders/matmul_i8.wgsl):
- * "rows4" an invocation per four rows walking K (fast on SwiftShader); "coop-subgroup" a
+ * "rows4" an invocation per four rows walking K, a few invocations looping over the rows
+ * (fast on SwiftShader); "coop-subgroup" a
  * subgroup per four rows, lanes striding K, `subgroupAdd`; "coop-workgroup" the same with a
  * workgroup as the team and a workgroup-memory tree (adapters without subgroups).
  */
@@ -96,11 +96,8 @@ export function quantizeActivations(gpu: Gpu, a: QuantizeArgs): KernelDispatch {
   });
 }
 
-/** Arguments of {@link gemvI8} (one row) and {@link matmulI8} (M rows). */
-export interface MatmulI8Args {
-  /** The rows' int8 activations and scales from {@link quantizeActivations}. */
-  xq: GPUBuffer;
-  xs: GPUBuffer;
+/** What {@link gemvI8} (one row) and {@link matmulI8} (M rows) take besides their activations. */
+export interface MatmulI8Common {
   /** Q8_0 or Q4_0 weights [N, K] in the planes layout (src/kernels/weights.ts). */
   w: GpuTensor;
   bias?: GPUBuffer;
@@ -117,34 +114,70 @@ export interface MatmulI8Args {
   layer?: number;
 }
 
-/** Arguments of {@link gemvI8}. */
-export interface GemvI8Args extends MatmulI8Args {
+/** Arguments of {@link gemvI8}: one f32 row, quantized by the kernel. */
+export interface GemvI8Args extends MatmulI8Common {
+  /** f32 [K]: the row. */
+  x: GPUBuffer;
+  /** Layer-normalise the row before quantizing it (matmul's fused layer norm; `grid` is not used). */
+  norm?: Omit<FusedLayerNorm, "grid">;
   /** Default "rows4". */
   shape?: GemvI8Shape;
 }
 
-/** Arguments of {@link matmulI8}. */
-export interface TiledI8Args extends MatmulI8Args {
+/** Arguments of {@link matmulI8}: M rows already quantized. */
+export interface TiledI8Args extends MatmulI8Common {
+  /** The rows' int8 activations and scales from {@link quantizeActivations}. */
+  xq: GPUBuffer;
+  xs: GPUBuffer;
   /** Rows of activations (2 or more; one row is {@link gemvI8}'s). */
   M: number;
 }
 
-/** Storage buffers an int8 matmul binds: xq, wq, ws, xs, out, and the optional ones. */
-function storageBuffers(a: { bias?: unknown; residual?: unknown; kvCache?: unknown }): number {
-  return 5 + Number(!!a.bias) + Number(!!a.residual) + (a.kvCache ? 3 : 0);
+/** What decides an int8 matmul's bindings: its optional inputs, and for one row its layer norm. */
+interface I8Bindings {
+  bias?: unknown;
+  residual?: unknown;
+  kvCache?: unknown;
+  /** One row (gemvI8): x in place of xq and xs, and the layer norm's gamma, beta (and out). */
+  row?: { norm?: { out?: unknown } };
 }
 
-/** Whether this adapter can bind an int8 matmul with these options (maxStorageBuffersPerShaderStage). */
-export function canRunGemvI8(gpu: Gpu, a: { bias?: boolean; residual?: boolean; kvCache?: boolean }): boolean {
-  return storageBuffers(a) <= gpu.limits.maxStorageBuffersPerShaderStage;
+/** Storage buffers an int8 matmul binds: wq, ws, out, xq and xs (or one row's x), and the optional ones. */
+function storageBuffers(a: I8Bindings): number {
+  const activations = a.row ? 1 + (a.row.norm ? 2 + Number(!!a.row.norm.out) : 0) : 2;
+  return 3 + activations + Number(!!a.bias) + Number(!!a.residual) + (a.kvCache ? 3 : 0);
 }
 
-function checkI8(gpu: Gpu, kernel: string, a: MatmulI8Args, M: number, N: number, K: number, cols: OutColumns, shape?: GemvI8Shape): void {
+/** Workgroup memory a one-row shape takes for a row of K: its quants and scales, and the layer norm's slices. */
+function gemvI8WorkgroupBytes(K: number, wg: number, norm: boolean): number {
+  return K + (K / QK) * 4 + (norm ? 8 * wg : 0);
+}
+
+/**
+ * Whether this adapter can bind an int8 matmul with these options (maxStorageBuffersPerShaderStage)
+ * and, for one row of K (`row`), hold it in workgroup memory.
+ */
+export function canRunGemvI8(gpu: Gpu, a: { bias?: boolean; residual?: boolean; kvCache?: boolean; row?: { K: number; norm?: { out?: boolean } } }): boolean {
+  const fitsRow = !a.row || gemvI8WorkgroupBytes(a.row.K, Math.max(COOP_WG, gpu.adapter.subgroupSizes?.max ?? 0), !!a.row.norm) <= gpu.limits.maxComputeWorkgroupStorageSize;
+  return fitsRow && storageBuffers(a) <= gpu.limits.maxStorageBuffersPerShaderStage;
+}
+
+function checkI8(gpu: Gpu, kernel: string, a: GemvI8Args | TiledI8Args, M: number, N: number, K: number, cols: OutColumns, shape?: GemvI8Shape): void {
   if (a.w.dtype !== "q8_0" && a.w.dtype !== "q4_0") throw new MnemoError("UNSUPPORTED_FEATURE", `${kernel}: weights must be q8_0 or q4_0, got ${a.w.dtype}.`);
   requireDims(kernel, { M, N, K });
-  const bytes = int8ActivationBytes(M, K);
-  requireBytes(kernel, "xq", a.xq, bytes.xq);
-  requireBytes(kernel, "xs", a.xs, bytes.xs);
+  if ("x" in a) {
+    requireBytes(kernel, "x", a.x, K * 4);
+    if (a.norm) {
+      if (!(Number.isFinite(a.norm.eps) && a.norm.eps >= 0)) throw new MnemoError("BAD_INPUT", `${kernel}: the layer norm's eps must be a finite number >= 0, got ${a.norm.eps}.`);
+      requireBytes(kernel, "gamma", a.norm.gamma, K * 4);
+      requireBytes(kernel, "beta", a.norm.beta, K * 4);
+      if (a.norm.out) requireBytes(kernel, "norm.out", a.norm.out, K * 4);
+    }
+  } else {
+    const bytes = int8ActivationBytes(M, K);
+    requireBytes(kernel, "xq", a.xq, bytes.xq);
+    requireBytes(kernel, "xs", a.xs, bytes.xs);
+  }
   requireBytes(kernel, "out", a.out, M * cols.total * 4);
   if (a.bias) requireBytes(kernel, "bias", a.bias, cols.total * 4);
   if (a.kvCache && cols.total !== N) throw new MnemoError("BAD_INPUT", `${kernel}: a fused KV-cache write needs the whole output (no outColumns).`);
@@ -164,7 +197,7 @@ function checkI8(gpu: Gpu, kernel: string, a: MatmulI8Args, M: number, N: number
     requireBytes(kernel, "kCache", kv.kCache, cache);
     requireBytes(kernel, "vCache", kv.vCache, cache);
   }
-  const n = storageBuffers(a);
+  const n = storageBuffers({ ...a, row: "x" in a ? { norm: a.norm } : undefined });
   if (n > gpu.limits.maxStorageBuffersPerShaderStage) {
     throw new MnemoError("UNSUPPORTED_FEATURE", `${kernel}: this variant binds ${n} storage buffers; the adapter allows ${gpu.limits.maxStorageBuffersPerShaderStage}.`);
   }
@@ -173,7 +206,9 @@ function checkI8(gpu: Gpu, kernel: string, a: MatmulI8Args, M: number, N: number
 /** Workgroup size and count for a one-row shape: every shape covers ceil(N / 4) row quads. */
 function gemvI8Grid(gpu: Gpu, shape: GemvI8Shape, N: number): { wg: number; groups: number } {
   const quads = Math.ceil(N / 4);
-  if (shape === "rows4") return { wg: ROWS4_WG, groups: Math.ceil(quads / ROWS4_WG) };
+  // Few invocations looping over the quads: every one of a 4-invocation group with a barrier
+  // is a coroutine on SwiftShader (FEW_WG), and this is its shape.
+  if (shape === "rows4") return { wg: FEW_WG, groups: Math.min(FEW_GROUPS, Math.ceil(quads / FEW_WG)) };
   if (shape === "coop-workgroup") return { wg: COOP_WG, groups: quads };
   // Teams are subgroups; sized for the largest subgroup the adapter may run (teams loop over
   // quads, so a smaller subgroup is still covered, with some teams idle).
@@ -188,12 +223,12 @@ function tileRows(M: number): number {
 }
 
 /**
- * out[N] = epilogue(xq · wᵀ (int8 dot products, scaled per block) + bias) + residual, one row
- * (decode). Q8_0 / Q4_0 weights only.
+ * out[N] = epilogue(q(x) · wᵀ (int8 dot products, scaled per block) + bias) + residual for one
+ * f32 row x (decode), q(x) its int8 quantization (of LayerNorm(x) with `norm`), taken by each
+ * workgroup in workgroup memory. Q8_0 / Q4_0 weights only.
  */
 export function gemvI8(gpu: Gpu, a: GemvI8Args): KernelDispatch {
-  const shape = a.shape ?? "rows4";
-  return i8Dispatch(gpu, a, 1, shape);
+  return i8Dispatch(gpu, a, 1, a.shape ?? "rows4");
 }
 
 /**
@@ -206,7 +241,7 @@ export function matmulI8(gpu: Gpu, a: TiledI8Args): KernelDispatch {
 }
 
 /** One int8 matmul dispatch: one row in `shape`, or M rows as tiles (`shape` undefined). */
-function i8Dispatch(gpu: Gpu, a: MatmulI8Args, M: number, shape?: GemvI8Shape): KernelDispatch {
+function i8Dispatch(gpu: Gpu, a: GemvI8Args | TiledI8Args, M: number, shape?: GemvI8Shape): KernelDispatch {
   const { w } = a;
   const kernel = shape ? "gemvI8" : "matmulI8";
   if (w.shape.length !== 2) throw new MnemoError("SHAPE_MISMATCH", `${kernel}: ${w.label} is not a matrix.`);
@@ -214,25 +249,38 @@ function i8Dispatch(gpu: Gpu, a: MatmulI8Args, M: number, shape?: GemvI8Shape): 
   const dot4 = a.dot4 ?? hasDot4(gpu);
   const cols = outColumnsOf(kernel, a, N);
   checkI8(gpu, kernel, a, M, N, K, cols, shape);
+  const row = "x" in a ? a : undefined;
+  const norm = row?.norm;
   const dtype = w.dtype as "q8_0" | "q4_0";
   const planeOffset = scalePlaneOffset(dtype, N, K);
   const kv = a.kvCache;
   const tm = shape ? 1 : tileRows(M);
   const { wg, groups } = shape ? gemvI8Grid(gpu, shape, N) : { wg: TILE_WG, groups: Math.ceil(Math.ceil(N / 4) / TILE_WG) };
+  if (shape && gemvI8WorkgroupBytes(K, wg, !!norm) > gpu.limits.maxComputeWorkgroupStorageSize) {
+    throw new MnemoError(
+      "UNSUPPORTED_FEATURE",
+      `${kernel}: a row of ${K} needs ${gemvI8WorkgroupBytes(K, wg, !!norm)} bytes of workgroup memory; the adapter has ${gpu.limits.maxComputeWorkgroupStorageSize}.`,
+    );
+  }
   const { workgroups, groupsX } = grid1d(gpu, groups * wg, wg);
   const bindings: (Binding | undefined)[] = [
-    a.xq,
+    row ? row.x : (a as TiledI8Args).xq,
     { buffer: w.buffer, offset: 0, size: planeOffset },
     a.bias,
     a.residual,
     a.out,
     { buffer: w.buffer, offset: planeOffset, size: ((N * K) / QK) * 4 },
-    a.xs,
+    row ? undefined : (a as TiledI8Args).xs,
     undefined,
     kv?.positions,
     kv?.kCache,
     kv?.vCache,
+    undefined,
+    norm?.gamma,
+    norm?.beta,
+    norm?.out,
   ];
+  const activationBytes = row ? K * 4 + (norm ? 8 * K + (norm.out ? 4 * K : 0) : 0) : M * (K + (K / QK) * 4);
   return makeDispatch(gpu, {
     kernel: `${shape ? `gemv_i8_${shape}` : "matmul_i8_tiled"}_${dtype}${kv ? "_kv" : ""}`,
     layer: a.layer,
@@ -244,6 +292,8 @@ function i8Dispatch(gpu: Gpu, a: MatmulI8Args, M: number, shape?: GemvI8Shape): 
         TILE: !shape,
         COOP: !!shape && shape !== "rows4",
         SUBGROUPS: shape === "coop-subgroup",
+        LN: !!norm,
+        LN_OUT: !!norm?.out,
         HAS_BIAS: !!a.bias,
         HAS_RESIDUAL: !!a.residual,
         GELU: a.epilogue === "gelu",
@@ -252,12 +302,12 @@ function i8Dispatch(gpu: Gpu, a: MatmulI8Args, M: number, shape?: GemvI8Shape): 
         KV_WRITE: !!kv,
         KV_F16: kv?.cacheType === "f16",
       },
-      constants: shape ? { WG: wg } : { WG: wg, TM: tm },
+      constants: shape ? { WG: wg, KCHUNKS: K / 16, KBLOCKS: K / QK } : { WG: wg, TM: tm },
     },
     bindings,
-    params: paramWords([M, N, K, groupsX, 0, { f32: 0 }, kv?.headDim ?? 0, kv?.nCtx ?? 0, cols.total, cols.offset]),
+    params: paramWords([M, N, K, groupsX, 0, { f32: norm?.eps ?? 0 }, kv?.headDim ?? 0, kv?.nCtx ?? 0, cols.total, cols.offset]),
     workgroups: [workgroups[0], workgroups[1], Math.ceil(M / tm)],
     flops: 2 * M * N * K,
-    bytes: w.byteSize + M * (K + (K / QK) * 4) + 4 * M * N * (a.residual ? 2 : 1) + (kv ? (8 * M * N) / 3 : 0),
+    bytes: w.byteSize + activationBytes + 4 * M * N * (a.residual ? 2 : 1) + (kv ? (8 * M * N) / 3 : 0),
   });
 }

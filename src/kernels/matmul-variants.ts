@@ -1,13 +1,13 @@
 // The ways to run a matmul, by name, for a model to compose and a tuner to choose between.
 // One row (decode): f32 activations through `matmul` (its fused layer norm on either grid), or
-// int8 activations (`quantizeActivations` then `gemvI8` in one of its shapes) for Q8_0 / Q4_0
-// weights. Many rows (prefill): `layerNorm` + `matmul`'s tiles, or `quantizeActivations` (the
+// int8 activations (`gemvI8` in one of its shapes, which quantizes the row itself, the layer
+// norm fused) for Q8_0 / Q4_0 weights. Many rows (prefill): `layerNorm` + `matmul`'s tiles, or `quantizeActivations` (the
 // layer norm fused) + `matmulI8`'s tiles. Every variant computes the same product; the int8
 // ones round the activations to 8 bits per block of 32 first, as llama.cpp does.
 import type { Gpu } from "../gpu/device.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
 import { layerNorm } from "./layernorm.js";
-import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape, type MatmulI8Args } from "./matmul-i8.js";
+import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape, type MatmulI8Common } from "./matmul-i8.js";
 import { matmulDispatches, rowParts, type MatmulArgs } from "./matmul.js";
 
 /**
@@ -25,7 +25,7 @@ export function isDecodeMatmulVariant(name: string): name is DecodeMatmulVariant
 /** Many rows: "f32" (`layerNorm` + `matmul`) or "i8" (int8 activations and `matmulI8`). */
 export type PrefillMatmulVariant = "f32" | "i8";
 
-/** Buffers the int8 variants quantize rows into (sized for a plan's rows and largest K). */
+/** Buffers the many-row int8 variant quantizes rows into (sized for a plan's rows and largest K). */
 export interface Int8Scratch {
   xq: GPUBuffer;
   xs: GPUBuffer;
@@ -58,8 +58,16 @@ export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmul
   }
   if (!scratch) throw new Error("prefillMatmul: the i8 variant needs an int8 scratch buffer");
   // The normalised rows are not kept: the many-row path has no use for them.
-  const quantize = quantizeFor(gpu, { ...args, norm: norm && { ...norm, out: undefined } }, scratch);
-  const tiles = rowParts(args).map((a) => matmulI8(gpu, { ...int8Args(gpu, a, scratch), M }));
+  const quantize = quantizeActivations(gpu, {
+    x: args.x,
+    M,
+    K,
+    xq: scratch.xq,
+    xs: scratch.xs,
+    norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps },
+    layer: args.layer,
+  });
+  const tiles = rowParts(args).map((a) => matmulI8(gpu, { ...int8Common(gpu, a), xq: scratch.xq, xs: scratch.xs, M }));
   return [quantize, ...tiles];
 }
 
@@ -73,7 +81,8 @@ export function decodeMatmulVariants(gpu: Gpu, args: MatmulArgs, options: { forT
   const out: DecodeMatmulVariant[] = args.norm ? ["f32", gpu.adapter.isSoftware ? "f32-wide" : "f32-few"] : ["f32"];
   const quantized = args.w.dtype === "q8_0" || args.w.dtype === "q4_0";
   // Without room for the KV cache's bindings the int8 QKV runs and kvWrite follows it.
-  const fits = canRunGemvI8(gpu, { bias: !!args.bias, residual: !!args.residual });
+  const row = { K: args.w.shape[1], norm: args.norm && { out: !!args.norm.out } };
+  const fits = canRunGemvI8(gpu, { bias: !!args.bias, residual: !!args.residual, row });
   if (quantized && fits && !args.xRowOffset) {
     const shapes = gemvI8Shapes(gpu);
     const skipTree = options.forTuning && shapes.includes("coop-subgroup");
@@ -83,40 +92,30 @@ export function decodeMatmulVariants(gpu: Gpu, args: MatmulArgs, options: { forT
 }
 
 /**
- * The dispatches of `args` (M = 1) in `variant`; the int8 variants need `scratch`. A matrix
- * split by rows (src/kernels/weights.ts) takes a matmul per part (the int8 row is quantized once).
+ * The dispatches of `args` (M = 1) in `variant`. A matrix split by rows (src/kernels/weights.ts)
+ * takes a matmul per part (each int8 part quantizes the row again; the first keeps the
+ * normalised row where `norm.out` asks).
  */
-export function decodeMatmul(gpu: Gpu, args: MatmulArgs, variant: DecodeMatmulVariant, scratch?: Int8Scratch): KernelDispatch[] {
+export function decodeMatmul(gpu: Gpu, args: MatmulArgs, variant: DecodeMatmulVariant): KernelDispatch[] {
   if (!variant.startsWith("i8-")) {
     const grid = variant === "f32-wide" ? "wide" : variant === "f32-few" ? "few" : undefined;
     return matmulDispatches(gpu, { ...args, norm: args.norm && { ...args.norm, grid: grid ?? args.norm.grid } });
   }
-  if (!scratch) throw new Error(`decodeMatmul: the ${variant} variant needs an int8 scratch buffer`);
-  const quantize = quantizeFor(gpu, args, scratch);
   const shape = variant.slice(3) as GemvI8Shape;
-  const gemvs = rowParts(args).map((a) => gemvI8(gpu, { ...int8Args(gpu, a, scratch), shape }));
-  return [quantize, ...gemvs];
-}
-
-/** The quantization of args.x (M rows of K) into `scratch`, the layer norm (and its kept rows) as args.norm says. */
-function quantizeFor(gpu: Gpu, args: MatmulArgs, scratch: Int8Scratch): KernelDispatch {
   const { norm } = args;
-  return quantizeActivations(gpu, {
-    x: args.x,
-    M: args.M,
-    K: args.w.shape[1],
-    xq: scratch.xq,
-    xs: scratch.xs,
-    norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps, out: norm.out },
-    layer: args.layer,
-  });
+  return rowParts(args).map((a, part) =>
+    gemvI8(gpu, {
+      ...int8Common(gpu, a),
+      x: a.x,
+      norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps, out: part === 0 ? norm.out : undefined },
+      shape,
+    }),
+  );
 }
 
-/** The int8 matmul's arguments for one (part of a) matmul whose rows are quantized in `scratch`. */
-function int8Args(gpu: Gpu, a: MatmulArgs, scratch: Int8Scratch): MatmulI8Args {
+/** The int8 matmul's arguments, besides its activations, for one (part of a) matmul. */
+function int8Common(gpu: Gpu, a: MatmulArgs): MatmulI8Common {
   return {
-    xq: scratch.xq,
-    xs: scratch.xs,
     w: a.w,
     bias: a.bias,
     residual: a.residual,

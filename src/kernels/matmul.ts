@@ -19,8 +19,8 @@ const SCALAR_ROWS = 4;
  * every 4-invocation subgroup of a workgroup with a barrier as a coroutine of its own (some
  * microseconds each: the LM head's 12 565 invocations lost 10+ ms per step to it).
  */
-const FEW_WG = 4;
-const FEW_GROUPS = 16;
+export const FEW_WG = 4;
+export const FEW_GROUPS = 16;
 
 /** A layer norm fused in front of a one-row matmul (see {@link MatmulArgs.norm}). */
 export interface FusedLayerNorm {

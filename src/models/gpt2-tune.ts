@@ -141,7 +141,8 @@ class TuningBench {
   private readonly buffers: GPUBuffer[] = [];
   private readonly io: Gpt2RowBuffers;
   private readonly kv: FusedKvWrite;
-  private readonly scratch: Int8Scratch;
+  /** The many-row int8 variant's quantized rows (one-row GEMVs quantize their own). */
+  private readonly scratch?: Int8Scratch;
 
   constructor(
     private readonly model: Gpt2Model,
@@ -177,8 +178,10 @@ class TuningBench {
       nCtx: 1,
       cacheType: "f32",
     };
-    this.scratch = createInt8Scratch(gpu, Math.max(D, c.nInner), rows);
-    this.buffers.push(this.scratch.xq, this.scratch.xs);
+    if (rows > 1) {
+      this.scratch = createInt8Scratch(gpu, Math.max(D, c.nInner), rows);
+      this.buffers.push(this.scratch.xq, this.scratch.xs);
+    }
   }
 
   private keep(b: GPUBuffer): GPUBuffer {
@@ -192,7 +195,7 @@ class TuningBench {
   }
 
   decodeDispatches(role: Gpt2DecodeRole, variant: DecodeMatmulVariant): KernelDispatch[] {
-    return decodeMatmul(this.model.gpu, this.decodeArgs(role, variant), variant, this.scratch);
+    return decodeMatmul(this.model.gpu, this.decodeArgs(role, variant), variant);
   }
 
   prefillArgs(role: PrefillRole, variant: PrefillMatmulVariant): MatmulArgs {

@@ -127,21 +127,19 @@ export class Gpt2Model implements LanguageModel {
     };
     const ds: KernelDispatch[] = embeddingDispatches(gpu, { ids, positions, tokenTable: w.wte, positionTable: w.wpe, out: io.x, M });
     if (M === 1) {
-      const scratch = Object.values(this.decodeKernels).some((v) => v.startsWith("i8-")) ? createInt8Scratch(gpu, Math.max(D, c.nInner)) : undefined;
-      if (scratch) buffers.push(scratch.xq, scratch.xs);
       w.layers.forEach((_, layer) => {
         const kv = this.layerCache(cache, layer, positions);
         const args = this.decodeMatmulArgs(layer, io, kv);
-        ds.push(...decodeMatmul(gpu, args.qkv, this.decodeKernels.qkv, scratch));
+        ds.push(...decodeMatmul(gpu, args.qkv, this.decodeKernels.qkv));
         if (!args.qkv.kvCache) ds.push(kvWrite(gpu, { ...this.attentionShape(kv, 1), qkv: io.qkv, layer }));
         ds.push(
           ...attentionDispatches(gpu, { ...this.attentionShape(kv, 1), qkv: io.qkv, out: io.att, layer }),
-          ...decodeMatmul(gpu, args.proj, this.decodeKernels.proj, scratch),
-          ...decodeMatmul(gpu, args.up, this.decodeKernels.up, scratch),
-          ...decodeMatmul(gpu, args.down, this.decodeKernels.down, scratch),
+          ...decodeMatmul(gpu, args.proj, this.decodeKernels.proj),
+          ...decodeMatmul(gpu, args.up, this.decodeKernels.up),
+          ...decodeMatmul(gpu, args.down, this.decodeKernels.down),
         );
       });
-      ds.push(...decodeMatmul(gpu, this.headArgs(io), this.decodeKernels.head, scratch));
+      ds.push(...decodeMatmul(gpu, this.headArgs(io), this.decodeKernels.head));
     } else {
       const scratch = Object.values(this.prefillKernels).includes("i8") ? createInt8Scratch(gpu, Math.max(D, c.nInner), M) : undefined;
       if (scratch) buffers.push(scratch.xq, scratch.xs);
@@ -215,14 +213,15 @@ export class Gpt2Model implements LanguageModel {
 
   /**
    * The four matmuls of one decode layer, each layer norm fused into the matmul behind it
-   * (or, for an int8 variant, into its quantization); the KV write rides in the QKV matmul's
+   * (an int8 GEMV normalises the row as it quantizes it); the KV write rides in the QKV matmul's
    * epilogue when its variant can bind the cache.
    */
   decodeMatmulArgs(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, qkvVariant = this.decodeKernels.qkv): Record<"qkv" | "proj" | "up" | "down", MatmulArgs> {
     const { gpu, config: c } = this;
     const L = this.weights.layers[layer];
     const eps = c.layerNormEpsilon;
-    const fuse = qkvVariant.startsWith("i8-") ? canRunGemvI8(gpu, { bias: true, kvCache: true }) : canFuseKvWrite(gpu, { K: c.nEmbd, cacheType: kv.cacheType, bias: true, norm: true });
+    const row = { K: c.nEmbd, norm: {} };
+    const fuse = qkvVariant.startsWith("i8-") ? canRunGemvI8(gpu, { bias: true, kvCache: true, row }) : canFuseKvWrite(gpu, { K: c.nEmbd, cacheType: kv.cacheType, bias: true, norm: true });
     return {
       qkv: { x: io.x, w: L.attnQkv.w, bias: L.attnQkv.b.buffer, out: io.qkv, M: 1, norm: { gamma: L.ln1.g.buffer, beta: L.ln1.b.buffer, eps }, kvCache: fuse ? kv : undefined, layer },
       proj: { x: io.att, w: L.attnProj.w, bias: L.attnProj.b.buffer, residual: io.x, out: io.x2, M: 1, layer },

@@ -1,10 +1,14 @@
 // Int8 activations (quantize.wgsl) and the int8 GEMV (matmul_i8.wgsl) against their float64
-// references, every shape and with and without dot4I8Packed, on awkward sizes.
+// references, every shape and with and without dot4I8Packed, on awkward sizes. The GEMV
+// quantizes its row itself with quantize.wgsl's steps (common/quantize_block), so its
+// reference takes the row's quants from quantizeActivations: the same bytes.
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
 import { gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape } from "../../src/kernels/matmul-i8.js";
 import { uploadMatrix, releaseTensor } from "../../src/kernels/weights.js";
+import { decodeMatmul } from "../../src/kernels/matmul-variants.js";
+import type { GpuTensor } from "../../src/gpu/tensor.js";
 import { gemvI8Ref, quantizeRowsRef } from "../../src/kernels/reference/matmul-i8.js";
 import { layerNormRef } from "../../src/kernels/reference/layernorm.js";
 import type { LayerNormVariant } from "../../src/kernels/layernorm.js";
@@ -129,6 +133,8 @@ interface GemvCase {
   shape: GemvI8Shape;
   dot4: boolean;
   epilogue?: boolean;
+  /** Layer-normalise the row inside the GEMV (and keep the normalised row). */
+  norm?: boolean;
 }
 
 async function checkGemv(c: GemvCase) {
@@ -137,16 +143,35 @@ async function checkGemv(c: GemvCase) {
   const blocks = type === "q8_0" ? quantizeQ8_0(values) : quantizeQ4_0(values);
   const weights = quantIntegers(type, blocks, N * K);
   const w = uploadMatrix(gpu, "w", { dtype: type, data: blocks }, [N, K]);
-  const x = randomF32(K, 5 + K, 1);
-  const act = await quantizeOnGpu(x, 1, K);
+  const x = randomF32(K, 5 + K, 1).map((v) => (c.norm ? v + 30 : v));
+  const gx = gpu.upload(x, "x");
+  const gamma = randomF32(K, 6, 1);
+  const beta = randomF32(K, 7, 0.5);
+  const norm = c.norm ? { gamma: gpu.upload(gamma, "g"), beta: gpu.upload(beta, "b"), eps: 1e-5, out: gpu.createStorage(K * 4, "normed") } : undefined;
   const bias = c.epilogue ? randomF32(N, 8, 0.5) : undefined;
   const residual = c.epilogue ? randomF32(N, 9, 1) : undefined;
   const gb = bias ? gpu.upload(bias, "bias") : undefined;
   const gr = residual ? gpu.upload(residual, "res") : undefined;
   const out = gpu.createStorage(N * 4, "out");
-  const d = gemvI8(gpu, { xq: act.xq, xs: act.xs, w, bias: gb, residual: gr, out, epilogue: c.epilogue ? "gelu" : "none", shape: c.shape, dot4: c.dot4 });
+  const args = { x: gx, norm, w, bias: gb, residual: gr, out, epilogue: c.epilogue ? ("gelu" as const) : ("none" as const), shape: c.shape, dot4: c.dot4 };
+  const d = gemvI8(gpu, args);
   runDispatches(gpu, [d]);
   const got = await gpu.readF32(out, N);
+  const label = `gemv_i8 ${type} ${c.shape} dot4=${c.dot4} N=${N} K=${K}${c.epilogue ? " bias+gelu+res" : ""}${c.norm ? " ln" : ""}`;
+  // The row the GEMV quantized: x, or the normalised row it kept (against the reference layer norm).
+  let row: Float32Array = x;
+  if (norm) {
+    row = await gpu.readF32(norm.out, K);
+    expectClose(`${label} normed`, row, layerNormRef(x, gamma, beta, 1, K, 1e-5), { atol: 5e-6, rtol: 1e-5 });
+    // Without the kept row: the same sums.
+    const out2 = gpu.createStorage(N * 4, "out2");
+    const d2 = gemvI8(gpu, { ...args, norm: { ...norm, out: undefined }, out: out2 });
+    runDispatches(gpu, [d2]);
+    expect(Array.from(await gpu.readF32(out2, N)), `${label} without the kept row`).toEqual(Array.from(got));
+    releaseDispatches(gpu, [d2]);
+    gpu.pool.release(out2);
+  }
+  const act = await quantizeOnGpu(row, 1, K);
   const sums = gemvI8Ref(act.q, act.scales, weights.q, weights.scales, N, K);
   // The integer products are exact; the per-block scaling and the sum over blocks are f32,
   // so the error is a few ulps of the sum of |terms| (Q4_0 scales may be negative). Measured:
@@ -160,10 +185,10 @@ async function checkGemv(c: GemvCase) {
     want = geluRef(pre).map((v, n) => v + residual![n]);
     tol += 1e-6;
   }
-  expectClose(`gemv_i8 ${type} ${c.shape} dot4=${c.dot4} N=${N} K=${K}${c.epilogue ? " bias+gelu+res" : ""}`, got, want, { atol: tol });
+  expectClose(label, got, want, { atol: tol });
   releaseDispatches(gpu, [d]);
   releaseTensor(gpu, w);
-  for (const b of [act.xq, act.xs, gb, gr, out]) if (b) gpu.pool.release(b);
+  for (const b of [gx, norm?.gamma, norm?.beta, norm?.out, act.xq, act.xs, gb, gr, out]) if (b) gpu.pool.release(b);
 }
 
 describe("gemvI8 on awkward shapes", () => {
@@ -198,25 +223,84 @@ describe("gemvI8 on awkward shapes", () => {
     for (const shape of gemvI8Shapes(gpu)) await checkGemv({ type: "q8_0", N: 257, K: 96, shape, dot4: hasDot4(gpu), epilogue: true });
   });
 
-  it("refuses f16 weights and a residual that is the output", () => {
+  it("the layer norm fused in front, the normalised row kept (every shape; fewer and more blocks than invocations)", async () => {
+    for (const shape of gemvI8Shapes(gpu)) {
+      await checkGemv({ type: "q8_0", N: 7, K: 96, shape, dot4: hasDot4(gpu), norm: true });
+      await checkGemv({ type: "q4_0", N: 65, K: 3072, shape, dot4: hasDot4(gpu), norm: true, epilogue: true });
+    }
+  }, 60_000);
+
+  it("refuses f16 weights, a residual that is the output and a row over workgroup memory", () => {
     const w = uploadMatrix(gpu, "w16", { dtype: "f16", data: new Uint16Array(64) }, [2, 32]);
     const buf = gpu.createStorage(256, "b");
     try {
-      gemvI8(gpu, { xq: buf, xs: buf, w, out: buf });
+      gemvI8(gpu, { x: buf, w, out: buf });
       expect.unreachable();
     } catch (e) {
       expect(isMnemoError(e) && e.code).toBe("UNSUPPORTED_FEATURE");
     }
     const wq = uploadMatrix(gpu, "w8", { dtype: "q8_0", data: quantizeQ8_0(new Float32Array(64)) }, [2, 32]);
     try {
-      gemvI8(gpu, { xq: buf, xs: buf, w: wq, out: buf, residual: buf });
+      gemvI8(gpu, { x: buf, w: wq, out: buf, residual: buf });
       expect.unreachable();
     } catch (e) {
       expect(isMnemoError(e) && e.code).toBe("BAD_INPUT");
     }
+    // A row too long for the workgroup's copy of it.
+    const K = 32 * Math.ceil(gpu.limits.maxComputeWorkgroupStorageSize / 32);
+    const wide = uploadMatrix(gpu, "wide", { dtype: "q8_0", data: quantizeQ8_0(new Float32Array(K)) }, [1, K]);
+    const row = gpu.createStorage(K * 4, "row");
+    try {
+      gemvI8(gpu, { x: row, w: wide, out: buf });
+      expect.unreachable();
+    } catch (e) {
+      expect(isMnemoError(e) && e.code).toBe("UNSUPPORTED_FEATURE");
+    }
+    releaseTensor(gpu, wide);
+    gpu.pool.release(row);
     releaseTensor(gpu, w);
     releaseTensor(gpu, wq);
     gpu.pool.release(buf);
+  });
+});
+
+describe("decodeMatmul's int8 variants on a matrix split by rows", () => {
+  it("each part quantizes the row again and the first keeps the normalised row: the unsplit GEMV's values", async () => {
+    const [N, K, first] = [200, 96, 128];
+    const values = randomF32(N * K, 41, 0.5);
+    const whole = uploadMatrix(gpu, "w", { dtype: "q8_0", data: quantizeQ8_0(values) }, [N, K]);
+    const parts = [
+      uploadMatrix(gpu, "w0", { dtype: "q8_0", data: quantizeQ8_0(values.subarray(0, first * K)) }, [first, K]),
+      uploadMatrix(gpu, "w1", { dtype: "q8_0", data: quantizeQ8_0(values.subarray(first * K)) }, [N - first, K]),
+    ];
+    const split: GpuTensor = { ...whole, buffer: parts[0].buffer, parts };
+    const x = gpu.upload(
+      randomF32(K, 42, 1).map((v) => v + 5),
+      "x",
+    );
+    const gamma = gpu.upload(randomF32(K, 43, 1), "g");
+    const beta = gpu.upload(randomF32(K, 44, 0.5), "b");
+    const run = async (w: GpuTensor, variant: "i8-rows4" | "i8-coop-workgroup") => {
+      const out = gpu.createStorage(N * 4, "out");
+      const normed = gpu.createStorage(K * 4, "normed");
+      const ds = decodeMatmul(gpu, { x, w, out, M: 1, norm: { gamma, beta, eps: 1e-5, out: normed } }, variant);
+      runDispatches(gpu, ds);
+      const got = { ds: ds.length, out: Array.from(await gpu.readF32(out, N)), normed: Array.from(await gpu.readF32(normed, K)) };
+      releaseDispatches(gpu, ds);
+      gpu.pool.release(out);
+      gpu.pool.release(normed);
+      return got;
+    };
+    for (const variant of ["i8-rows4", "i8-coop-workgroup"] as const) {
+      const a = await run(whole, variant);
+      const b = await run(split, variant);
+      expect([a.ds, b.ds]).toEqual([1, 2]);
+      expect(b.out, variant).toEqual(a.out);
+      expect(b.normed, variant).toEqual(a.normed);
+    }
+    releaseTensor(gpu, whole);
+    releaseTensor(gpu, split);
+    for (const b of [x, gamma, beta]) gpu.pool.release(b);
   });
 });
 
