@@ -73,8 +73,15 @@ describe("decode kernels chosen by measurement", () => {
     reference.dispose();
     const variants: DecodeMatmulVariant[] = ["f32", "f32-wide", "f32-few", ...gemvI8Shapes(gpu).map((s) => `i8-${s}` as const)];
     let int8Ids: number[] | undefined;
+    const dispatches: Record<string, number> = {};
     for (const variant of variants) {
-      const model = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: variant } });
+      const model = (await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: variant } })) as Gpt2Model;
+      // An int8 GEMV quantizes its own row: a decode step has as many dispatches in every variant.
+      const state = model.createState();
+      const plan = model.planForward(state, 1);
+      dispatches[variant] = plan.dispatches.length;
+      plan.dispose();
+      state.dispose();
       const got = await decodeLogits(model, prompt);
       const { maxAbs } = errorReport(got, want);
       console.log(`${variant}: decode logits max |diff| from f32 ${maxAbs.toExponential(2)}`);
@@ -91,6 +98,8 @@ describe("decode kernels chosen by measurement", () => {
       }
       model.dispose();
     }
+    // 1 embedding + 8 layers × (4 matmuls + attention) + the LM head.
+    expect(new Set(Object.values(dispatches)), JSON.stringify(dispatches)).toEqual(new Set([2 + 8 * 5]));
   }, 300_000);
 
   it("refuses an int8 variant for F16 weights and an unknown variant name", async () => {
