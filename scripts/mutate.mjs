@@ -135,6 +135,14 @@ const MUTATIONS = [
     tests: ["tests/kernels/matmul-i8.test.ts"],
   },
   {
+    name: "gemm-columns",
+    why: "the workgroup-tiled GEMM gives an invocation's second column pair the wrong columns",
+    file: "shaders/gemm.wgsl",
+    find: "let cl1 = TS / 2u + 2u * tx;",
+    replace: "let cl1 = TS / 2u + tx;",
+    tests: ["tests/kernels/gemm.test.ts"],
+  },
+  {
     name: "gemv-i8-fused-ln",
     why: "the int8 GEMV quantizes its row without the fused layer norm",
     file: "shaders/matmul_i8.wgsl",

@@ -6,7 +6,7 @@ import { createGpu } from "../gpu/device.js";
 import { resolveModelFiles } from "../loading/model-files.js";
 import { loadLanguageModel } from "../models/load.js";
 import { isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
-import { isDecodeMatmulVariant, type DecodeMatmulVariant } from "../kernels/matmul-variants.js";
+import { isDecodeMatmulVariant, isPrefillMatmulVariant, type DecodeMatmulVariant, type PrefillMatmulVariant } from "../kernels/matmul-variants.js";
 import type { LanguageModel } from "../models/types.js";
 import type { WeightQuant } from "../base/dtype.js";
 import { UsageError } from "./args.js";
@@ -40,7 +40,14 @@ export async function openModel(flags: Record<string, string | boolean>): Promis
   if (decodeMatmul !== undefined && (typeof decodeMatmul !== "string" || (decodeMatmul !== "auto" && !isDecodeMatmulVariant(decodeMatmul)))) {
     throw new UsageError("--kernels must be auto, f32, f32-wide, f32-few, i8-rows4, i8-coop-subgroup or i8-coop-workgroup.");
   }
-  const kernels = decodeMatmul === undefined ? undefined : { decodeMatmul: decodeMatmul as "auto" | DecodeMatmulVariant };
+  const prefillMatmul = flags["prefill-kernels"];
+  if (prefillMatmul !== undefined && (typeof prefillMatmul !== "string" || (prefillMatmul !== "auto" && !isPrefillMatmulVariant(prefillMatmul)))) {
+    throw new UsageError("--prefill-kernels must be auto, f32, f32-wg or i8.");
+  }
+  const kernels =
+    decodeMatmul === undefined && prefillMatmul === undefined
+      ? undefined
+      : { decodeMatmul: decodeMatmul as "auto" | DecodeMatmulVariant | undefined, prefillMatmul: prefillMatmul as "auto" | PrefillMatmulVariant | undefined };
   const gpu = await createGpu();
   if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant, kernels });
   const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", DEFAULT_MODEL);

@@ -20,8 +20,14 @@ export interface TunedChoice {
 /** The store's record: adapter key → shape key → choice. */
 type StoredChoices = Record<string, Record<string, { variant: string; timingsMs: Record<string, number> }>>;
 
-/** Timed rounds after each candidate's warm-up; one for a candidate already 2x slower than the best. */
+/**
+ * Timed rounds after each candidate's warm-up (one for a candidate already 2x slower than the
+ * best), more where the fastest run is short: a few milliseconds of a CPU adapter vary by 2x
+ * from one run to the next, and more samples cost little there.
+ */
 const TIMED_ROUNDS = 3;
+const SHORT_RUN_ROUNDS = 8;
+const SHORT_RUN_MS = 20;
 const SLOWER_STOP = 2;
 
 /**
@@ -91,7 +97,7 @@ export class KernelTuner {
    * candidates take turns, a round at a time after one warm-up each, so that a slow spell of
    * the machine (another process, a CPU adapter's thread pool) falls on all of them rather than
    * on whichever was being measured; one already 2x slower than the best after its first run
-   * is not run again.
+   * is not run again. Short runs get more rounds (SHORT_RUN_ROUNDS).
    */
   private async measureAll(candidates: ReadonlyMap<string, () => KernelDispatch[]>): Promise<{ timingsMs: Record<string, number>; best: string }> {
     const built: [string, KernelDispatch[]][] = [];
@@ -99,7 +105,8 @@ export class KernelTuner {
     try {
       for (const [name, build] of candidates) built.push([name, build()]);
       for (const [, dispatches] of built) await this.run(dispatches); // pipelines compiled, caches filled
-      for (let round = 0; round < TIMED_ROUNDS; round++) {
+      let rounds = TIMED_ROUNDS;
+      for (let round = 0; round < rounds; round++) {
         const bestMs = Math.min(...Object.values(timingsMs));
         for (const [name, dispatches] of built) {
           if (round > 0 && timingsMs[name] > SLOWER_STOP * bestMs) continue;
@@ -107,6 +114,7 @@ export class KernelTuner {
           await this.run(dispatches);
           timingsMs[name] = Math.min(timingsMs[name] ?? Infinity, performance.now() - t0);
         }
+        if (round === 0 && Math.min(...Object.values(timingsMs)) < SHORT_RUN_MS) rounds = SHORT_RUN_ROUNDS;
       }
     } finally {
       for (const [, dispatches] of built) releaseDispatches(this.gpu, dispatches);

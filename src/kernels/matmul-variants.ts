@@ -6,6 +6,7 @@
 // ones round the activations to 8 bits per block of 32 first, as llama.cpp does.
 import type { Gpu } from "../gpu/device.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
+import { gemm } from "./gemm.js";
 import { layerNorm } from "./layernorm.js";
 import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape, type MatmulI8Common } from "./matmul-i8.js";
 import { matmulDispatches, rowParts, type MatmulArgs } from "./matmul.js";
@@ -22,8 +23,17 @@ export function isDecodeMatmulVariant(name: string): name is DecodeMatmulVariant
   return ["f32", "f32-wide", "f32-few", "i8-rows4", "i8-coop-subgroup", "i8-coop-workgroup"].includes(name);
 }
 
-/** Many rows: "f32" (`layerNorm` + `matmul`) or "i8" (int8 activations and `matmulI8`). */
-export type PrefillMatmulVariant = "f32" | "i8";
+/**
+ * Many rows: "f32" (`layerNorm` + `matmul`'s barrier-free register tiles), "f32-wg"
+ * (`layerNorm` + `gemm`'s workgroup-memory tiles, shaped for hardware GPUs) or "i8" (int8
+ * activations and `matmulI8`).
+ */
+export type PrefillMatmulVariant = "f32" | "f32-wg" | "i8";
+
+/** Whether `name` is a {@link PrefillMatmulVariant}. */
+export function isPrefillMatmulVariant(name: string): name is PrefillMatmulVariant {
+  return ["f32", "f32-wg", "i8"].includes(name);
+}
 
 /** Buffers the many-row int8 variant quantizes rows into (sized for a plan's rows and largest K). */
 export interface Int8Scratch {
@@ -39,22 +49,26 @@ export function createInt8Scratch(gpu: Gpu, maxK: number, rows = 1): Int8Scratch
 
 /** The prefill variants that can run `args` on this adapter, "f32" first. */
 export function prefillMatmulVariants(gpu: Gpu, args: MatmulArgs): PrefillMatmulVariant[] {
+  const out: PrefillMatmulVariant[] = ["f32"];
+  if (args.w.shape[1] % 4 === 0) out.push("f32-wg");
   const quantized = args.w.dtype === "q8_0" || args.w.dtype === "q4_0";
-  return quantized && canRunGemvI8(gpu, { bias: !!args.bias, residual: !!args.residual }) ? ["f32", "i8"] : ["f32"];
+  if (quantized && canRunGemvI8(gpu, { bias: !!args.bias, residual: !!args.residual })) out.push("i8");
+  return out;
 }
 
 /**
  * The dispatches of `args` over M >= 2 rows in `variant`. `args.norm` here means "layer-
- * normalise each row first": "f32" writes the normalised rows to `normed` and multiplies
- * those; "i8" normalises inside the quantization. The int8 variant needs `scratch` for M rows.
+ * normalise each row first": "f32" and "f32-wg" write the normalised rows to `normed` and
+ * multiply those; "i8" normalises inside the quantization. The int8 variant needs `scratch` for M rows.
  */
 export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmulVariant, normed: GPUBuffer, scratch?: Int8Scratch): KernelDispatch[] {
   const { M, norm } = args;
   const [, K] = args.w.shape;
-  if (variant === "f32") {
-    if (!norm) return matmulDispatches(gpu, args);
+  if (variant !== "i8") {
+    const product = (a: MatmulArgs) => (variant === "f32-wg" ? rowParts(a).map((p) => gemm(gpu, p)) : matmulDispatches(gpu, a));
+    if (!norm) return product(args);
     const ln = layerNorm(gpu, { x: args.x, gamma: norm.gamma, beta: norm.beta, out: normed, M, D: K, eps: norm.eps, layer: args.layer });
-    return [ln, ...matmulDispatches(gpu, { ...args, x: normed, norm: undefined })];
+    return [ln, ...product({ ...args, x: normed, norm: undefined })];
   }
   if (!scratch) throw new Error("prefillMatmul: the i8 variant needs an int8 scratch buffer");
   // The normalised rows are not kept: the many-row path has no use for them.

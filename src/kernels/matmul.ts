@@ -122,6 +122,25 @@ export function outColumnsOf(kernel: string, a: { outColumns?: OutColumns; w: Gp
   return c;
 }
 
+/**
+ * The checks every f32-activation matmul kernel makes of its arguments (shapes, buffer sizes,
+ * the fused KV write, the adapter's storage-buffer limit); its N, K and output columns.
+ */
+export function checkMatmul(gpu: Gpu, kernel: string, args: MatmulArgs): { N: number; K: number; cols: OutColumns } {
+  const { w, kvCache } = args;
+  if (w.shape.length !== 2) throw new MnemoError("SHAPE_MISMATCH", `${kernel}: ${w.label} is not a matrix.`);
+  const [N, K] = w.shape;
+  const cols = outColumnsOf(kernel, args, N);
+  checkInputs(args, N, K, cols);
+  if (kvCache && cols.total !== N) throw new MnemoError("BAD_INPUT", `${kernel}: a fused KV-cache write needs the whole output (no outColumns).`);
+  if (kvCache) checkKvCache(gpu, kvCache, args, N, K);
+  const storageBuffers = matmulBindings(args).filter((b) => b).length;
+  if (storageBuffers > gpu.limits.maxStorageBuffersPerShaderStage) {
+    throw new MnemoError("UNSUPPORTED_FEATURE", `${kernel}: this variant binds ${storageBuffers} storage buffers; the adapter allows ${gpu.limits.maxStorageBuffersPerShaderStage}.`);
+  }
+  return { N, K, cols };
+}
+
 function checkInputs(args: MatmulArgs, N: number, K: number, cols: OutColumns): void {
   const { x, out, M } = args;
   requireDims("matmul", { M, N, K });
@@ -216,19 +235,10 @@ function planMatmul(gpu: Gpu, args: MatmulArgs, N: number, K: number): MatmulPla
  */
 export function matmul(gpu: Gpu, args: MatmulArgs): KernelDispatch {
   const { w, M, norm, kvCache } = args;
-  if (w.shape.length !== 2) throw new MnemoError("SHAPE_MISMATCH", `matmul: ${w.label} is not a matrix.`);
-  const [N, K] = w.shape;
-  const cols = outColumnsOf("matmul", args, N);
-  checkInputs(args, N, K, cols);
-  if (kvCache && cols.total !== N) throw new MnemoError("BAD_INPUT", "matmul: a fused KV-cache write needs the whole output (no outColumns).");
+  const { N, K, cols } = checkMatmul(gpu, "matmul", args);
   const plan = planMatmul(gpu, args, N, K);
   if (norm) checkNorm(gpu, norm, args, K, plan.wg);
-  if (kvCache) checkKvCache(gpu, kvCache, args, N, K);
   const bindings = matmulBindings(args);
-  const storageBuffers = bindings.filter((b) => b).length;
-  if (storageBuffers > gpu.limits.maxStorageBuffersPerShaderStage) {
-    throw new MnemoError("UNSUPPORTED_FEATURE", `matmul: this variant binds ${storageBuffers} storage buffers; the adapter allows ${gpu.limits.maxStorageBuffersPerShaderStage}.`);
-  }
   const { workgroups, groupsX } = grid1d(gpu, plan.invocations, plan.wg);
   const constants: Record<string, number> = { WG: plan.wg, TM: plan.tm };
   // The normalised row in workgroup memory, in entries of the path's loads.
@@ -295,7 +305,7 @@ function shaderDefines(a: MatmulArgs, plan: MatmulPlan, K: number): Record<strin
   };
 }
 
-/** The bindings by role number (shaders/matmul.wgsl); what a variant does not use is a hole. */
-function matmulBindings(a: MatmulArgs): (Binding | undefined)[] {
+/** The bindings by role number (shaders/matmul.wgsl, gemm.wgsl); what a variant does not use is a hole. */
+export function matmulBindings(a: MatmulArgs): (Binding | undefined)[] {
   return [a.x, a.w.buffer, a.bias, a.residual, a.out, a.norm?.gamma, a.norm?.beta, a.norm?.out, a.kvCache?.positions, a.kvCache?.kCache, a.kvCache?.vCache];
 }

@@ -11,6 +11,7 @@ import {
   decodeMatmul,
   decodeMatmulVariants,
   isDecodeMatmulVariant,
+  isPrefillMatmulVariant,
   prefillMatmul,
   prefillMatmulVariants,
   type DecodeMatmulVariant,
@@ -31,9 +32,10 @@ export interface KernelOptions {
    */
   decodeMatmul?: "auto" | DecodeMatmulVariant;
   /**
-   * The layer matmuls over many rows (prefill, verification): "auto" measures, "f32" or "i8"
-   * (int8 activations; Q8_0 / Q4_0 weights) forces. Default: as `decodeMatmul` forces
-   * (f32 with "f32*", i8 with "i8-*"), else "auto".
+   * The layer matmuls over many rows (prefill, verification): "auto" measures; "f32"
+   * (register tiles), "f32-wg" (workgroup-memory tiles, for GPUs) or "i8" (int8 activations;
+   * Q8_0 / Q4_0 weights) forces. Default: as `decodeMatmul` forces (f32 with "f32*", i8 with
+   * "i8-*"), else "auto".
    */
   prefillMatmul?: "auto" | PrefillMatmulVariant;
   /** Where measured choices persist (default: a file in Node, IndexedDB in browsers). */
@@ -60,7 +62,9 @@ export async function tuneGpt2Kernels(model: Gpt2Model, options: KernelOptions &
   }
   // A forced decode variant forces the prefill's activations alike unless said otherwise.
   const wantedPrefill = options.prefillMatmul ?? (wanted === "auto" ? "auto" : wanted.startsWith("i8-") ? "i8" : "f32");
-  if (!["auto", "f32", "i8"].includes(wantedPrefill)) throw new MnemoError("BAD_INPUT", `kernels.prefillMatmul must be "auto", "f32" or "i8"; got ${JSON.stringify(wantedPrefill)}.`);
+  if (wantedPrefill !== "auto" && !isPrefillMatmulVariant(wantedPrefill)) {
+    throw new MnemoError("BAD_INPUT", `kernels.prefillMatmul must be "auto", "f32", "f32-wg" or "i8"; got ${JSON.stringify(wantedPrefill)}.`);
+  }
   const tuner = new KernelTuner(model.gpu, options.store);
   const choices: Record<string, KernelChoice> = {};
   const decode = new TuningBench(model, 1);

@@ -34,6 +34,7 @@ const FAMILIES = [
   "rnn",
   "tokenNll",
   "matmul",
+  "gemm",
   "ln+matmul",
   "matmul+kv",
   "attention",

@@ -7,6 +7,7 @@ import type { Gpu } from "../../src/gpu/device.js";
 import { canFuseKvWrite, matmul, type FusedLayerNorm } from "../../src/kernels/matmul.js";
 import { layerNorm } from "../../src/kernels/layernorm.js";
 import { kvCacheBytes, kvWrite, type KvCacheType } from "../../src/kernels/attention.js";
+import { gemm, type GemmTile } from "../../src/kernels/gemm.js";
 import { uploadMatrix, releaseTensor } from "../../src/kernels/weights.js";
 import { matmulRef } from "../../src/kernels/reference/matmul.js";
 import { layerNormRef } from "../../src/kernels/reference/layernorm.js";
@@ -151,6 +152,8 @@ interface KvCase {
   cacheType: KvCacheType;
   /** With a fused layer norm (M = 1 only). */
   norm?: Grid;
+  /** Run gemm (workgroup-memory tiles of this side) instead of matmul. */
+  gemm?: GemmTile;
 }
 
 /** The NaN word of a cache type (f32 NaN, or two f16 NaN halves). */
@@ -195,9 +198,10 @@ async function checkKv(c: KvCase) {
   const out = s.storage(M * N * 4);
   const norm = c.norm ? { gamma: s.upload(gamma), beta: s.upload(beta), eps: EPS, grid: c.norm } : undefined;
   const kvCache = { positions, kCache: fusedK, vCache: fusedV, headDim: c.headDim, nCtx: c.nCtx, cacheType: c.cacheType };
-  s.run(matmul(gpu, { x: s.upload(x), w, bias: s.upload(bias), out, M, norm, kvCache }));
+  const args = { x: s.upload(x), w, bias: s.upload(bias), out, M, norm, kvCache };
+  s.run(c.gemm ? gemm(gpu, args, c.gemm) : matmul(gpu, args));
   s.run(kvWrite(gpu, { qkv: out, positions, kCache: refK, vCache: refV, M, nHead: c.nHead, headDim: c.headDim, nCtx: c.nCtx, cacheType: c.cacheType }));
-  const name = `qkv+kv ${c.type} M=${M} K=${K} heads=${c.nHead}x${c.headDim} ${c.cacheType}${c.norm ? ` ln ${c.norm}` : ""}`;
+  const name = `${c.gemm ? `gemm${c.gemm} ` : ""}qkv+kv ${c.type} M=${M} K=${K} heads=${c.nHead}x${c.headDim} ${c.cacheType}${c.norm ? ` ln ${c.norm}` : ""}`;
   const input = c.norm ? layerNormRef(x, gamma, beta, M, K, EPS) : x;
   expectClose(`${name} out`, await gpu.readF32(out, M * N), matmulRef(input, exact, M, N, K, { bias }), {
     atol: 5e-6 * Math.sqrt(K) + 1e-6,
@@ -251,6 +255,15 @@ describe("matmul with a fused KV-cache write", () => {
   it("prefill (tiled) at GPT-2 124M shapes: 5 rows at scattered positions, one past the cache", async () => {
     for (const cacheType of ["f32", "f16"] as const) {
       await checkKv({ type: "q8_0", K: 768, nHead: 12, headDim: 64, nCtx: 1024, positions: [5, 70, 3, 1030, 1023], cacheType });
+    }
+  });
+
+  it("prefill through gemm's workgroup tiles (32 and 64): scattered positions, one past the cache, heads of 6", async () => {
+    for (const cacheType of ["f32", "f16"] as const) {
+      for (const tile of [32, 64] as const) {
+        await checkKv({ type: "q8_0", K: 768, nHead: 12, headDim: 64, nCtx: 1024, positions: [5, 70, 3, 1030, 1023], cacheType, gemm: tile });
+        await checkKv({ type: "f16", K: 96, nHead: 3, headDim: 6, nCtx: 12, positions: [3, 11, 0, 7, 12, 9, 1, 2, 4], cacheType, gemm: tile });
+      }
     }
   });
 });

@@ -102,6 +102,21 @@ describe("decode kernels chosen by measurement", () => {
     expect(new Set(Object.values(dispatches)), JSON.stringify(dispatches)).toEqual(new Set([2 + 8 * 5]));
   }, 300_000);
 
+  it("the prompt through gemm's workgroup tiles gives the register tiles' logits and tokens", async () => {
+    const reference = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32" } });
+    const want = await decodeLogits(reference, prompt);
+    const wantIds = await greedyIds(reference, prompt, 4);
+    reference.dispose();
+    const model = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32", prefillMatmul: "f32-wg" } });
+    expect(model.info.kernels!["prefill.up"].variant).toBe("f32-wg");
+    const { maxAbs } = errorReport(await decodeLogits(model, prompt), want);
+    console.log(`prefill f32-wg: logits max |diff| from f32 ${maxAbs.toExponential(2)}`);
+    // The same f32 products summed in another order (the bound of the f32 decode variants).
+    expect(maxAbs).toBeLessThan(2e-5);
+    expect(await greedyIds(model, prompt, 4)).toEqual(wantIds);
+    model.dispose();
+  }, 120_000);
+
   it("refuses an int8 variant for F16 weights and an unknown variant name", async () => {
     for (const [kernels, code] of [
       [{ decodeMatmul: "i8-rows4" }, "BAD_INPUT"],

@@ -32,6 +32,7 @@ import { f16BitsToF32Array } from "../../../src/formats/f16.js";
 import { randomF32, rng } from "../../helpers/random.js";
 import { hostMatrix, type WType } from "../../kernels/host-matrix.js";
 import { scoped, type Checks, type Scope } from "./checks.js";
+import { gemm } from "../../../src/kernels/gemm.js";
 import { gemvI8Checks, matmulI8TileChecks } from "./matmul-i8.js";
 
 /** The kernel families, in the order the page runs them (main.ts times each). */
@@ -45,6 +46,7 @@ export const KERNEL_FAMILIES: [string, (gpu: Gpu, c: Checks) => Promise<void>][]
   ["rnn", rnnChecks],
   ["tokenNll", tokenNllChecks],
   ["matmul", matmulChecks],
+  ["gemm", gemmChecks],
   ["ln+matmul", fusedNormChecks],
   ["matmul+kv", fusedKvChecks],
   ["attention", attentionChecks],
@@ -346,6 +348,33 @@ async function matmulChecks(gpu: Gpu, c: Checks): Promise<void> {
       const name = `matmul: ${type} M=${M} N=${N} K=${K} bias ${epilogue}${o.residual ? " +res" : ""}`;
       c.close(name, await gpu.readF32(out, M * N), want, matmulBound(K));
     });
+  }
+}
+
+// tests/kernels/gemm.test.ts: the workgroup-memory tiles (both sides) against matmulRef, the bound of matmul.
+async function gemmChecks(gpu: Gpu, c: Checks): Promise<void> {
+  const cases: [WType, number, number, number, boolean][] = [
+    ["f32", 7, 7, 20, false],
+    ["f16", 65, 257, 36, true],
+    ["q8_0", 3, 70, 96, true],
+    ["q4_0", 33, 9, 64, false],
+  ];
+  for (const tile of [32, 64] as const) {
+    // Tile 64: the awkward f16 shape and Q4_0 (each case compiles a pipeline).
+    for (const [type, M, N, K, epilogue] of tile === 32 ? cases : [cases[1], cases[3]]) {
+      await scoped(gpu, async (s) => {
+        const x = randomF32(M * K, 11 + M, 1);
+        const { host, exact } = hostMatrix(type, randomF32(N * K, 7 + N, 0.5));
+        const bias = randomF32(N, 5, 0.5);
+        const residual = epilogue ? randomF32(M * N, 6, 1) : undefined;
+        const w = s.tensor(uploadMatrix(gpu, "w", host, [N, K]));
+        const out = s.storage(M * N * 4);
+        const ep = epilogue ? "gelu" : "none";
+        s.run(gemm(gpu, { x: s.upload(x), w, bias: s.upload(bias), residual: residual && s.upload(residual), out, M, epilogue: ep }, tile));
+        const want = matmulRef(x, exact, M, N, K, { bias, residual, epilogue: ep });
+        c.close(`gemm: tile ${tile} ${type} M=${M} N=${N} K=${K} bias ${ep}${epilogue ? " +res" : ""}`, await gpu.readF32(out, M * N), want, matmulBound(K));
+      });
+    }
   }
 }
 
