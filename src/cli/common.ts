@@ -44,10 +44,16 @@ export async function openModel(flags: Record<string, string | boolean>): Promis
   if (prefillMatmul !== undefined && (typeof prefillMatmul !== "string" || (prefillMatmul !== "auto" && !isPrefillMatmulVariant(prefillMatmul)))) {
     throw new UsageError("--prefill-kernels must be auto, f32, f32-wg or i8.");
   }
+  const attention = flags.attention;
+  if (attention !== undefined && !["auto", "rows", "split"].includes(attention as string)) throw new UsageError("--attention must be auto, rows or split.");
   const kernels =
-    decodeMatmul === undefined && prefillMatmul === undefined
+    decodeMatmul === undefined && prefillMatmul === undefined && attention === undefined
       ? undefined
-      : { decodeMatmul: decodeMatmul as "auto" | DecodeMatmulVariant | undefined, prefillMatmul: prefillMatmul as "auto" | PrefillMatmulVariant | undefined };
+      : {
+          decodeMatmul: decodeMatmul as "auto" | DecodeMatmulVariant | undefined,
+          prefillMatmul: prefillMatmul as "auto" | PrefillMatmulVariant | undefined,
+          attention: attention as "auto" | "rows" | "split" | undefined,
+        };
   const gpu = await createGpu();
   if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant, kernels });
   const path = typeof flags.model === "string" ? resolve(flags.model) : join(packageRoot(), "weights", DEFAULT_MODEL);

@@ -29,6 +29,7 @@ const USAGE = `Usage: mnemo <command> [flags]
             [--speculate off|context] (context: drafts from the context, verified in one forward; same tokens)
             [--kernels auto|f32|f32-wide|f32-few|i8-rows4|i8-coop-subgroup|i8-coop-workgroup] (decode matmuls;
             default auto: measured on the adapter once, then cached) [--prefill-kernels auto|f32|f32-wg|i8]
+            [--attention auto|rows|split] (decode attention: one pass per head, or the keys split)
             [--json-schema <file.json> | --regex <pattern> | --grammar <file.ebnf>] (output held to it)
             [--logprobs N] (each token's log-probability and N alternatives) [--logit-bias id:bias,...]
             [--frequency-penalty F] [--presence-penalty P] [--memory <store> (memory flags)] [--json]
@@ -53,7 +54,7 @@ const USAGE = `Usage: mnemo <command> [flags]
             writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open; a synthetic
             GPT-2 gets its deterministic weights and a made-up byte-level vocabulary.
 
-  bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--kernels auto|f32|i8-rows4|...] [--prefill-kernels auto|f32|f32-wg|i8] [--prompt-tokens 128]
+  bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--kernels auto|f32|i8-rows4|...] [--prefill-kernels auto|f32|f32-wg|i8] [--attention auto|rows|split] [--prompt-tokens 128]
             [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--json]
             --memory-entries: also a store of N synthetic keys: search time per token, and decode
             with and without it
@@ -66,7 +67,23 @@ exact shapes): ${SYNTHETIC_MODELS.map((n) => `synthetic:${n}`).join(", ")}.
 
 async function generateCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
-    values: ["model", "prompt", "max-tokens", "temperature", "top-k", "top-p", "repetition-penalty", "seed", "quant", "kernels", "prefill-kernels", "speculate", ...OUTPUT_FLAGS, ...MEMORY_FLAGS],
+    values: [
+      "model",
+      "prompt",
+      "max-tokens",
+      "temperature",
+      "top-k",
+      "top-p",
+      "repetition-penalty",
+      "seed",
+      "quant",
+      "kernels",
+      "prefill-kernels",
+      "attention",
+      "speculate",
+      ...OUTPUT_FLAGS,
+      ...MEMORY_FLAGS,
+    ],
     booleans: ["greedy", "json", "keep-token-table-f16"],
   });
   if (typeof flags.prompt !== "string") throw new UsageError("generate needs --prompt <text>.");
@@ -163,7 +180,7 @@ async function tokenizeCommand(argv: string[], io: CliIo): Promise<number> {
 
 async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
-    values: ["model", "text-file", "window", "max-tokens", "start-char", "end-char", "quant", "kernels", "prefill-kernels", ...MEMORY_FLAGS],
+    values: ["model", "text-file", "window", "max-tokens", "start-char", "end-char", "quant", "kernels", "prefill-kernels", "attention", ...MEMORY_FLAGS],
     booleans: ["json", "keep-token-table-f16"],
   });
   const text = await readTextFlag(flags, "eval");
@@ -254,6 +271,7 @@ const BENCH_FLAGS = {
     "quant",
     "kernels",
     "prefill-kernels",
+    "attention",
     "prompt-tokens",
     "gen-tokens",
     "profile-steps",

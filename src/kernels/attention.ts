@@ -175,17 +175,18 @@ export function attentionSplit(gpu: Gpu, a: AttentionArgs & { chunk?: number }):
 }
 
 /**
- * The attention dispatches for one layer. "auto" (the default) takes {@link attentionSplit}
- * on a hardware GPU when few (row, head) pairs face a cache longer than one chunk (decode:
- * 12 invocations walking 1024 keys each would leave a GPU idle), and {@link attention}
- * otherwise. On SwiftShader the one-pass path is as fast or faster at every shape measured
- * (decode at position 1000, GPT-2 124M heads: 8.4 ms vs 8.8-10.9 ms for chunks of
- * 16-128 keys), so software adapters always get it. `variant` forces a path.
+ * The attention dispatches for one layer: "rows" {@link attention}, "split"
+ * {@link attentionSplit}, "auto" (the default) the split where few (row, head) pairs face a
+ * cache longer than one chunk (decode: 12 invocations walking 1024 keys each would leave a
+ * GPU idle), else the one-pass kernel. Whether the split pays on an adapter is for a tuner
+ * to measure (src/models/gpt2-tune.ts: on SwiftShader the one pass is as fast or faster at
+ * every shape measured, decode at position 1000 with GPT-2 124M heads 8.4 ms against 8.8-10.9
+ * for chunks of 16-128 keys); a model passes "rows" where it measured so.
  */
 export function attentionDispatches(gpu: Gpu, a: AttentionArgs & { variant?: AttentionVariant; chunk?: number }): KernelDispatch[] {
   const variant = a.variant ?? "auto";
   const chunk = a.chunk ?? DEFAULT_SPLIT_CHUNK;
   const fewPairs = a.M * a.nHead < 256 && a.nCtx > chunk;
-  const useSplit = variant === "split" || (variant === "auto" && fewPairs && !gpu.adapter.isSoftware);
+  const useSplit = variant === "split" || (variant === "auto" && fewPairs);
   return useSplit ? attentionSplit(gpu, { ...a, chunk }) : [attention(gpu, a)];
 }

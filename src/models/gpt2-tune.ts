@@ -19,6 +19,7 @@ import {
   type PrefillMatmulVariant,
 } from "../kernels/matmul-variants.js";
 import type { FusedKvWrite, MatmulArgs } from "../kernels/matmul.js";
+import { attentionDispatches, kvCacheBytes } from "../kernels/attention.js";
 import { GPT2_DECODE_ROLES, GPT2_PREFILL_ROLES, type Gpt2DecodeRole, type Gpt2Model, type Gpt2RowBuffers, type PrefillRole } from "./gpt2.js";
 import type { KernelChoice } from "./types.js";
 import { defaultTunerStore } from "../loading/tuner-store.js";
@@ -38,6 +39,11 @@ export interface KernelOptions {
    * "i8-*"), else "auto".
    */
   prefillMatmul?: "auto" | PrefillMatmulVariant;
+  /**
+   * Decode attention: "auto" (default) measures the one-pass kernel against the split one at
+   * the deepest cache position; "rows" or "split" forces.
+   */
+  attention?: "auto" | "rows" | "split";
   /** Where measured choices persist (default: a file in Node, IndexedDB in browsers). */
   store?: TunerStore;
 }
@@ -84,6 +90,8 @@ export async function tuneGpt2Kernels(model: Gpt2Model, options: KernelOptions &
   } finally {
     decode.dispose();
   }
+  choices.attention = await chooseAttention(model, tuner, options.attention ?? "auto");
+  model.attentionKernel = choices.attention.variant as "rows" | "split";
   const rows = Math.min(TUNE_ROWS, model.config.nPositions);
   if (rows < 2) return choices;
   const prefill = new TuningBench(model, rows);
@@ -106,6 +114,50 @@ export async function tuneGpt2Kernels(model: Gpt2Model, options: KernelOptions &
     prefill.dispose();
   }
   return choices;
+}
+
+/**
+ * Decode attention at the deepest position of a full-size cache (where the choice matters
+ * most), one pass per head against the keys split across workgroups.
+ */
+async function chooseAttention(model: Gpt2Model, tuner: KernelTuner, wanted: "auto" | "rows" | "split"): Promise<KernelChoice> {
+  if (wanted !== "auto" && wanted !== "rows" && wanted !== "split") throw new MnemoError("BAD_INPUT", `kernels.attention must be "auto", "rows" or "split"; got ${JSON.stringify(wanted)}.`);
+  if (wanted !== "auto") return { variant: wanted, timingsMs: {}, source: "forced" };
+  const { gpu, config: c } = model;
+  const headDim = c.nEmbd / c.nHead;
+  const bytes = kvCacheBytes(c.nHead, c.nPositions, headDim);
+  const buffers = [
+    gpu.upload(
+      Float32Array.from({ length: 3 * c.nEmbd }, (_, i) => Math.sin(i * 0.37) * 0.5),
+      "tune.qkv",
+    ),
+    gpu.upload(Uint32Array.of(c.nPositions - 1), "tune.position"),
+    gpu.upload(
+      Float32Array.from({ length: bytes / 4 }, (_, i) => Math.cos(i * 0.11) * 0.5),
+      "tune.k",
+    ),
+    gpu.upload(
+      Float32Array.from({ length: bytes / 4 }, (_, i) => Math.sin(i * 0.13) * 0.5),
+      "tune.v",
+    ),
+    gpu.createStorage(c.nEmbd * 4, "tune.att"),
+  ];
+  const [qkv, positions, kCache, vCache, out] = buffers;
+  const args = { qkv, positions, kCache, vCache, out, M: 1, nHead: c.nHead, headDim, nCtx: c.nPositions, cacheType: "f32" as const };
+  try {
+    const variants = ["rows", "split"] as const;
+    const key = `decode attention ${c.nHead}x${headDim} ctx ${c.nPositions} at ${c.nPositions - 1} f32`;
+    return await choose(
+      tuner,
+      "auto",
+      [...variants],
+      key,
+      (v) => attentionDispatches(gpu, { ...args, variant: v }),
+      (w) => w,
+    );
+  } finally {
+    for (const b of buffers) gpu.pool.release(b);
+  }
 }
 
 /** A forced choice, the only variant, or the tuner's measurement. */

@@ -69,6 +69,12 @@ export class Gpt2Model implements LanguageModel {
   readonly decodeKernels: Record<Gpt2DecodeRole, DecodeMatmulVariant> = { qkv: "f32", proj: "f32", up: "f32", down: "f32", head: "f32" };
   /** The variant of each layer matmul over many rows ("f32" until the loader tunes them). */
   readonly prefillKernels: Record<PrefillRole, PrefillMatmulVariant> = { qkv: "f32", proj: "f32", up: "f32", down: "f32" };
+  /**
+   * Decode attention: "rows" one pass per head, "split" the keys split across workgroups then
+   * combined ("rows" until the loader tunes it). Where "split" is chosen, forwards over a few
+   * rows split too when few (row, head) pairs face a long cache (`attentionDispatches`' rule).
+   */
+  attentionKernel: "rows" | "split" = "rows";
   readonly maxChunk: number;
   readonly hiddenSize: number;
 
@@ -133,7 +139,7 @@ export class Gpt2Model implements LanguageModel {
         ds.push(...decodeMatmul(gpu, args.qkv, this.decodeKernels.qkv));
         if (!args.qkv.kvCache) ds.push(kvWrite(gpu, { ...this.attentionShape(kv, 1), qkv: io.qkv, layer }));
         ds.push(
-          ...attentionDispatches(gpu, { ...this.attentionShape(kv, 1), qkv: io.qkv, out: io.att, layer }),
+          ...attentionDispatches(gpu, { ...this.attentionShape(kv, 1), qkv: io.qkv, out: io.att, layer, variant: this.attentionKernel }),
           ...decodeMatmul(gpu, args.proj, this.decodeKernels.proj),
           ...decodeMatmul(gpu, args.up, this.decodeKernels.up),
           ...decodeMatmul(gpu, args.down, this.decodeKernels.down),
@@ -178,8 +184,8 @@ export class Gpt2Model implements LanguageModel {
     const ds = prefillMatmul(gpu, args.qkv, k.qkv, io.h, scratch);
     if (!args.qkv.kvCache) ds.push(kvWrite(gpu, attention));
     ds.push(
-      // The split path on a hardware GPU when few (row, head) pairs face a long cache.
-      ...attentionDispatches(gpu, { ...attention, out: io.att }),
+      // Where decode measured the split faster: split when few (row, head) pairs face a long cache.
+      ...attentionDispatches(gpu, { ...attention, out: io.att, variant: this.attentionKernel === "split" ? "auto" : "rows" }),
       ...prefillMatmul(gpu, args.proj, k.proj, io.h, scratch),
       ...prefillMatmul(gpu, args.up, k.up, io.h, scratch),
       ...prefillMatmul(gpu, args.down, k.down, io.h, scratch),
@@ -207,7 +213,7 @@ export class Gpt2Model implements LanguageModel {
     return { positions, kCache: cache.k[layer], vCache: cache.v[layer], headDim: c.nEmbd / c.nHead, nCtx: c.nPositions, cacheType: cache.cacheType };
   }
 
-  private attentionShape(kv: FusedKvWrite, M: number) {
+  attentionShape(kv: FusedKvWrite, M: number) {
     return { positions: kv.positions, M, nHead: this.config.nHead, headDim: kv.headDim, nCtx: kv.nCtx, cacheType: kv.cacheType ?? "f32", kCache: kv.kCache, vCache: kv.vCache };
   }
 

@@ -38,7 +38,7 @@ describe("decode kernels chosen by measurement", () => {
     const store = memoryTunerStore();
     const first = (await loadModelAt(gpu, Q8, { kernels: { store } })) as Gpt2Model;
     const kernels = first.info.kernels!;
-    const roles = [...GPT2_DECODE_ROLES, ...GPT2_PREFILL_ROLES.map((r) => `prefill.${r}`)];
+    const roles = [...GPT2_DECODE_ROLES, "attention", ...GPT2_PREFILL_ROLES.map((r) => `prefill.${r}`)];
     expect(Object.keys(kernels).sort()).toEqual(roles.sort());
     for (const role of roles) {
       const k = kernels[role];
@@ -46,15 +46,18 @@ describe("decode kernels chosen by measurement", () => {
       expect(Object.keys(k.timingsMs).length, role).toBeGreaterThan(1);
       // The fastest measured candidate is the one that runs.
       expect(Math.min(...Object.values(k.timingsMs)), role).toBe(k.timingsMs[k.variant]);
-      const runs = role.startsWith("prefill.") ? first.prefillKernels[role.slice(8) as PrefillRole] : first.decodeKernels[role as Gpt2DecodeRole];
+      const runs = role === "attention" ? first.attentionKernel : role.startsWith("prefill.") ? first.prefillKernels[role.slice(8) as PrefillRole] : first.decodeKernels[role as Gpt2DecodeRole];
       expect(runs, role).toBe(k.variant);
     }
+    expect(Object.keys(kernels.attention.timingsMs).sort()).toEqual(["rows", "split"]);
     // The plan runs what was chosen: an int8 choice shows as its gemv_i8 kernel by shape.
     const state = first.createState();
     const plan = first.planForward(state, 1);
     const names = plan.dispatches.map((d) => d.kernel);
     const head = kernels.head.variant;
     expect(names[names.length - 1]).toBe(head.startsWith("i8-") ? `gemv_i8_${head.slice(3)}_q8_0` : "ln_matmul_gemv_q8_0");
+    // The measured attention: the split pass and its combine, or one pass.
+    expect(names.filter((n) => n === "attention_reduce").length).toBe(kernels.attention.variant === "split" ? 8 : 0);
     plan.dispose();
     state.dispose();
     first.dispose();
@@ -102,25 +105,31 @@ describe("decode kernels chosen by measurement", () => {
     expect(new Set(Object.values(dispatches)), JSON.stringify(dispatches)).toEqual(new Set([2 + 8 * 5]));
   }, 300_000);
 
-  it("the prompt through gemm's workgroup tiles gives the register tiles' logits and tokens", async () => {
-    const reference = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32" } });
+  it("gemm's workgroup tiles (prefill) and the split attention (decode) give the one-pass kernels' logits and tokens", async () => {
+    const reference = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32", attention: "rows" } });
     const want = await decodeLogits(reference, prompt);
     const wantIds = await greedyIds(reference, prompt, 4);
     reference.dispose();
-    const model = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32", prefillMatmul: "f32-wg" } });
-    expect(model.info.kernels!["prefill.up"].variant).toBe("f32-wg");
-    const { maxAbs } = errorReport(await decodeLogits(model, prompt), want);
-    console.log(`prefill f32-wg: logits max |diff| from f32 ${maxAbs.toExponential(2)}`);
-    // The same f32 products summed in another order (the bound of the f32 decode variants).
-    expect(maxAbs).toBeLessThan(2e-5);
-    expect(await greedyIds(model, prompt, 4)).toEqual(wantIds);
-    model.dispose();
+    for (const kernels of [
+      { decodeMatmul: "f32", prefillMatmul: "f32-wg", attention: "rows" },
+      { decodeMatmul: "f32", attention: "split" },
+    ] as const) {
+      const model = await loadModelAt(gpu, Q8, { kernels });
+      const { maxAbs } = errorReport(await decodeLogits(model, prompt), want);
+      console.log(`${JSON.stringify(kernels)}: logits max |diff| from f32 ${maxAbs.toExponential(2)}`);
+      // The same f32 products summed in another order (the bound of the f32 decode variants).
+      expect(maxAbs, JSON.stringify(kernels)).toBeLessThan(2e-5);
+      expect(await greedyIds(model, prompt, 4)).toEqual(wantIds);
+      model.dispose();
+    }
   }, 120_000);
 
-  it("refuses an int8 variant for F16 weights and an unknown variant name", async () => {
+  it("refuses an int8 variant for F16 weights and unknown variant names", async () => {
     for (const [kernels, code] of [
       [{ decodeMatmul: "i8-rows4" }, "BAD_INPUT"],
       [{ decodeMatmul: "fastest" }, "BAD_INPUT"],
+      [{ attention: "flash" }, "BAD_INPUT"],
+      [{ prefillMatmul: "wg" }, "BAD_INPUT"],
     ] as const) {
       try {
         await loadModelAt(gpu, "weights/gpt2-gutenberg", { kernels: kernels as never });
