@@ -54,14 +54,18 @@ export class KernelTuner {
 
   /**
    * The fastest of `candidates` for `shapeKey` on this adapter: from the store when it has a
-   * choice that is still among the candidates, else measured now (and stored).
+   * choice that is still among the candidates, else measured now (and stored). `keepFirst`:
+   * the first candidate stays unless another runs in at most (1 - keepFirst) of its time (a
+   * default that costs less in other ways is not given up for a difference within noise).
    */
-  async choose(shapeKey: string, candidates: ReadonlyMap<string, () => KernelDispatch[]>): Promise<TunedChoice> {
+  async choose(shapeKey: string, candidates: ReadonlyMap<string, () => KernelDispatch[]>, options: { keepFirst?: number } = {}): Promise<TunedChoice> {
     const record = await this.loadRecord();
     const adapter = adapterKey(this.gpu);
     const known = record[adapter]?.[shapeKey];
     if (known && candidates.has(known.variant)) return { ...known, cached: true };
-    const { timingsMs, best } = await this.measureAll(candidates);
+    const { timingsMs, best: fastest } = await this.measureAll(candidates);
+    const first = [...candidates.keys()][0];
+    const best = timingsMs[fastest] <= (1 - (options.keepFirst ?? 0)) * timingsMs[first] ? fastest : first;
     // Read again before writing: another load may have stored choices meanwhile.
     const latest = await this.readStore();
     latest[adapter] = { ...latest[adapter], [shapeKey]: { variant: best, timingsMs } };

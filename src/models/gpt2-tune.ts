@@ -168,10 +168,11 @@ async function choose<V extends string>(
   shapeKey: string,
   build: (v: V) => KernelDispatch[],
   forced: (wanted: V, variants: V[]) => V,
+  options: { keepFirst?: number } = {},
 ): Promise<KernelChoice> {
   if (wanted !== "auto") return { variant: forced(wanted, variants), timingsMs: {}, source: "forced" };
   if (variants.length === 1) return { variant: variants[0], timingsMs: {}, source: "forced" };
-  const chosen = await tuner.choose(shapeKey, new Map(variants.map((v) => [v, () => build(v)] as const)));
+  const chosen = await tuner.choose(shapeKey, new Map(variants.map((v) => [v, () => build(v)] as const)), options);
   return { variant: chosen.variant, timingsMs: chosen.timingsMs, source: chosen.cached ? "cached" : "measured" };
 }
 

@@ -75,6 +75,17 @@ describe("KernelTuner", () => {
     expect(JSON.parse((await store.load())!)[adapterKey(gpu)]["gemv 1024x256"].variant).toBe("once");
   });
 
+  it("keepFirst: the first candidate stays unless another is faster by that share", async () => {
+    // "thrice" first: "once" takes about a third of its time, so it wins a 10% margin and
+    // loses a 95% one (it would have to run in a twentieth).
+    const first = new Map([...candidates()]);
+    const wins = await new KernelTuner(gpu, memoryTunerStore()).choose("gemv 1024x256", first, { keepFirst: 0.1 });
+    expect(wins.variant).toBe("once");
+    const kept = await new KernelTuner(gpu, memoryTunerStore()).choose("gemv 1024x256", first, { keepFirst: 0.95 });
+    expect(kept.variant).toBe("thrice");
+    expect(kept.timingsMs.once).toBeLessThan(kept.timingsMs.thrice);
+  });
+
   it("releases every candidate's uniform buffers", async () => {
     const before = gpu.getPoolStats();
     const made: KernelDispatch[][] = [];

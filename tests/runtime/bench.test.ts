@@ -45,7 +45,8 @@ describe("mnemo bench", () => {
     expect([calls("ln_matmul_gemv_f16_kv"), calls("matmul_gemv_f16"), calls("ln_matmul_gemv_f16")]).toEqual([12, 24, 13]);
     // 1 embedding + 12 × 5 + the LM head + the sampler's 3 (mark history, select, merge); the
     // unprofiled CPU phases are measured.
-    expect(j.dispatches_per_decode_step).toBe(65);
+    // (12 more, the split attention's combine, where the tuner measured the split faster.)
+    expect(j.dispatches_per_decode_step).toBe(65 + (j.kernel_choices.attention.variant === "split" ? 12 : 0));
     // The timestamps of every profiled step cover all of its dispatches: the profile's call
     // counts (from timestamp pairs) add up to the plan's dispatch count, over 3 decode steps
     // that fed a token (4 generated in the profiled pass, the first from the prefill's logits).
@@ -137,7 +138,8 @@ describe("mnemo profile --trace", () => {
       for (let i = 1; i < track.length; i++) expect(track[i].ts).toBeGreaterThanOrEqual(track[i - 1].ts + track[i - 1].dur - 1e-6);
     }
     const gpuNames = new Set(complete.filter((e: { tid: number }) => e.tid === 2).map((e: { name: string }) => e.name));
-    expect(gpuNames).toContain("attention_f32");
+    // One pass or the split keys, as the tuner measured.
+    expect([...gpuNames].some((n) => /^attention_(split_)?f32$/.test(String(n)))).toBe(true);
     expect(gpuNames).toContain("sample.merge");
     expect(complete.some((e: { name: string }) => e.name === "decode: wait for GPU")).toBe(true);
   }, 120_000);
