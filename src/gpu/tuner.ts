@@ -9,7 +9,7 @@ import { releaseDispatches, type KernelDispatch } from "./dispatch.js";
 
 /** What the tuner measured for one shape. */
 export interface TunedChoice {
-  /** The fastest candidate's name. */
+  /** The chosen candidate's name: the fastest (or the first, within `keepFirst` of it). */
   variant: string;
   /** The fastest timed run of each candidate, ms (a candidate 2x slower than the best after one run gets only that run). */
   timingsMs: Record<string, number>;

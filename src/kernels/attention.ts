@@ -179,9 +179,9 @@ export function attentionSplit(gpu: Gpu, a: AttentionArgs & { chunk?: number }):
  * {@link attentionSplit}, "auto" (the default) the split where few (row, head) pairs face a
  * cache longer than one chunk (decode: 12 invocations walking 1024 keys each would leave a
  * GPU idle), else the one-pass kernel. Whether the split pays on an adapter is for a tuner
- * to measure (src/models/gpt2-tune.ts: on SwiftShader the one pass is as fast or faster at
- * every shape measured, decode at position 1000 with GPT-2 124M heads 8.4 ms against 8.8-10.9
- * for chunks of 16-128 keys); a model passes "rows" where it measured so.
+ * to measure (src/models/gpt2-tune.ts; on SwiftShader with GPT-2 124M heads the one pass
+ * takes 2.2 ms against 3.9 at position 128 and 5.9 against 5.4 at 1023); a model passes
+ * "rows" where it measured so.
  */
 export function attentionDispatches(gpu: Gpu, a: AttentionArgs & { variant?: AttentionVariant; chunk?: number }): KernelDispatch[] {
   const variant = a.variant ?? "auto";

@@ -167,6 +167,8 @@ function checkI8(gpu: Gpu, kernel: string, a: GemvI8Args | TiledI8Args, M: numbe
   requireDims(kernel, { M, N, K });
   if ("x" in a) {
     requireBytes(kernel, "x", a.x, K * 4);
+    // Every workgroup reads the whole row while others write: none of the outputs may be it.
+    if (a.x === a.out || a.x === a.norm?.out) throw new MnemoError("BAD_INPUT", `${kernel}: x must not be out or norm.out.`);
     if (a.norm) {
       if (!(Number.isFinite(a.norm.eps) && a.norm.eps >= 0)) throw new MnemoError("BAD_INPUT", `${kernel}: the layer norm's eps must be a finite number >= 0, got ${a.norm.eps}.`);
       requireBytes(kernel, "gamma", a.norm.gamma, K * 4);

@@ -1,9 +1,10 @@
 // The ways to run a matmul, by name, for a model to compose and a tuner to choose between.
 // One row (decode): f32 activations through `matmul` (its fused layer norm on either grid), or
 // int8 activations (`gemvI8` in one of its shapes, which quantizes the row itself, the layer
-// norm fused) for Q8_0 / Q4_0 weights. Many rows (prefill): `layerNorm` + `matmul`'s tiles, or `quantizeActivations` (the
-// layer norm fused) + `matmulI8`'s tiles. Every variant computes the same product; the int8
-// ones round the activations to 8 bits per block of 32 first, as llama.cpp does.
+// norm fused) for Q8_0 / Q4_0 weights. Many rows (prefill): `layerNorm` + `matmul`'s register
+// tiles or `gemm`'s workgroup-memory tiles, or `quantizeActivations` (the layer norm fused) +
+// `matmulI8`'s tiles. Every variant computes the same product; the int8 ones round the
+// activations to 8 bits per block of 32 first, as llama.cpp does.
 import type { Gpu } from "../gpu/device.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
 import { gemm } from "./gemm.js";

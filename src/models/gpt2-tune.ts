@@ -1,7 +1,7 @@
 // Which variant each of GPT-2's five decode matmuls and four prefill layer matmuls runs
-// (src/kernels/matmul-variants.ts), measured on the adapter with the model's own weights
-// (layer 0 stands for every layer: they share shapes; prefill timed on 32 rows), or forced
-// by the caller.
+// (src/kernels/matmul-variants.ts), and its decode attention (one pass or split keys),
+// measured on the adapter with the model's own weights (layer 0 stands for every layer: they
+// share shapes; prefill timed on 32 rows), or forced by the caller.
 import { MnemoError } from "../errors.js";
 import type { TunerStore } from "../base/tuner-store.js";
 import { KernelTuner } from "../gpu/tuner.js";
@@ -41,7 +41,7 @@ export interface KernelOptions {
   prefillMatmul?: "auto" | PrefillMatmulVariant;
   /**
    * Decode attention: "auto" (default) measures the one-pass kernel against the split one at
-   * the deepest cache position; "rows" or "split" forces.
+   * three depths of a full cache (the split kept only when 10% faster); "rows" or "split" forces.
    */
   attention?: "auto" | "rows" | "split";
   /** Where measured choices persist (default: a file in Node, IndexedDB in browsers). */

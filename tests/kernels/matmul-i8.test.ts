@@ -240,11 +240,25 @@ describe("gemvI8 on awkward shapes", () => {
       expect(isMnemoError(e) && e.code).toBe("UNSUPPORTED_FEATURE");
     }
     const wq = uploadMatrix(gpu, "w8", { dtype: "q8_0", data: quantizeQ8_0(new Float32Array(64)) }, [2, 32]);
+    const other = gpu.createStorage(256, "row");
     try {
-      gemvI8(gpu, { x: buf, w: wq, out: buf, residual: buf });
+      gemvI8(gpu, { x: other, w: wq, out: buf, residual: buf });
       expect.unreachable();
     } catch (e) {
-      expect(isMnemoError(e) && e.code).toBe("BAD_INPUT");
+      expect(isMnemoError(e) && (e.message.match(/residual and out/) ? e.code : e.message)).toBe("BAD_INPUT");
+    }
+    gpu.pool.release(other);
+    // The row may not be an output (other workgroups still read it).
+    for (const bad of [
+      { x: buf, w: wq, out: buf },
+      { x: buf, w: wq, out: gpu.createStorage(256, "o"), norm: { gamma: buf, beta: buf, eps: 1e-5, out: buf } },
+    ]) {
+      try {
+        gemvI8(gpu, bad);
+        expect.unreachable();
+      } catch (e) {
+        expect(isMnemoError(e) && e.code).toBe("BAD_INPUT");
+      }
     }
     // A row too long for the workgroup's copy of it.
     const K = 32 * Math.ceil(gpu.limits.maxComputeWorkgroupStorageSize / 32);
