@@ -11,7 +11,7 @@ import { releaseDispatches, type KernelDispatch } from "./dispatch.js";
 export interface TunedChoice {
   /** The chosen candidate's name: the fastest (or the first, within `keepFirst` of it). */
   variant: string;
-  /** The fastest timed run of each candidate, ms (a candidate 2x slower than the best after one run gets only that run). */
+  /** The fastest timed run of each candidate, ms (a candidate 2x slower than the best gets one run, three where runs are short). */
   timingsMs: Record<string, number>;
   /** True when the choice came from the store, not from a measurement now. */
   cached: boolean;
@@ -100,12 +100,13 @@ export class KernelTuner {
    * Each candidate's fastest timed run (one submit each) and the fastest candidate. The
    * candidates take turns, a round at a time after one warm-up each, so that a slow spell of
    * the machine (another process, a CPU adapter's thread pool) falls on all of them rather than
-   * on whichever was being measured; one already 2x slower than the best after its first run
-   * is not run again. Short runs get more rounds (SHORT_RUN_ROUNDS).
+   * on whichever was being measured; one 2x slower than the best is not run again (after its
+   * first run, or its third when runs are short). Short runs get more rounds (SHORT_RUN_ROUNDS).
    */
   private async measureAll(candidates: ReadonlyMap<string, () => KernelDispatch[]>): Promise<{ timingsMs: Record<string, number>; best: string }> {
     const built: [string, KernelDispatch[]][] = [];
     const timingsMs: Record<string, number> = {};
+    const runs: Record<string, number> = {};
     try {
       for (const [name, build] of candidates) built.push([name, build()]);
       for (const [, dispatches] of built) await this.run(dispatches); // pipelines compiled, caches filled
@@ -113,7 +114,10 @@ export class KernelTuner {
       for (let round = 0; round < rounds; round++) {
         const bestMs = Math.min(...Object.values(timingsMs));
         for (const [name, dispatches] of built) {
-          if (round > 0 && timingsMs[name] > SLOWER_STOP * bestMs) continue;
+          // Dropped once 2x slower than the best: after one run when runs are long, after
+          // three when they are short (one slow spell is enough to double a short run).
+          if (runs[name] >= (bestMs < SHORT_RUN_MS ? 3 : 1) && timingsMs[name] > SLOWER_STOP * bestMs) continue;
+          runs[name] = (runs[name] ?? 0) + 1;
           const t0 = performance.now();
           await this.run(dispatches);
           timingsMs[name] = Math.min(timingsMs[name] ?? Infinity, performance.now() - t0);
