@@ -45,8 +45,8 @@ describe("decode kernels chosen by measurement", () => {
       expect(k.source, role).toBe("measured");
       expect(Object.keys(k.timingsMs).length, role).toBeGreaterThan(1);
       // The fastest measured candidate is the one that runs (attention: the one-pass kernel
-      // unless the split is 10% faster).
-      if (role === "attention") expect(k.variant === "split").toBe(k.timingsMs.split <= 0.9 * k.timingsMs.rows);
+      // unless the split is 25% faster).
+      if (role === "attention") expect(k.variant === "split").toBe(k.timingsMs.split <= 0.75 * k.timingsMs.rows);
       else expect(Math.min(...Object.values(k.timingsMs)), role).toBe(k.timingsMs[k.variant]);
       const runs = role === "attention" ? first.attentionKernel : role.startsWith("prefill.") ? first.prefillKernels[role.slice(8) as PrefillRole] : first.decodeKernels[role as Gpt2DecodeRole];
       expect(runs, role).toBe(k.variant);
