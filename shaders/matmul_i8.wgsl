@@ -79,6 +79,8 @@ struct Params {
 @group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 #endif
 #endif
+// The uniform comes after every role's binding (makeDispatch appends it: 12-14 are the fused
+// layer norm's, numbered past matmul.wgsl's roles).
 @group(0) @binding(15) var<uniform> p: Params;
 
 #include common/tanh
