@@ -11,7 +11,8 @@
 // the column pairs 2·tx and TS/2 + 2·tx (W reads from neighbouring lanes are neighbouring
 // vec4 pairs; an f16 KV-cache word is a column pair, owned whole). K % 4 == 0; rows past M
 // and columns past N read the last valid one and are never written.
-// Bindings as matmul.wgsl's, by role (no layer norm: a prefill normalises its rows first).
+// Bindings as matmul.wgsl's, by role: common/matmul_io and common/weight4 (no layer norm: a
+// prefill normalises its rows first).
 
 override TS: u32 = 32u;
 // Invocations: (TS / 4)^2, each a 4 x 4 block.
@@ -19,45 +20,9 @@ override WG: u32 = 64u;
 // A K step: 16 values, four vec4 per row.
 const KQ: u32 = 4u;
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  groups_x: u32,
-  // First element of x to read (row offset * K).
-  x_offset: u32,
-  eps: f32,
-  head_dim: u32,
-  n_ctx: u32,
-  out_cols: u32,
-  out_col0: u32,
-}
+#include common/matmul_io
 
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
-#if W_F32
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-#elif W_F16
-@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
-#else
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-#endif
-#if HAS_BIAS
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-#endif
-#if HAS_RESIDUAL
-@group(0) @binding(3) var<storage, read> residual: array<f32>;
-#endif
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
-#if KV_WRITE
-@group(0) @binding(8) var<storage, read> positions: array<u32>;
-#if KV_F16
-@group(0) @binding(9) var<storage, read_write> k_cache: array<u32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<u32>;
-#else
-@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
-#endif
-#endif
 @group(0) @binding(11) var<uniform> p: Params;
 
 #include common/tanh

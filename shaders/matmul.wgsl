@@ -33,22 +33,7 @@
 override WG: u32 = 64;
 override TM: u32 = 1;
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  groups_x: u32,
-  // First element of x to read (row offset * K): lets the LM head read only the last row.
-  x_offset: u32,
-  // LN: added to the variance.
-  eps: f32,
-  // KV_WRITE: the cache shape.
-  head_dim: u32,
-  n_ctx: u32,
-  // The output's row width and this dispatch's first column in it (common/matmul_epilogue).
-  out_cols: u32,
-  out_col0: u32,
-}
+#include common/matmul_io
 
 // A row of x as the vector paths read it (four k per entry) or as the scalar path does.
 #if VEC4
@@ -61,13 +46,7 @@ const LANES: u32 = 1u;
 
 @group(0) @binding(0) var<storage, read> x: array<row_t>;
 #if VEC4
-#if W_F32
-@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
-#elif W_F16
-@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
-#else
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-#endif
+// The vector paths' weights: common/weight4.
 #else
 // Scalar path: f32/f16 weights with K % 4 != 0.
 #if W_F32
@@ -76,28 +55,11 @@ const LANES: u32 = 1u;
 @group(0) @binding(1) var<storage, read> w: array<u32>;
 #endif
 #endif
-#if HAS_BIAS
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-#endif
-#if HAS_RESIDUAL
-@group(0) @binding(3) var<storage, read> residual: array<f32>;
-#endif
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 #if LN
 @group(0) @binding(5) var<storage, read> gamma: array<row_t>;
 @group(0) @binding(6) var<storage, read> beta: array<row_t>;
 #if LN_OUT
 @group(0) @binding(7) var<storage, read_write> normed: array<row_t>;
-#endif
-#endif
-#if KV_WRITE
-@group(0) @binding(8) var<storage, read> positions: array<u32>;
-#if KV_F16
-@group(0) @binding(9) var<storage, read_write> k_cache: array<u32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<u32>;
-#else
-@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
 #endif
 #endif
 @group(0) @binding(11) var<uniform> p: Params;

@@ -33,19 +33,7 @@ override TM: u32 = 8;
 override KCHUNKS: u32 = 48u;
 override KBLOCKS: u32 = 24u;
 
-struct Params {
-  M: u32,
-  N: u32,
-  K: u32,
-  groups_x: u32,
-  x_offset: u32,
-  eps: f32,
-  head_dim: u32,
-  n_ctx: u32,
-  // The output's row width and this dispatch's first column in it (common/matmul_epilogue).
-  out_cols: u32,
-  out_col0: u32,
-}
+#include common/matmul_io
 
 #if TILE
 @group(0) @binding(0) var<storage, read> xq: array<vec4<u32>>;
@@ -61,24 +49,7 @@ struct Params {
 #endif
 #endif
 @group(0) @binding(1) var<storage, read> wq: array<vec4<u32>>;
-#if HAS_BIAS
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-#endif
-#if HAS_RESIDUAL
-@group(0) @binding(3) var<storage, read> residual: array<f32>;
-#endif
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<storage, read> ws: array<f32>;
-#if KV_WRITE
-@group(0) @binding(8) var<storage, read> positions: array<u32>;
-#if KV_F16
-@group(0) @binding(9) var<storage, read_write> k_cache: array<u32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<u32>;
-#else
-@group(0) @binding(9) var<storage, read_write> k_cache: array<f32>;
-@group(0) @binding(10) var<storage, read_write> v_cache: array<f32>;
-#endif
-#endif
 // The uniform comes after every role's binding (makeDispatch appends it: 12-14 are the fused
 // layer norm's, numbered past matmul.wgsl's roles).
 @group(0) @binding(15) var<uniform> p: Params;
@@ -88,17 +59,6 @@ struct Params {
 
 #if TILE
 #else
-alias row_t = vec4<f32>;
-const LANES: u32 = 4u;
-
-fn hsum(v: row_t) -> f32 {
-  return dot(v, vec4<f32>(1.0));
-}
-
-fn first_lane(v: row_t) -> f32 {
-  return v.x;
-}
-
 #if LN
 #include common/row_stats
 #endif

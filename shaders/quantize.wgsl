@@ -21,9 +21,6 @@ struct Params {
   _pad2: u32,
 }
 
-alias row_t = vec4<f32>;
-const LANES: u32 = 4u;
-
 @group(0) @binding(0) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read_write> xq: array<u32>;
 @group(0) @binding(2) var<storage, read_write> xs: array<f32>;
@@ -35,14 +32,6 @@ const LANES: u32 = 4u;
 #endif
 #endif
 @group(0) @binding(6) var<uniform> p: Params;
-
-fn hsum(v: row_t) -> f32 {
-  return dot(v, vec4<f32>(1.0));
-}
-
-fn first_lane(v: row_t) -> f32 {
-  return v.x;
-}
 
 #if LN
 #include common/row_stats

@@ -1,11 +1,11 @@
 // Shared snippet (not a kernel): a file pulls it in with the line `#include common/matmul_epilogue`
 // after `#include common/tanh`. What a matmul does to each accumulated output value (bias,
 // GELU / erf GELU / tanh, residual, the fused KV-cache write), shared by matmul.wgsl, gemm.wgsl and
-// matmul_i8.wgsl so all give bit-identical epilogues. The including file declares matmul.wgsl's
-// bindings by role (bias 2, residual 3, out 4, positions 8, k_cache 9, v_cache 10) as its
-// switches ask, and a uniform `p` with fields N, head_dim, n_ctx, out_cols and out_col0:
-// column n of this dispatch is column out_col0 + n of rows out_cols wide (bias, residual and
-// out), so a matrix split by rows across buffers writes one output in several dispatches.
+// matmul_i8.wgsl so all give bit-identical epilogues. The including file includes
+// common/matmul_io (the bindings written through here, and Params) and declares its uniform
+// `p`: column n of this dispatch is column p.out_col0 + n of rows p.out_cols wide (bias,
+// residual and out), so a matrix split by rows across buffers writes one output in several
+// dispatches.
 
 fn gelu(v: f32) -> f32 {
   let inner = 0.7978845608028654 * (v + 0.044715 * v * v * v);

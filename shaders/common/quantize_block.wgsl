@@ -2,8 +2,20 @@
 // Int8 quantization of one block of 32 activations, as llama.cpp quantizes them: scale =
 // amax / 127, q = round(x / scale) in [-127, 127] (round half to even; all 0 when the block is
 // all 0). Kept in one place so that quantize.wgsl and matmul_i8.wgsl's fused quantization give
-// the same bytes for the same values. With LN the including file declares `x`, `gamma`, `beta`
-// (arrays of vec4<f32>) and includes common/row_stats first.
+// the same bytes for the same values. The rows it reads are vec4 rows: row_t, hsum and
+// first_lane below are also what common/row_stats asks of its includer. With LN the including
+// file declares `x`, `gamma`, `beta` (arrays of vec4<f32>) and includes common/row_stats.
+
+alias row_t = vec4<f32>;
+const LANES: u32 = 4u;
+
+fn hsum(v: row_t) -> f32 {
+  return dot(v, vec4<f32>(1.0));
+}
+
+fn first_lane(v: row_t) -> f32 {
+  return v.x;
+}
 
 // A block's 32 quants, four per word (element 4j + i in byte i of word j): words 0..3 in
 // `lo`, 4..7 in `hi`; and its scale.

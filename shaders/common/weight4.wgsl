@@ -1,8 +1,16 @@
 // Shared snippet (not a kernel): a file pulls it in with the line `#include common/weight4`.
 // Reading W [N, K] in the GPU layouts of src/kernels/weights.ts four weights at a time
-// (K % 4 == 0), shared by matmul.wgsl's vector paths and gemm.wgsl. The including file
-// declares its W_* switches, `w` as matmul.wgsl does (array<vec4<f32>> for W_F32,
-// array<vec2<u32>> for W_F16, array<u32> for Q8_0 / Q4_0) and a uniform `p` with N and K.
+// (K % 4 == 0), shared by matmul.wgsl's vector paths and gemm.wgsl: the binding `w` (role 1)
+// in the word type of its layout, and its decoding. The including file declares its W_*
+// switches and a uniform `p` with N and K.
+
+#if W_F32
+@group(0) @binding(1) var<storage, read> w: array<vec4<f32>>;
+#elif W_F16
+@group(0) @binding(1) var<storage, read> w: array<vec2<u32>>;
+#else
+@group(0) @binding(1) var<storage, read> w: array<u32>;
+#endif
 
 // Four int8 in a word (element i in byte i) as f32.
 fn sext8(word: u32) -> vec4<f32> {

@@ -6,7 +6,7 @@ import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { makeDispatch, paramWords, type KernelDispatch } from "../gpu/dispatch.js";
 import { grid1d } from "./common.js";
-import { checkMatmul, matmulBindings, type MatmulArgs } from "./matmul.js";
+import { checkMatmul, epilogueDefines, matmulBindings, weightDefines, type MatmulArgs } from "./matmul.js";
 
 /** Output tile sides gemm.wgsl is compiled for; a workgroup has (side / 4)² invocations. */
 export type GemmTile = 32 | 64;
@@ -38,20 +38,7 @@ export function gemm(gpu: Gpu, args: MatmulArgs, tile: GemmTile = gemmTile(args.
     layer: args.layer,
     pipeline: {
       file: "gemm",
-      defines: {
-        W_F32: dtype === "f32",
-        W_F16: dtype === "f16",
-        W_Q8_0: dtype === "q8_0",
-        W_Q4_0: dtype === "q4_0",
-        W_QUANT: dtype === "q8_0" || dtype === "q4_0",
-        HAS_BIAS: !!args.bias,
-        HAS_RESIDUAL: !!args.residual,
-        GELU: args.epilogue === "gelu",
-        GELU_ERF: args.epilogue === "gelu_erf",
-        TANH: args.epilogue === "tanh",
-        KV_WRITE: !!kvCache,
-        KV_F16: kvCache?.cacheType === "f16",
-      },
+      defines: { ...weightDefines(dtype), ...epilogueDefines(args) },
       constants: { TS: tile, WG: wg },
     },
     bindings: matmulBindings(args),

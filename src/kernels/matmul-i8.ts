@@ -10,7 +10,7 @@ import type { GpuTensor } from "../gpu/tensor.js";
 import { QK } from "../formats/quant.js";
 import { grid1d, requireBytes, requireDims } from "./common.js";
 import type { LayerNormVariant } from "./layernorm.js";
-import { FEW_GROUPS, FEW_WG, outColumnsOf, type FusedKvWrite, type FusedLayerNorm, type OutColumns } from "./matmul.js";
+import { epilogueDefines, FEW_GROUPS, FEW_WG, outColumnsOf, type FusedKvWrite, type FusedLayerNorm, type OutColumns } from "./matmul.js";
 import { kvCacheBytes } from "./attention.js";
 import { scalePlaneOffset } from "./weights.js";
 
@@ -296,13 +296,7 @@ function i8Dispatch(gpu: Gpu, a: GemvI8Args | TiledI8Args, M: number, shape?: Ge
         SUBGROUPS: shape === "coop-subgroup",
         LN: !!norm,
         LN_OUT: !!norm?.out,
-        HAS_BIAS: !!a.bias,
-        HAS_RESIDUAL: !!a.residual,
-        GELU: a.epilogue === "gelu",
-        GELU_ERF: a.epilogue === "gelu_erf",
-        TANH: a.epilogue === "tanh",
-        KV_WRITE: !!kv,
-        KV_F16: kv?.cacheType === "f16",
+        ...epilogueDefines(a),
       },
       constants: shape ? { WG: wg, KCHUNKS: K / 16, KBLOCKS: K / QK } : { WG: wg, TM: tm },
     },

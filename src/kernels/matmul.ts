@@ -277,31 +277,38 @@ export function rowParts<T extends { w: GpuTensor; outColumns?: OutColumns }>(ar
   });
 }
 
-/** The `#if` switches of shaders/matmul.wgsl (every name must be given). */
-function shaderDefines(a: MatmulArgs, plan: MatmulPlan, K: number): Record<string, boolean> {
-  const dtype = a.w.dtype;
+/** The weight layout's `#if` switches (shaders/common/weight4.wgsl and the matmul kernels). */
+export function weightDefines(dtype: string): Record<string, boolean> {
+  return { W_F32: dtype === "f32", W_F16: dtype === "f16", W_Q8_0: dtype === "q8_0", W_Q4_0: dtype === "q4_0", W_QUANT: dtype === "q8_0" || dtype === "q4_0" };
+}
+
+/** The `#if` switches of common/matmul_io and common/matmul_epilogue for these options. */
+export function epilogueDefines(a: { bias?: unknown; residual?: unknown; epilogue?: MatmulArgs["epilogue"]; kvCache?: FusedKvWrite }): Record<string, boolean> {
   return {
-    W_F32: dtype === "f32",
-    W_F16: dtype === "f16",
-    W_Q8_0: dtype === "q8_0",
-    W_Q4_0: dtype === "q4_0",
-    W_QUANT: dtype === "q8_0" || dtype === "q4_0",
-    // Vectorised path whenever K is a multiple of 4 (rows then start 16-byte aligned);
-    // always for q8_0/q4_0, whose rows are whole blocks of 32.
-    VEC4: K % 4 === 0,
     HAS_BIAS: !!a.bias,
+    HAS_RESIDUAL: !!a.residual,
     GELU: a.epilogue === "gelu",
     GELU_ERF: a.epilogue === "gelu_erf",
     TANH: a.epilogue === "tanh",
-    HAS_RESIDUAL: !!a.residual,
+    KV_WRITE: !!a.kvCache,
+    KV_F16: a.kvCache?.cacheType === "f16",
+  };
+}
+
+/** The `#if` switches of shaders/matmul.wgsl (every name must be given). */
+function shaderDefines(a: MatmulArgs, plan: MatmulPlan, K: number): Record<string, boolean> {
+  return {
+    ...weightDefines(a.w.dtype),
+    ...epilogueDefines(a),
+    // Vectorised path whenever K is a multiple of 4 (rows then start 16-byte aligned);
+    // always for q8_0/q4_0, whose rows are whole blocks of 32.
+    VEC4: K % 4 === 0,
     TILE: plan.tile && plan.tm === TILE_M,
     TILE4: plan.tile && plan.tm === 4,
     TILE2: plan.tile && plan.tm === 2,
     GEMV4: plan.gemv4,
     LN: !!a.norm,
     LN_OUT: !!a.norm?.out,
-    KV_WRITE: !!a.kvCache,
-    KV_F16: a.kvCache?.cacheType === "f16",
   };
 }
 

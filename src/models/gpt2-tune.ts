@@ -128,35 +128,41 @@ async function chooseAttention(model: Gpt2Model, tuner: KernelTuner, wanted: "au
   const { gpu, config: c } = model;
   const headDim = c.nEmbd / c.nHead;
   const nCtx = c.nPositions;
-  const bytes = kvCacheBytes(c.nHead, nCtx, headDim);
   const depths = [...new Set([Math.floor(nCtx / 8), Math.floor(nCtx / 2), nCtx - 1])];
-  const positions = depths.map((d) => gpu.upload(Uint32Array.of(d), "tune.position"));
-  const buffers = [
-    gpu.upload(
-      Float32Array.from({ length: 3 * c.nEmbd }, (_, i) => Math.sin(i * 0.37) * 0.5),
-      "tune.qkv",
-    ),
-    gpu.upload(
-      Float32Array.from({ length: bytes / 4 }, (_, i) => Math.cos(i * 0.11) * 0.5),
-      "tune.k",
-    ),
-    gpu.upload(
-      Float32Array.from({ length: bytes / 4 }, (_, i) => Math.sin(i * 0.13) * 0.5),
-      "tune.v",
-    ),
-    gpu.createStorage(c.nEmbd * 4, "tune.att"),
-  ];
-  const [qkv, kCache, vCache, out] = buffers;
-  const shape = { qkv, kCache, vCache, out, M: 1, nHead: c.nHead, headDim, nCtx, cacheType: "f32" as const };
+  // The full-size caches are made only if the choice is measured (not taken from the store).
+  let buffers: { qkv: GPUBuffer; kCache: GPUBuffer; vCache: GPUBuffer; out: GPUBuffer; positions: GPUBuffer[] } | undefined;
+  const made = () => {
+    const floats = kvCacheBytes(c.nHead, nCtx, headDim) / 4;
+    buffers ??= {
+      qkv: gpu.upload(
+        Float32Array.from({ length: 3 * c.nEmbd }, (_, i) => Math.sin(i * 0.37) * 0.5),
+        "tune.qkv",
+      ),
+      kCache: gpu.upload(
+        Float32Array.from({ length: floats }, (_, i) => Math.cos(i * 0.11) * 0.5),
+        "tune.k",
+      ),
+      vCache: gpu.upload(
+        Float32Array.from({ length: floats }, (_, i) => Math.sin(i * 0.13) * 0.5),
+        "tune.v",
+      ),
+      out: gpu.createStorage(c.nEmbd * 4, "tune.att"),
+      positions: depths.map((d) => gpu.upload(Uint32Array.of(d), "tune.position")),
+    };
+    return buffers;
+  };
+  const build = (variant: "rows" | "split") => {
+    const { positions, ...io } = made();
+    return positions.flatMap((p) => attentionDispatches(gpu, { ...io, positions: p, M: 1, nHead: c.nHead, headDim, nCtx, cacheType: "f32", variant }));
+  };
   try {
     const key = `decode attention ${c.nHead}x${headDim} ctx ${nCtx} at ${depths.join("+")} f32`;
-    const build = (v: "rows" | "split") => positions.flatMap((p) => attentionDispatches(gpu, { ...shape, positions: p, variant: v }));
     // The split takes a second dispatch and a scratch buffer, and on SwiftShader the two
     // traded places between sittings (one pass 8.9 ms against 14.3, then 21.6 against 18.9):
     // kept only when 25% faster, which a GPU deep in the context clears by far.
     return await choose(tuner, "auto", ["rows", "split"], key, build, (w) => w, { keepFirst: 0.25 });
   } finally {
-    for (const b of [...buffers, ...positions]) gpu.pool.release(b);
+    if (buffers) for (const b of [buffers.qkv, buffers.kCache, buffers.vCache, buffers.out, ...buffers.positions]) gpu.pool.release(b);
   }
 }
 
