@@ -40,7 +40,15 @@ function structure(): Structure {
 
 function sampling(): SamplingForm {
   const num = (id: string) => Number($<HTMLInputElement>(id).value);
-  return { maxTokens: num("max-tokens"), temperature: num("temperature"), topK: num("top-k"), topP: num("top-p"), seed: num("seed"), structure: structure() };
+  return {
+    maxTokens: num("max-tokens"),
+    temperature: num("temperature"),
+    topK: num("top-k"),
+    topP: num("top-p"),
+    seed: num("seed"),
+    structure: structure(),
+    speculate: $<HTMLInputElement>("speculate").checked,
+  };
 }
 
 /** Example specs for the structured-output switch. */
@@ -56,9 +64,10 @@ $<HTMLSelectElement>("structure").addEventListener("change", (e) => {
 });
 
 /** A generated token, its log-probability and the step's likeliest alternatives on hover. */
-function tokenSpan(text: string, logprob: number | undefined, top: Alternative[] | undefined): HTMLSpanElement {
+function tokenSpan(text: string, logprob: number | undefined, top: Alternative[] | undefined, drafted: boolean): HTMLSpanElement {
   const span = document.createElement("span");
-  span.className = "tok";
+  span.className = drafted ? "tok drafted" : "tok";
+  if (drafted) span.title = "drafted, then confirmed by the model";
   span.textContent = text;
   if (logprob !== undefined) {
     span.dataset.logprob = logprob.toFixed(4);
@@ -236,10 +245,10 @@ worker.onmessage = (ev: MessageEvent<FromWorker>) => {
       document.body.dataset.modelLoaded = "true";
       break;
     case "token":
-      currentTurn?.append(tokenSpan(msg.text, msg.logprob, msg.top));
+      currentTurn?.append(tokenSpan(msg.text, msg.logprob, msg.top, !!msg.drafted));
       break;
     case "stats":
-      ui.stats.textContent = `${msg.tokens} tokens · ${msg.tokensPerS.toFixed(1)} tokens/s · first token ${msg.ttftMs.toFixed(0)} ms`;
+      ui.stats.textContent = `${msg.tokens} tokens · ${msg.tokensPerS.toFixed(1)} tokens/s · first token ${msg.ttftMs.toFixed(0)} ms${msg.drafted === undefined ? "" : ` · ${msg.drafted} drafted`}`;
       break;
     case "done":
       setGenerating(false);

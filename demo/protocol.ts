@@ -15,6 +15,8 @@ export interface SamplingForm {
   topP: number;
   seed: number;
   structure: Structure;
+  /** Speculative decoding (drafts from the context, and from the memory when it is used). */
+  speculate: boolean;
 }
 
 /** One of a step's most likely tokens (shown on hover). */
@@ -60,8 +62,8 @@ export type FromWorker =
   | { type: "no-webgpu"; message: string }
   | { type: "progress"; loaded: number; total: number; file: string }
   | { type: "loaded"; description: string; adapter: string; timestamps: boolean; fromCache: boolean }
-  | { type: "token"; text: string; logprob?: number; top?: Alternative[] }
-  | { type: "stats"; ttftMs: number; tokensPerS: number; tokens: number }
+  | { type: "token"; text: string; logprob?: number; top?: Alternative[]; drafted?: boolean }
+  | { type: "stats"; ttftMs: number; tokensPerS: number; tokens: number /** With speculation: tokens that were confirmed drafts. */; drafted?: number }
   | { type: "done"; stopped: boolean }
   | { type: "memory"; memory: MemoryView; snapshots: number; forks: number }
   | { type: "kernels"; gpuMs: number; bars: KernelBar[] }

@@ -132,8 +132,11 @@ async function generate(prompt: string, s: SamplingForm, conversation: boolean, 
   const start = performance.now();
   let first = 0;
   let count = 0;
+  let drafted = 0;
   let stopped = false;
   try {
+    // Speculation reports neither log-probabilities nor neighbours (it refuses them): the
+    // hover alternatives and the recall panel rest while it is on.
     const stream = active.generate(prompt, {
       maxTokens: s.maxTokens,
       temperature: s.temperature,
@@ -141,20 +144,20 @@ async function generate(prompt: string, s: SamplingForm, conversation: boolean, 
       topP: s.topP,
       seed: s.seed,
       signal: abort.signal,
-      neighbours: useMemory,
-      logprobs: LOGPROB_ALTERNATIVES,
       constraint: constraintOf(s.structure),
+      ...(s.speculate ? { speculate: useMemory ? "memory" : "context" } : { neighbours: useMemory, logprobs: LOGPROB_ALTERNATIVES }),
     });
     for await (const token of stream) {
       count++;
       if (count === 1) first = performance.now() - start;
-      post({ type: "token", text: token.text, logprob: token.logprob, top: token.topLogprobs?.map((a) => ({ text: a.text, logprob: a.logprob })) });
+      post({ type: "token", text: token.text, logprob: token.logprob, top: token.topLogprobs?.map((a) => ({ text: a.text, logprob: a.logprob })), drafted: token.drafted });
       if (token.neighbours && memory) {
         const neighbours = token.neighbours.slice(0, 3).map((n) => ({ ...memory!.describe(n.entry, 12), distance: n.distance }));
         post({ type: "recall", token: token.text, neighbours });
       }
+      if (token.drafted) drafted++;
       const decodeMs = performance.now() - start - first;
-      post({ type: "stats", ttftMs: first, tokensPerS: count > 1 ? ((count - 1) * 1000) / decodeMs : 0, tokens: count });
+      post({ type: "stats", ttftMs: first, tokensPerS: count > 1 ? ((count - 1) * 1000) / decodeMs : 0, tokens: count, ...(s.speculate ? { drafted } : {}) });
       if (count % 8 === 0) reportMemory();
     }
   } catch (e) {

@@ -175,6 +175,14 @@ const MUTATIONS = [
     tests: ["tests/runtime/speculative.test.ts"],
   },
   {
+    name: "speculative-accept-all",
+    why: "speculation keeps every draft, whatever the model picked (a wrong acceptance rule: the chi-square and the greedy comparisons notice)",
+    file: "src/runtime/speculative.ts",
+    find: "while (accepted < drafts.length && drafts[accepted] === out[accepted]) accepted++;",
+    replace: "while (accepted < drafts.length) accepted++;",
+    tests: ["tests/runtime/speculative.test.ts"],
+  },
+  {
     name: "penalty-count",
     why: "the frequency penalty counts a token once however often it was generated",
     file: "shaders/logits.wgsl",

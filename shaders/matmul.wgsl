@@ -293,6 +293,7 @@ fn main(
   let x5 = xb + min(m0 + 5u, p.M - 1u) * K4;
   let x6 = xb + min(m0 + 6u, p.M - 1u) * K4;
   let x7 = xb + min(m0 + 7u, p.M - 1u) * K4;
+  let rows_here = min(8u, p.M - m0);
   var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0);
   var s1_0 = vec4<f32>(0.0); var s1_1 = vec4<f32>(0.0); var s1_2 = vec4<f32>(0.0); var s1_3 = vec4<f32>(0.0);
   var s2_0 = vec4<f32>(0.0); var s2_1 = vec4<f32>(0.0); var s2_2 = vec4<f32>(0.0); var s2_3 = vec4<f32>(0.0);
@@ -308,22 +309,29 @@ fn main(
     let w3 = weight4(r3, k4, K4);
     let a0 = x[x0 + k4];
     let a1 = x[x1 + k4];
-    let a2 = x[x2 + k4];
-    let a3 = x[x3 + k4];
-    let a4 = x[x4 + k4];
-    let a5 = x[x5 + k4];
-    let a6 = x[x6 + k4];
-    let a7 = x[x7 + k4];
     s0_0 += a0 * w0; s0_1 += a0 * w1; s0_2 += a0 * w2; s0_3 += a0 * w3;
     s1_0 += a1 * w0; s1_1 += a1 * w1; s1_2 += a1 * w2; s1_3 += a1 * w3;
-    s2_0 += a2 * w0; s2_1 += a2 * w1; s2_2 += a2 * w2; s2_3 += a2 * w3;
-    s3_0 += a3 * w0; s3_1 += a3 * w1; s3_2 += a3 * w2; s3_3 += a3 * w3;
-    s4_0 += a4 * w0; s4_1 += a4 * w1; s4_2 += a4 * w2; s4_3 += a4 * w3;
-    s5_0 += a5 * w0; s5_1 += a5 * w1; s5_2 += a5 * w2; s5_3 += a5 * w3;
-    s6_0 += a6 * w0; s6_1 += a6 * w1; s6_2 += a6 * w2; s6_3 += a6 * w3;
-    s7_0 += a7 * w0; s7_1 += a7 * w1; s7_2 += a7 * w2; s7_3 += a7 * w3;
+    // Rows past M in pairs are skipped (the tile's last row group of a short forward; the
+    // branch is uniform over the workgroup, which shares m0).
+    if (rows_here > 2u) {
+      let a2 = x[x2 + k4];
+      let a3 = x[x3 + k4];
+      s2_0 += a2 * w0; s2_1 += a2 * w1; s2_2 += a2 * w2; s2_3 += a2 * w3;
+      s3_0 += a3 * w0; s3_1 += a3 * w1; s3_2 += a3 * w2; s3_3 += a3 * w3;
+    }
+    if (rows_here > 4u) {
+      let a4 = x[x4 + k4];
+      let a5 = x[x5 + k4];
+      s4_0 += a4 * w0; s4_1 += a4 * w1; s4_2 += a4 * w2; s4_3 += a4 * w3;
+      s5_0 += a5 * w0; s5_1 += a5 * w1; s5_2 += a5 * w2; s5_3 += a5 * w3;
+    }
+    if (rows_here > 6u) {
+      let a6 = x[x6 + k4];
+      let a7 = x[x7 + k4];
+      s6_0 += a6 * w0; s6_1 += a6 * w1; s6_2 += a6 * w2; s6_3 += a6 * w3;
+      s7_0 += a7 * w0; s7_1 += a7 * w1; s7_2 += a7 * w2; s7_3 += a7 * w3;
+    }
   }
-  let rows_here = min(8u, p.M - m0);
   let cols = min(4u, p.N - n0);
   store_row(m0, n0, cols, s0_0, s0_1, s0_2, s0_3);
   if (1u < rows_here) { store_row(m0 + 1u, n0, cols, s1_0, s1_1, s1_2, s1_3); }

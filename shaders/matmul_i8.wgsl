@@ -218,8 +218,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   }
   let r = quad_rows(n0);
   let nb = p.K / 32u;
-  // Rows past M read the last row and are never written.
+  // Rows past M are skipped (a verification's few rows rarely fill the tile; the branches
+  // are uniform over the workgroup, which shares m0).
   let last = p.M - 1u;
+  let rows = min(TM, p.M - m0);
   var a0 = vec4<f32>(0.0); var a1 = vec4<f32>(0.0); var a2 = vec4<f32>(0.0); var a3 = vec4<f32>(0.0);
   var a4 = vec4<f32>(0.0); var a5 = vec4<f32>(0.0); var a6 = vec4<f32>(0.0); var a7 = vec4<f32>(0.0);
   for (var b = 0u; b < nb; b++) {
@@ -234,20 +236,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #endif
     let sc = vec4<f32>(ws[r.x * nb + b], ws[r.y * nb + b], ws[r.z * nb + b], ws[r.w * nb + b]);
     a0 += tile_terms(m0, b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
-    if (TM > 1u) { a1 += tile_terms(min(m0 + 1u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
-    if (TM > 2u) {
-      a2 += tile_terms(min(m0 + 2u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
-      a3 += tile_terms(min(m0 + 3u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
-    }
-    if (TM > 4u) {
-      a4 += tile_terms(min(m0 + 4u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
-      a5 += tile_terms(min(m0 + 5u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
-      a6 += tile_terms(min(m0 + 6u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
-      a7 += tile_terms(min(m0 + 7u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc);
-    }
+    if (TM > 1u && rows > 1u) { a1 += tile_terms(min(m0 + 1u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
+    if (TM > 2u && rows > 2u) { a2 += tile_terms(min(m0 + 2u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
+    if (TM > 2u && rows > 3u) { a3 += tile_terms(min(m0 + 3u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
+    if (TM > 4u && rows > 4u) { a4 += tile_terms(min(m0 + 4u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
+    if (TM > 4u && rows > 5u) { a5 += tile_terms(min(m0 + 5u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
+    if (TM > 4u && rows > 6u) { a6 += tile_terms(min(m0 + 6u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
+    if (TM > 4u && rows > 7u) { a7 += tile_terms(min(m0 + 7u, last), b, w0a, w0b, w1a, w1b, w2a, w2b, w3a, w3b, sc); }
   }
   let cols = min(4u, p.N - n0);
-  let rows = min(TM, p.M - m0);
   store4(m0, n0, cols, a0);
   if (rows > 1u) { store4(m0 + 1u, n0, cols, a1); }
   if (rows > 2u) { store4(m0 + 2u, n0, cols, a2); }

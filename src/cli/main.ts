@@ -7,7 +7,7 @@ import { NODE_HOST } from "../node-host.js";
 import { resolveModelFiles } from "../loading/model-files.js";
 import { gpt2ToGguf, syntheticToGguf, type GgufWeightType } from "../models/gpt2-convert.js";
 import { SYNTHETIC_MODELS, isSyntheticName } from "../models/synthetic.js";
-import { benchmark, type BenchResult } from "../runtime/bench.js";
+import { benchmark, type BenchResult, type SpeculationBench } from "../runtime/bench.js";
 import { chromeTrace } from "../runtime/trace.js";
 import type { KernelSummary } from "../gpu/profiler.js";
 import { Session } from "../runtime/session.js";
@@ -26,7 +26,8 @@ const USAGE = `Usage: mnemo <command> [flags]
 
   generate  --model <dir|file> --prompt <text> [--max-tokens N] [--temperature T] [--top-k K]
             [--top-p P] [--repetition-penalty R] [--seed S] [--greedy] [--quant q8_0|q4_0|f16|f32]
-            [--speculate off|context] (context: drafts from the context, verified in one forward; same tokens)
+            [--speculate off|context|memory] (drafts from the context, or also from --memory's store,
+            verified in one forward; the same tokens)
             [--kernels auto|f32|f32-wide|f32-few|i8-rows4|i8-coop-subgroup|i8-coop-workgroup] (decode matmuls;
             default auto: measured on the adapter once, then cached) [--prefill-kernels auto|f32|f32-wg|i8]
             [--attention auto|rows|split] (decode attention: one pass per head, or the keys split)
@@ -55,9 +56,12 @@ const USAGE = `Usage: mnemo <command> [flags]
             GPT-2 gets its deterministic weights and a made-up byte-level vocabulary.
 
   bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--kernels auto|f32|i8-rows4|...] [--prefill-kernels auto|f32|f32-wg|i8] [--attention auto|rows|split] [--prompt-tokens 128]
-            [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--json]
+            [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--memory <store> (memory flags)]
+            [--speculate context|memory] [--json]
             --memory-entries: also a store of N synthetic keys: search time per token, and decode
-            with and without it
+            with and without it; --memory: the whole bench with that store attached
+            --speculate: also greedy decoding with and without speculation on the prompt's first
+            half said twice: tokens/s of both, acceptance, tokens per forward
             --model <BERT dir> [--sentences 64] [--weight-type f32|f16|q8_0]: sentence embeddings per second
   profile   (bench's flags) --trace <file.json>: also writes a Chrome trace (Perfetto, chrome://tracing)
 
@@ -116,7 +120,7 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
       greedy: flags.greedy === true,
       signal: controller.signal,
       // Checked by generate() with the other options ("off" or "context").
-      ...(typeof flags.speculate === "string" ? { speculate: flags.speculate as "off" | "context" } : {}),
+      ...(typeof flags.speculate === "string" ? { speculate: flags.speculate as "off" | "context" | "memory" } : {}),
       ...output,
     });
     for await (const t of stream) {
@@ -277,6 +281,8 @@ const BENCH_FLAGS = {
     "profile-steps",
     "trace",
     "memory-entries",
+    "memory",
+    "speculate",
     "k",
     "memory-temperature",
     "lambda",
@@ -340,9 +346,28 @@ function benchJson(r: BenchResult, bundle: BundleSize | null): Record<string, un
           mask_kernel_ms: r.constrained.maskKernelMs ?? null,
         }
       : r.constrainedSkipped,
+    ...(r.speculation ? { speculation: speculationJson(r.speculation) } : {}),
     browser_entry: bundle
       ? { gzip_bytes: bundle.gzipBytes, minified_bytes: bundle.minifiedBytes, goal_gzip_bytes: bundle.goalGzipBytes, lazy_gzip_bytes: bundle.lazyGzipBytes ?? 0 }
       : "not measured: run `npm run build:lib` first",
+  };
+}
+
+function speculationJson(s: SpeculationBench): Record<string, unknown> {
+  return {
+    draft: s.draft,
+    prompt_tokens: s.promptTokens,
+    gen_tokens: s.genTokens,
+    plain_tokens_per_s: s.plainTokensPerSecond,
+    tokens_per_s: s.tokensPerSecond,
+    ratio: s.ratio,
+    forwards: s.forwards,
+    drafted: s.drafted,
+    accepted: s.accepted,
+    acceptance: s.acceptance,
+    tokens_per_forward: s.tokensPerForward,
+    ...(s.memory ? { memory: s.memory } : {}),
+    same_tokens: s.sameTokens,
   };
 }
 
@@ -366,6 +391,12 @@ function benchTable(r: BenchResult, bundle: BundleSize | null): string {
   } else if (r.profileSkipped) {
     lines.push(r.profileSkipped);
   }
+  const sp = r.speculation;
+  if (sp) {
+    lines.push(
+      `speculative decode (${sp.draft}, prompt of ${sp.promptTokens}: its first half twice): ${sp.tokensPerSecond.toFixed(2)} tokens/s against ${sp.plainTokensPerSecond.toFixed(2)} plain (${sp.ratio.toFixed(2)}x); ${sp.accepted} of ${sp.drafted} drafts accepted, ${sp.tokensPerForward.toFixed(2)} tokens per forward${sp.sameTokens ? "" : "; TOKENS DIFFER"}`,
+    );
+  }
   const c = r.constrained;
   if (c) {
     const kernel = c.maskKernelMs === undefined ? "" : `, GPU ${c.maskKernelMs.toFixed(3)} ms (logits.bias)`;
@@ -382,6 +413,7 @@ async function runBench(argv: string[], io: CliIo, trace: boolean): Promise<numb
   if (!trace && (await isEncoderFolder(flags.model))) return benchEncoderCommand(flags, io);
   const model = await openModel(flags);
   let memory: MemoryBench | null = null;
+  let attached: Awaited<ReturnType<typeof openMemory>> = null;
   try {
     const genTokens = num(flags, "gen-tokens", trace ? 8 : 32)!;
     const options = {
@@ -390,9 +422,14 @@ async function runBench(argv: string[], io: CliIo, trace: boolean): Promise<numb
       profileSteps: num(flags, "profile-steps", trace ? genTokens : undefined),
       onProgress: (phase: string) => io.stderr(`mnemo bench: ${phase}…\n`),
     };
+    const speculate = flags.speculate;
+    if (speculate !== undefined && speculate !== "context" && speculate !== "memory") throw new UsageError("--speculate must be context or memory.");
     const entries = num(flags, "memory-entries");
+    if (entries !== undefined && typeof flags.memory === "string") throw new UsageError("--memory-entries and --memory: give one.");
     memory = entries === undefined ? null : await benchMemory(model, entries, flags, options, io);
-    const r = await benchmark(memory ? memory.model : model, options);
+    attached = await openMemory(model, flags);
+    const benched = memory ? memory.model : attached ? withMemory(model, attached.store, attached.options) : model;
+    const r = await benchmark(benched, { ...options, ...(speculate ? { speculate } : {}) });
     if (memory) memory.report.decode_ms_per_step_with = r.decode.msPerStep.median;
     if (trace) {
       if (!r.gpu) throw new MnemoError("UNSUPPORTED_FEATURE", r.profileSkipped ?? "No GPU timings were recorded.");
@@ -405,6 +442,7 @@ async function runBench(argv: string[], io: CliIo, trace: boolean): Promise<numb
     return 0;
   } finally {
     memory?.store.dispose();
+    attached?.store.dispose();
     model.dispose();
   }
 }

@@ -62,6 +62,12 @@ export interface QuantizeArgs {
    * row and no barrier (software adapters); default as `layerNorm`'s, by the adapter.
    */
   lnVariant?: LayerNormVariant;
+  /**
+   * With `norm`: a workgroup of this many invocations per row, whose row statistics, and so
+   * quantized bytes, are then bit-identical to a one-row int8 GEMV's with that workgroup size
+   * ({@link gemvI8WorkgroupSize}): a speculative verification quantizes its rows as decode does.
+   */
+  statsWorkgroupSize?: number;
   layer?: number;
 }
 
@@ -82,12 +88,13 @@ export function quantizeActivations(gpu: Gpu, a: QuantizeArgs): KernelDispatch {
     if (norm.out) requireBytes("quantize", "norm.out", norm.out, M * K * 4);
   }
   // LN: a workgroup or an invocation per row; otherwise an invocation per block.
-  const perRow = !!norm && (a.lnVariant ?? (gpu.adapter.isSoftware ? "per-row" : "workgroup")) === "per-row";
+  const likeGemv = norm ? a.statsWorkgroupSize : undefined;
+  const perRow = !!norm && likeGemv === undefined && (a.lnVariant ?? (gpu.adapter.isSoftware ? "per-row" : "workgroup")) === "per-row";
   const { workgroups, groupsX } = norm && !perRow ? grid1d(gpu, M, 1) : grid1d(gpu, perRow ? M : (M * K) / QK, QUANTIZE_WG);
   return makeDispatch(gpu, {
     kernel: norm ? "ln_quantize_i8" : "quantize_i8",
     layer: a.layer,
-    pipeline: { file: "quantize", defines: { LN: !!norm, LN_OUT: !!norm?.out, LN_PER_ROW: perRow }, constants: { WG: QUANTIZE_WG } },
+    pipeline: { file: "quantize", defines: { LN: !!norm, LN_OUT: !!norm?.out, LN_PER_ROW: perRow }, constants: { WG: likeGemv ?? QUANTIZE_WG } },
     bindings: [a.x, a.xq, a.xs, norm?.gamma, norm?.beta, norm?.out],
     params: paramWords([M, K, rowOffset * K, { f32: norm?.eps ?? 0 }, groupsX]),
     workgroups,
@@ -203,6 +210,11 @@ function checkI8(gpu: Gpu, kernel: string, a: GemvI8Args | TiledI8Args, M: numbe
   if (n > gpu.limits.maxStorageBuffersPerShaderStage) {
     throw new MnemoError("UNSUPPORTED_FEATURE", `${kernel}: this variant binds ${n} storage buffers; the adapter allows ${gpu.limits.maxStorageBuffersPerShaderStage}.`);
   }
+}
+
+/** The workgroup size of a one-row int8 GEMV of `shape` (its row statistics are taken over it). */
+export function gemvI8WorkgroupSize(gpu: Gpu, shape: GemvI8Shape): number {
+  return gemvI8Grid(gpu, shape, 4).wg;
 }
 
 /** Workgroup size and count for a one-row shape: every shape covers ceil(N / 4) row quads. */

@@ -9,7 +9,7 @@ import type { Gpu } from "../gpu/device.js";
 import type { KernelDispatch } from "../gpu/dispatch.js";
 import { gemm } from "./gemm.js";
 import { layerNorm } from "./layernorm.js";
-import { canRunGemvI8, gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape, type MatmulI8Common } from "./matmul-i8.js";
+import { canRunGemvI8, gemvI8, gemvI8Shapes, gemvI8WorkgroupSize, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape, type MatmulI8Common } from "./matmul-i8.js";
 import { matmulDispatches, rowParts, type MatmulArgs } from "./matmul.js";
 
 /**
@@ -62,7 +62,7 @@ export function prefillMatmulVariants(gpu: Gpu, args: MatmulArgs): PrefillMatmul
  * normalise each row first": "f32" and "f32-wg" write the normalised rows to `normed` and
  * multiply those; "i8" normalises inside the quantization. The int8 variant needs `scratch` for M rows.
  */
-export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmulVariant, normed: GPUBuffer, scratch?: Int8Scratch): KernelDispatch[] {
+export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmulVariant, normed: GPUBuffer, scratch?: Int8Scratch, likeGemv?: GemvI8Shape): KernelDispatch[] {
   const { M, norm } = args;
   const [, K] = args.w.shape;
   if (variant !== "i8") {
@@ -80,6 +80,7 @@ export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmul
     xq: scratch.xq,
     xs: scratch.xs,
     norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps },
+    ...(likeGemv ? { statsWorkgroupSize: gemvI8WorkgroupSize(gpu, likeGemv) } : {}),
     layer: args.layer,
   });
   const tiles = rowParts(args).map((a) => matmulI8(gpu, { ...int8Common(gpu, a), xq: scratch.xq, xs: scratch.xs, M }));
@@ -111,6 +112,11 @@ export function decodeMatmulVariants(gpu: Gpu, args: MatmulArgs, options: { forT
  * takes a matmul per part (each int8 part quantizes the row again; the first keeps the
  * normalised row where `norm.out` asks).
  */
+/** The int8 GEMV shape of a decode variant (undefined for the f32 ones). */
+export function gemvShapeOf(variant: DecodeMatmulVariant): GemvI8Shape | undefined {
+  return variant.startsWith("i8-") ? (variant.slice(3) as GemvI8Shape) : undefined;
+}
+
 export function decodeMatmul(gpu: Gpu, args: MatmulArgs, variant: DecodeMatmulVariant): KernelDispatch[] {
   if (!variant.startsWith("i8-")) {
     const grid = variant === "f32-wide" ? "wide" : variant === "f32-few" ? "few" : undefined;

@@ -50,6 +50,8 @@ export class WorkList {
   readonly dispatches: KernelDispatch[] = [];
   /** After planMix: the nearest entries of the last row mixed. */
   lastRowNeighbours?: PlanNeighbours;
+  /** After planMix: the slices of rows searched together (row r's k nearest at word (r - row0) * k of its buffers). */
+  readonly slices: { row0: number; rows: number; dist: GPUBuffer; index: GPUBuffer; k: number }[] = [];
   private readonly cleanups: (() => void)[] = [];
 
   constructor(private readonly gpu: Gpu) {}
@@ -70,6 +72,13 @@ export class WorkList {
   own(buffer: GPUBuffer): GPUBuffer {
     this.cleanups.push(() => this.gpu.pool.release(buffer));
     return buffer;
+  }
+
+  /** After planMix: where row `row` (counted from the first row mixed) has its k nearest entries. */
+  neighboursOf(row: number): PlanNeighbours {
+    const s = this.slices.find((x) => row >= x.row0 && row < x.row0 + x.rows);
+    if (!s) throw new MnemoError("INTERNAL", `No memory search covers row ${row}.`);
+    return { dist: s.dist, index: s.index, byteOffset: (row - s.row0) * s.k * 4, k: s.k };
   }
 
   dispose(): void {
@@ -263,6 +272,7 @@ export class GpuKnnStore {
         const n = Math.min(slice, rows - r);
         const { topDist, topIndex } = this.planSearch(work, hidden, hiddenRow0 + r, n, k, options.metric);
         work.lastRowNeighbours = { dist: topDist, index: topIndex, byteOffset: (n - 1) * k * 4, k };
+        work.slices.push({ row0: r, rows: n, dist: topDist, index: topIndex, k });
         work.add(knnMix(gpu, { logits, row0: row0 + r, vocab, rows: n, topDist, topIndex, k, values: this.values, count, live: this.live, lambda: options.lambda, temperature: options.temperature }));
       }
       return work;

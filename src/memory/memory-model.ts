@@ -2,8 +2,8 @@
 // with the memory's search and mixture over the rows that have logits, so a decode step
 // with memory is still one submit and a 4-byte readback. Sessions drive it like any model.
 import { MnemoError } from "../errors.js";
-import type { ForwardPlan, LanguageModel, ModelState } from "../models/types.js";
-import { memoryMixOptions, type GpuKnnStore, type MemoryMixOptions } from "./gpu-store.js";
+import type { ForwardPlan, LanguageModel, ModelState, PlanForwardOptions, PlanMemoryRows } from "../models/types.js";
+import { memoryMixOptions, type GpuKnnStore, type MemoryMixOptions, type WorkList } from "./gpu-store.js";
 
 /** Throws UNSUPPORTED_MODEL unless `model` exposes its hidden states (a memory's keys); `what` needs them. */
 export function requireHiddenStates(model: LanguageModel, what: string): void {
@@ -33,11 +33,12 @@ export function withMemory(model: LanguageModel, store: GpuKnnStore, options: Me
     tokenizer: model.tokenizer,
     maxChunk: model.maxChunk,
     hiddenSize: model.hiddenSize,
+    consultsMemory: true,
     get isDisposed() {
       return model.isDisposed;
     },
     createState: (o) => model.createState(o),
-    planForward(state: ModelState, M: number, o: { allLogits?: boolean } = {}): ForwardPlan {
+    planForward(state: ModelState, M: number, o: PlanForwardOptions = {}): ForwardPlan {
       const plan = model.planForward(state, M, o);
       try {
         const rows = o.allLogits ? M : 1;
@@ -47,6 +48,7 @@ export function withMemory(model: LanguageModel, store: GpuKnnStore, options: Me
           dispatches: [...plan.dispatches, ...memory.dispatches],
           // An inner memory's neighbours win: they are the ones its Memory can describe.
           neighbours: plan.neighbours ?? memory.lastRowNeighbours,
+          ...(o.allLogits && !plan.memoryRows ? { memoryRows: memoryRowsOf(memory, store) } : {}),
           dispose: () => {
             memory.dispose();
             plan.dispose();
@@ -59,5 +61,17 @@ export function withMemory(model: LanguageModel, store: GpuKnnStore, options: Me
     },
     // The base model belongs to whoever loaded it; the memory view frees nothing.
     dispose: () => {},
+  };
+}
+
+/** Every mixed row's neighbours and the store's entries (read when a plan runs, so a growing store's count is current). */
+function memoryRowsOf(work: WorkList, store: GpuKnnStore): PlanMemoryRows {
+  return {
+    neighboursOf: (row) => work.neighboursOf(row),
+    entryInputs: store.slotInputs,
+    entryValues: store.slotValues,
+    get entries() {
+      return store.count;
+    },
   };
 }

@@ -17,13 +17,13 @@ import { attentionDispatches, kvWrite, type KvCacheType } from "../kernels/atten
 import { embeddingDispatches } from "../kernels/embedding.js";
 import { layerNorm } from "../kernels/layernorm.js";
 import { canFuseKvWrite, matmulDispatches, type FusedKvWrite, type MatmulArgs } from "../kernels/matmul.js";
-import { createInt8Scratch, decodeMatmul, prefillMatmul, type DecodeMatmulVariant, type Int8Scratch, type PrefillMatmulVariant } from "../kernels/matmul-variants.js";
+import { createInt8Scratch, decodeMatmul, gemvShapeOf, prefillMatmul, type DecodeMatmulVariant, type Int8Scratch, type PrefillMatmulVariant } from "../kernels/matmul-variants.js";
 import { canRunGemvI8 } from "../kernels/matmul-i8.js";
 import { releaseTensor } from "../kernels/weights.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { Gpt2Config } from "./gpt2-config.js";
 import { Gpt2KvCache } from "./gpt2-kv-cache.js";
-import type { ForwardPlan, LanguageModel, ModelInfo, ModelState } from "./types.js";
+import type { ForwardPlan, LanguageModel, ModelInfo, ModelState, PlanForwardOptions } from "./types.js";
 
 /** One transformer block's weights on the GPU. */
 export interface Gpt2Layer {
@@ -105,7 +105,7 @@ export class Gpt2Model implements LanguageModel {
   }
 
   /** The hidden state after ln_f of the last row stays in `plan.hidden` (external memory). */
-  planForward(state: ModelState, M: number, options: { allLogits?: boolean } = {}): ForwardPlan & { hidden: GPUBuffer } {
+  planForward(state: ModelState, M: number, options: PlanForwardOptions = {}): ForwardPlan & { hidden: GPUBuffer } {
     const cache = state as Gpt2KvCache;
     const { gpu, config: c, weights: w } = this;
     if (!Number.isInteger(M) || M < 1 || M > c.nPositions) {
@@ -147,16 +147,23 @@ export class Gpt2Model implements LanguageModel {
       });
       ds.push(...decodeMatmul(gpu, this.headArgs(io), this.decodeKernels.head));
     } else {
-      const scratch = Object.values(this.prefillKernels).includes("i8") ? createInt8Scratch(gpu, Math.max(D, c.nInner), M) : undefined;
+      const kernels = options.asDecode ? this.kernelsLikeDecode() : this.prefillKernels;
+      // The decode's int8 LM head, over every row, when all rows' logits are asked for like decode's.
+      const int8Head = !!options.asDecode && rows === M && this.decodeKernels.head.startsWith("i8");
+      const scratch = Object.values(kernels).includes("i8") || int8Head ? createInt8Scratch(gpu, Math.max(D, c.nInner), M) : undefined;
       if (scratch) buffers.push(scratch.xq, scratch.xs);
-      w.layers.forEach((_, layer) => ds.push(...this.prefillLayer(layer, io, this.layerCache(cache, layer, positions), M, scratch)));
+      w.layers.forEach((_, layer) => ds.push(...this.prefillLayer(layer, io, this.layerCache(cache, layer, positions), M, kernels, scratch, !!options.asDecode)));
       // Every row's hidden state stays in `hidden` (external memory); the LM head reads only the
       // rows it needs: the last one unless all logits are asked for.
       const eps = c.layerNormEpsilon;
-      ds.push(
-        layerNorm(gpu, { x: io.x, gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, out: io.hidden, M, D, eps }),
-        ...matmulDispatches(gpu, { x: io.hidden, xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: io.logits, M: rows }),
-      );
+      ds.push(layerNorm(gpu, { x: io.x, gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, out: io.hidden, M, D, eps }));
+      if (int8Head) {
+        // As decode: ln_f inside the quantization of x (the normalised rows above are the memory's keys).
+        const head = { x: io.x, w: w.lmHead ?? w.wte, out: io.logits, M, norm: { gamma: w.lnF.g.buffer, beta: w.lnF.b.buffer, eps } };
+        ds.push(...prefillMatmul(gpu, head, "i8", io.h, scratch, gemvShapeOf(this.decodeKernels.head)));
+      } else {
+        ds.push(...matmulDispatches(gpu, { x: io.hidden, xRowOffset: M - rows, w: w.lmHead ?? w.wte, out: io.logits, M: rows }));
+      }
     }
     return {
       M,
@@ -176,21 +183,35 @@ export class Gpt2Model implements LanguageModel {
    * One layer of a forward over M > 1 rows: each layer norm over all rows before the matmul
    * behind it (or inside its int8 quantization), then the tiles.
    */
-  private prefillLayer(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, M: number, scratch?: Int8Scratch): KernelDispatch[] {
+  private prefillLayer(layer: number, io: Gpt2RowBuffers, kv: FusedKvWrite, M: number, k: Record<PrefillRole, PrefillMatmulVariant>, scratch?: Int8Scratch, asDecode = false): KernelDispatch[] {
     const { gpu } = this;
-    const args = this.prefillMatmulArgs(layer, io, kv, M);
-    const k = this.prefillKernels;
+    const args = this.prefillMatmulArgs(layer, io, kv, M, k.qkv);
     const attention = { ...this.attentionShape(kv, M), qkv: io.qkv, layer };
-    const ds = prefillMatmul(gpu, args.qkv, k.qkv, io.h, scratch);
+    // asDecode: int8 rows quantized with the decode GEMV's row statistics (the same bytes).
+    const like = (role: PrefillRole) => (asDecode ? gemvShapeOf(this.decodeKernels[role]) : undefined);
+    const ds = prefillMatmul(gpu, args.qkv, k.qkv, io.h, scratch, like("qkv"));
     if (!args.qkv.kvCache) ds.push(kvWrite(gpu, attention));
     ds.push(
       // Where decode measured the split faster: split when few (row, head) pairs face a long cache.
       ...attentionDispatches(gpu, { ...attention, out: io.att, variant: this.attentionKernel === "split" ? "auto" : "rows" }),
-      ...prefillMatmul(gpu, args.proj, k.proj, io.h, scratch),
-      ...prefillMatmul(gpu, args.up, k.up, io.h, scratch),
-      ...prefillMatmul(gpu, args.down, k.down, io.h, scratch),
+      ...prefillMatmul(gpu, args.proj, k.proj, io.h, scratch, like("proj")),
+      ...prefillMatmul(gpu, args.up, k.up, io.h, scratch, like("up")),
+      ...prefillMatmul(gpu, args.down, k.down, io.h, scratch, like("down")),
     );
     return ds;
+  }
+
+  /**
+   * Many-row kernels with the decode's arithmetic per role: int8 activations where decode
+   * quantizes them, else the prefill's f32 kernel (its tuned one when that is f32 too).
+   */
+  private kernelsLikeDecode(): Record<PrefillRole, PrefillMatmulVariant> {
+    const out = { ...this.prefillKernels };
+    for (const role of GPT2_PREFILL_ROLES) {
+      if (this.decodeKernels[role].startsWith("i8")) out[role] = "i8";
+      else if (out[role] === "i8") out[role] = "f32";
+    }
+    return out;
   }
 
   /** The four matmuls of one layer over M > 1 rows (`norm`: layer-normalise the rows first). */

@@ -15,7 +15,7 @@ import { releaseTensor } from "../kernels/weights.js";
 import type { Tokenizer } from "../tokenizers/types.js";
 import type { SnapshotTensor } from "../base/snapshot-tensor.js";
 import { gatesPerUnit, type RecurrentConfig } from "./recurrent-config.js";
-import type { ForwardPlan, LanguageModel, ModelInfo, ModelState } from "./types.js";
+import type { ForwardPlan, LanguageModel, ModelInfo, ModelState, PlanForwardOptions } from "./types.js";
 
 /** One recurrent layer on the GPU (PyTorch layout; G = 4 gates i, f, g, o for the LSTM, 1 for the RNN). */
 export interface RecurrentLayer {
@@ -161,7 +161,7 @@ export class RecurrentModel implements LanguageModel {
    * Records M timesteps: per layer, one matmul projects every timestep's input (x W_ihᵀ +
    * biases), then M fused steps run the recurrence; the last h is kept in the state.
    */
-  planForward(state: ModelState, M: number, options: { allLogits?: boolean } = {}): ForwardPlan {
+  planForward(state: ModelState, M: number, options: PlanForwardOptions = {}): ForwardPlan {
     const s = state as RecurrentState;
     const { gpu, config: c, weights: w } = this;
     if (!Number.isInteger(M) || M < 1 || M > MAX_CHUNK) throw new MnemoError("BAD_INPUT", `A forward pass takes 1..${MAX_CHUNK} tokens, got ${M}.`);

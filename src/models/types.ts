@@ -80,7 +80,20 @@ export interface ForwardPlan {
   readonly hidden?: GPUBuffer;
   /** With an external memory: where the last row's k nearest entries land. */
   readonly neighbours?: PlanNeighbours;
+  /** With an external memory and allLogits: every row's nearest entries and what they hold. */
+  readonly memoryRows?: PlanMemoryRows;
   dispose(): void;
+}
+
+/** The nearest memory entries of every row of a forward, and the tokens of the entries (speculative drafts read them). */
+export interface PlanMemoryRows {
+  /** Where row `row`'s k nearest entries land, nearest first. */
+  neighboursOf(row: number): PlanNeighbours;
+  /** CPU copies: the token at each entry's position and the token after it. */
+  readonly entryInputs: Uint32Array;
+  readonly entryValues: Uint32Array;
+  /** Entries filled (indices at or above it are empty). */
+  readonly entries: number;
 }
 
 /** The k nearest memory entries of one row: f32 distances and u32 entry indices. */
@@ -92,6 +105,19 @@ export interface PlanNeighbours {
   readonly k: number;
 }
 
+/** How a forward is planned. */
+export interface PlanForwardOptions {
+  /** Logits for every row (else the last row's only). */
+  allLogits?: boolean;
+  /**
+   * Compute every row with the arithmetic of a one-row decode step (int8 activations
+   * wherever the decode matmuls quantize them, f32 where they do not), so each row's logits
+   * are the decode's up to summation order: what a speculative verification needs to keep
+   * the tokens of plain decoding. Without it a many-row forward uses the prefill's kernels.
+   */
+  asDecode?: boolean;
+}
+
 /** The interface generate() and sessions drive. */
 export interface LanguageModel {
   readonly gpu: Gpu;
@@ -99,12 +125,14 @@ export interface LanguageModel {
   readonly tokenizer: Tokenizer;
   createState(options?: { cacheType?: "f32" | "f16" }): ModelState;
   /** Records a forward of M tokens into `state` (ids at positions state.position..). */
-  planForward(state: ModelState, M: number, options?: { allLogits?: boolean }): ForwardPlan;
+  planForward(state: ModelState, M: number, options?: PlanForwardOptions): ForwardPlan;
   /** Largest M a single plan accepts (prompts are split into chunks of this). */
   readonly maxChunk: number;
   /** Width of `ForwardPlan.hidden` rows (0 when plans have no hidden states). */
   readonly hiddenSize: number;
   /** True once dispose() ran: its weights are gone. */
   readonly isDisposed: boolean;
+  /** True when every forward consults an external memory (its plans with allLogits carry `memoryRows`). */
+  readonly consultsMemory?: boolean;
   dispose(): void;
 }

@@ -17,7 +17,32 @@ export interface BenchOptions {
   genTokens?: number;
   /** Decode steps to profile with GPU timestamps (0: skip; default min(genTokens, 8)). */
   profileSteps?: number;
+  /** Also a speculative pass (see BenchResult.speculation); "memory" needs a model with a memory attached. */
+  speculate?: "context" | "memory";
   onProgress?: (phase: string) => void;
+}
+
+/** The speculative pass: greedy decoding of one prompt with and without speculation, same run. */
+export interface SpeculationBench {
+  draft: "context" | "memory";
+  /** The bench prompt's first half twice: a prompt whose continuation the context can draft. */
+  promptTokens: number;
+  genTokens: number;
+  plainTokensPerSecond: number;
+  tokensPerSecond: number;
+  /** tokensPerSecond / plainTokensPerSecond. */
+  ratio: number;
+  forwards: number;
+  drafted: number;
+  accepted: number;
+  /** accepted / drafted (0 when nothing was drafted). */
+  acceptance: number;
+  /** Generated tokens per verification forward (the first token comes from the prefill and is not counted). */
+  tokensPerForward: number;
+  /** With "memory": drafts proposed and accepted from the memory store. */
+  memory?: { drafted: number; accepted: number };
+  /** Whether both gave the same tokens (greedy: they must). */
+  sameTokens: boolean;
 }
 
 export interface BenchResult {
@@ -69,6 +94,8 @@ export interface BenchResult {
    */
   constrained?: { msPerStep: Spread; plainMsPerStep: number; maskCpuMsPerStep: number; maskKernelMs?: number };
   constrainedSkipped?: string;
+  /** With `speculate`. */
+  speculation?: SpeculationBench;
   /** Every profiled step (for trace export). */
   records: StepRecord[];
 }
@@ -164,6 +191,10 @@ export async function benchmark(model: LanguageModel, opts: BenchOptions = {}): 
   };
 
   await constrainedPass(model, ids, gen, result, opts);
+  if (opts.speculate) {
+    opts.onProgress?.("speculative pass");
+    result.speculation = await speculativePass(model, ids, gen, opts.speculate);
+  }
 
   // Pass 2: GPU timestamps per dispatch.
   const profileSteps = Math.min(opts.profileSteps ?? Math.min(genTokens, 8), genTokens);
@@ -242,4 +273,38 @@ async function constrainedPass(model: LanguageModel, ids: number[], gen: { greed
   }
   const kernels = summarizeKernels(records.filter((s) => s.kind === "decode" && s.tokens > 0).map((s) => s.gpu!));
   result.constrained.maskKernelMs = kernels.find((k) => k.kernel === "logits.bias")?.msPerStep;
+}
+
+/** Greedy decoding with and without speculation on the bench prompt's first half said twice (see SpeculationBench). */
+async function speculativePass(model: LanguageModel, ids: number[], gen: { greedy: true; maxTokens: number; stopOnEos: false }, draft: "context" | "memory"): Promise<SpeculationBench> {
+  const half = ids.slice(0, Math.max(1, Math.floor(ids.length / 2)));
+  const prompt = [...half, ...half].slice(0, Math.max(ids.length, 2));
+  const run = async (speculate: boolean) => {
+    const session = new Session(model);
+    try {
+      const out: number[] = [];
+      for await (const t of session.generate(prompt, { ...gen, ...(speculate ? { speculate: draft } : {}) })) out.push(t.id);
+      return { ids: out, timings: session.lastTimings! };
+    } finally {
+      session.dispose();
+    }
+  };
+  const plain = await run(false);
+  const spec = await run(true);
+  const s = spec.timings.speculation!;
+  return {
+    draft,
+    promptTokens: prompt.length,
+    genTokens: spec.ids.length,
+    plainTokensPerSecond: plain.timings.tokensPerSecond,
+    tokensPerSecond: spec.timings.tokensPerSecond,
+    ratio: spec.timings.tokensPerSecond / plain.timings.tokensPerSecond,
+    forwards: s.forwards,
+    drafted: s.drafted,
+    accepted: s.accepted,
+    acceptance: s.drafted > 0 ? s.accepted / s.drafted : 0,
+    tokensPerForward: (spec.ids.length - 1) / Math.max(1, s.forwards),
+    ...(s.memory ? { memory: s.memory } : {}),
+    sameTokens: plain.ids.length === spec.ids.length && plain.ids.every((id, i) => id === spec.ids[i]),
+  };
 }

@@ -40,3 +40,34 @@ function matchesSuffix(tokens: readonly number[], start: number, len: number): b
   for (let i = 0; i < len; i++) if (tokens[start + i] !== tokens[tail + i]) return false;
   return true;
 }
+
+/** What a memory store holds, as the CPU sees it: the token at each entry and the token after it. */
+export interface MemoryEntryTokens {
+  readonly entryInputs: ArrayLike<number>;
+  readonly entryValues: ArrayLike<number>;
+  /** Entries filled; the slots form a ring of `entryValues.length` (a growing store wraps). */
+  readonly entries: number;
+}
+
+/**
+ * Drafts from a memory store (retrieval drafting, in the manner of REST): `neighbours` are
+ * the entries nearest the hidden state that produced `last` (nearest first). The first of
+ * them whose next token is `last` sits at the same point of a stored text, and up to
+ * `count` tokens of what follows it there are the draft: the next tokens of entries that
+ * continue it (an entry continues the one before when its token is that one's next token;
+ * a store of several documents breaks there). Empty when no neighbour agrees.
+ */
+export function draftFromMemory(neighbours: ArrayLike<number>, last: number, store: MemoryEntryTokens, count: number): number[] {
+  const slots = store.entryValues.length;
+  for (let n = 0; n < neighbours.length && count > 0; n++) {
+    const e = neighbours[n];
+    if (e >= store.entries || store.entryValues[e] !== last) continue;
+    const draft: number[] = [];
+    for (let at = e, next = (e + 1) % slots; draft.length < count && next < store.entries && next !== e; at = next, next = (next + 1) % slots) {
+      if (store.entryInputs[next] !== store.entryValues[at]) break;
+      draft.push(store.entryValues[next]);
+    }
+    if (draft.length > 0) return draft;
+  }
+  return [];
+}

@@ -38,6 +38,8 @@ export const MAX_LOGIT_BIAS = 300;
 
 /** Speculation settings after checking. */
 export interface ResolvedSpeculation {
+  /** "memory": drafts from the attached memory store as well as from the context. */
+  draft: "context" | "memory";
   maxDraft: number;
   length: "adaptive" | "max";
   context: ContextDraftOptions;
@@ -129,12 +131,12 @@ function checkLogprobs(v: unknown): number | null {
 
 function checkSpeculate(v: GenerateOptions["speculate"]): ResolvedSpeculation | null {
   if (v === undefined || v === "off") return null;
-  if (v === "context") return { maxDraft: DEFAULT_MAX_DRAFT, length: "adaptive", context: DEFAULT_CONTEXT_DRAFT };
-  if (typeof v === "string") bad(`speculate must be "off", "context" or { draft: "context", ... }, got "${v}"${v === "memory" ? " (drafts from a memory store are not supported yet)" : ""}.`);
-  if (typeof v !== "object" || v === null) bad(`speculate must be "off", "context" or an object, got ${String(v)}.`);
+  if (v === "context" || v === "memory") return { draft: v, maxDraft: DEFAULT_MAX_DRAFT, length: "adaptive", context: DEFAULT_CONTEXT_DRAFT };
+  if (typeof v === "string") bad(`speculate must be "off", "context", "memory" or { draft: "context" | "memory", ... }, got "${v}".`);
+  if (typeof v !== "object" || v === null) bad(`speculate must be "off", "context", "memory" or an object, got ${String(v)}.`);
   for (const key of Object.keys(v))
     if (!["draft", "maxDraft", "maxMatch", "minMatch", "length"].includes(key)) bad(`Unknown speculate option "${key}" (known: draft, maxDraft, maxMatch, minMatch, length).`);
-  if (v.draft !== "context") bad(`speculate.draft must be "context", got ${String(v.draft)}.`);
+  if (v.draft !== "context" && v.draft !== "memory") bad(`speculate.draft must be "context" or "memory", got ${String(v.draft)}.`);
   const int = (name: "maxDraft" | "maxMatch" | "minMatch", fallback: number, max: number): number => {
     const n = v[name] ?? fallback;
     if (!Number.isInteger(n) || n < 1 || n > max) bad(`speculate.${name} must be an integer in 1..${max}, got ${String(n)}.`);
@@ -145,7 +147,7 @@ function checkSpeculate(v: GenerateOptions["speculate"]): ResolvedSpeculation | 
   const minMatch = int("minMatch", DEFAULT_CONTEXT_DRAFT.minMatch, maxMatch);
   const length = v.length ?? "adaptive";
   if (length !== "adaptive" && length !== "max") bad(`speculate.length must be "adaptive" or "max", got ${String(length)}.`);
-  return { maxDraft, length, context: { maxMatch, minMatch } };
+  return { draft: v.draft, maxDraft, length, context: { maxMatch, minMatch } };
 }
 
 /**

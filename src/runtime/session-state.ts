@@ -82,7 +82,7 @@ export class SessionState implements DecodeHost {
 
   /** The speculative decoder, created by the first call that speculates. */
   get speculator(): SpeculativeDecoder {
-    this.speculating ??= new SpeculativeDecoder(this.gpu);
+    this.speculating ??= new SpeculativeDecoder(this.gpu, this.baseModel.info.contextLength);
     return this.speculating;
   }
 

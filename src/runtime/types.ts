@@ -63,19 +63,22 @@ export interface GenerateOptions {
   overflow?: "truncate" | "error";
   /**
    * Speculative decoding: "context" drafts the next tokens from what followed the latest
-   * earlier occurrence of the context's last tokens and verifies them all in one forward (the
-   * output is that of decoding without it: greedy, or sampled with the same `seed`); "off"
-   * (default) decodes one token per forward. So far attention models only, without a
-   * repetition, frequency or presence penalty, a logit bias, `logprobs`, a growing memory or
-   * `neighbours`; those combinations fail with BAD_INPUT.
+   * earlier occurrence of the context's last tokens, "memory" also from the text after the
+   * attached memory store's entries nearest the model's hidden state (the longer draft of
+   * the two is verified); all drafted tokens are verified in one forward, and the output is
+   * that of decoding without it (greedy, or sampled with the same `seed`, repetition
+   * penalty included). "off" (default) decodes one token per forward. So far attention
+   * models only, without frequency or presence penalties, a logit bias, `logprobs`, a
+   * constraint, a growing memory or `neighbours`; those combinations fail with BAD_INPUT,
+   * as does "memory" without an attached memory.
    */
-  speculate?: "off" | "context" | SpeculateOptions;
+  speculate?: "off" | "context" | "memory" | SpeculateOptions;
 }
 
 /** Speculative decoding with settings (see {@link GenerateOptions.speculate}). */
 export interface SpeculateOptions {
-  /** Where drafts come from: "context" (prompt lookup). */
-  draft: "context";
+  /** Where drafts come from: "context" (prompt lookup), or "memory" (the attached memory store, and the context). */
+  draft: "context" | "memory";
   /** Most tokens drafted per forward (1-16, default 8). */
   maxDraft?: number;
   /** Longest run of last tokens matched against the context (default 4). */
@@ -99,6 +102,13 @@ export interface SpeculationStats {
   drafted: number;
   /** Draft tokens the model confirmed. */
   accepted: number;
+  /** With drafts from "memory": the part of `drafted` and `accepted` that came from the memory store. */
+  memory?: {
+    /** Draft tokens the memory proposed. */
+    drafted: number;
+    /** Of those, the ones the model confirmed. */
+    accepted: number;
+  };
 }
 
 /** Options of {@link Session.chat}: those of generate(); `stop` defaults to the template's. */

@@ -165,6 +165,15 @@ describe("demo page", () => {
     expect(recalled.length).toBeGreaterThan(0);
     for (const r of recalled) expect(doc).toContain(r.replace(/^…/, ""));
     await page.screenshot({ path: join(shots, "recall.png"), fullPage: true });
+    // The speculation switch: drafts from the memory (the document's text after "Quenby"),
+    // the same greedy text, confirmed drafts underlined.
+    const plainText = await page.textContent("#output");
+    await page.check("#speculate");
+    await generate(page, 10);
+    expect(await page.textContent("#output")).toBe(plainText);
+    expect(await page.$$eval("#output .tok.drafted", (els) => els.length)).toBeGreaterThan(0);
+    expect(await page.textContent("#stats")).toMatch(/· [1-9]\d* drafted/);
+    await page.screenshot({ path: join(shots, "speculate.png"), fullPage: true });
     expect(errors).toEqual([]);
     await page.close();
   }, 600_000);

@@ -5,9 +5,9 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
-import { gemvI8, gemvI8Shapes, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape } from "../../src/kernels/matmul-i8.js";
+import { gemvI8, gemvI8Shapes, gemvI8WorkgroupSize, hasDot4, int8ActivationBytes, matmulI8, quantizeActivations, type GemvI8Shape } from "../../src/kernels/matmul-i8.js";
 import { uploadMatrix, releaseTensor } from "../../src/kernels/weights.js";
-import { decodeMatmul } from "../../src/kernels/matmul-variants.js";
+import { createInt8Scratch, decodeMatmul, prefillMatmul } from "../../src/kernels/matmul-variants.js";
 import type { GpuTensor } from "../../src/gpu/tensor.js";
 import { gemvI8Ref, quantizeRowsRef } from "../../src/kernels/reference/matmul-i8.js";
 import { layerNormRef } from "../../src/kernels/reference/layernorm.js";
@@ -383,4 +383,62 @@ describe("matmulI8 (many rows) on awkward shapes", () => {
     releaseTensor(gpu, wq);
     gpu.pool.release(buf);
   });
+});
+
+describe("many rows quantized as decode quantizes one (a speculative verification's rows)", () => {
+  for (const shape of ["rows4", "coop-workgroup"] as const) {
+    it(`with the GEMV's row statistics (${shape}): the normalised rows equal one-row GEMVs' bit for bit, and so the products`, async () => {
+      const [M, N, K] = [6, 64, 768];
+      const w = uploadMatrix(gpu, "w", { dtype: "q8_0", data: quantizeQ8_0(randomF32(N * K, 61, 1)) }, [N, K]);
+      // A large common offset: the statistics' rounding then shows in the normalised values.
+      const rows = randomF32(M * K, 62, 3).map((v, i) => v + 40 + (i % 5));
+      const gamma = gpu.upload(randomF32(K, 63, 1), "g");
+      const beta = gpu.upload(randomF32(K, 64, 0.5), "b");
+      const norm = { gamma, beta, eps: 1e-5 };
+      // One-row GEMVs, row by row.
+      const gemvOut: number[] = [];
+      const gemvNormed: number[] = [];
+      for (let m = 0; m < M; m++) {
+        const x = gpu.upload(rows.subarray(m * K, (m + 1) * K), "x");
+        const out = gpu.createStorage(N * 4, "out");
+        const normed = gpu.createStorage(K * 4, "normed");
+        const ds = decodeMatmul(gpu, { x, w, out, M: 1, norm: { ...norm, out: normed } }, `i8-${shape}`);
+        runDispatches(gpu, ds);
+        gemvOut.push(...(await gpu.readF32(out, N)));
+        gemvNormed.push(...(await gpu.readF32(normed, K)));
+        releaseDispatches(gpu, ds);
+        for (const b of [x, out, normed]) gpu.pool.release(b);
+      }
+      const x = gpu.upload(rows, "x");
+      // The quantization's normalised rows, with and without the GEMV's statistics.
+      const normedRows = async (statsWorkgroupSize?: number) => {
+        const scratch = createInt8Scratch(gpu, K, M);
+        const normed = gpu.createStorage(M * K * 4, "normed");
+        const d = quantizeActivations(gpu, { x, M, K, xq: scratch.xq, xs: scratch.xs, norm: { ...norm, out: normed }, statsWorkgroupSize });
+        runDispatches(gpu, [d]);
+        const got = Array.from(await gpu.readF32(normed, M * K));
+        releaseDispatches(gpu, [d]);
+        for (const b of [scratch.xq, scratch.xs, normed]) gpu.pool.release(b);
+        return got;
+      };
+      expect(await normedRows(gemvI8WorkgroupSize(gpu, shape))).toEqual(gemvNormed);
+      // The adapter's default statistics round differently (so the comparison above can fail).
+      expect(await normedRows()).not.toEqual(gemvNormed);
+      // The many-row int8 product quantized that way equals the GEMVs': bit for bit where the
+      // GEMV sums the blocks in order as the tiles do (rows4), else up to the order of the
+      // block sums (the coop team's tree; the integer dot products are the same).
+      const scratch = createInt8Scratch(gpu, K, M);
+      const out = gpu.createStorage(M * N * 4, "out");
+      const unused = gpu.createStorage(4, "unused");
+      const ds = prefillMatmul(gpu, { x, w, out, M, norm }, "i8", unused, scratch, shape);
+      runDispatches(gpu, ds);
+      const got = await gpu.readF32(out, M * N);
+      if (shape === "rows4") expect(Array.from(got)).toEqual(gemvOut);
+      else expectClose(`i8 tiles vs ${shape}`, got, Float32Array.from(gemvOut), { atol: 2e-5, rtol: 1e-6 });
+      gpu.pool.release(unused);
+      releaseDispatches(gpu, ds);
+      for (const b of [x, gamma, beta, out, scratch.xq, scratch.xs]) gpu.pool.release(b);
+      releaseTensor(gpu, w);
+    });
+  }
 });

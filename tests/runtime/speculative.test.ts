@@ -1,13 +1,20 @@
-// Speculative decoding from the context: drafts looked up in the context, verified in one
-// forward. Greedy output must equal greedy decoding without it, token for token, whatever is
-// drafted; the options and the cases it cannot handle fail with BAD_INPUT before anything runs.
+// Speculative decoding: drafts looked up in the context or an attached memory store, verified
+// in one forward. Greedy output must equal greedy decoding without it, token for token,
+// whatever is drafted; sampled output has plain sampling's distribution (the same tokens for
+// a seed, and a chi-square over many seeds); the options and the cases it cannot handle fail
+// with BAD_INPUT before anything runs.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import type { LanguageModel } from "../../src/models/types.js";
 import { Session } from "../../src/runtime/session.js";
 import type { GenerateOptions, GeneratedToken } from "../../src/runtime/types.js";
-import { draftFromContext } from "../../src/runtime/drafts.js";
+import { draftFromContext, draftFromMemory } from "../../src/runtime/drafts.js";
+import { buildKnnStore } from "../../src/runtime/memory-build.js";
+import { GpuKnnStore } from "../../src/memory/gpu-store.js";
+import { withMemory } from "../../src/memory/memory-model.js";
 import { isMnemoError } from "../../src/errors.js";
+import { encodeDispatches } from "../../src/gpu/dispatch.js";
+import { chiSquareLimit } from "../helpers/sampling-oracle.js";
 import { testGpu } from "../helpers/gpu.js";
 import { fixture, loadModelAt, readJsonFile } from "../helpers/models.js";
 import { caught } from "../helpers/errors.js";
@@ -41,6 +48,68 @@ describe("draftFromContext", () => {
     expect(draftFromContext([2, 5, 5, 5, 5], 3, { maxMatch: 2, minMatch: 1 })).toEqual([5]);
   });
 });
+
+/**
+ * Verification rows (asDecode) vs one-row int8 decode steps, logits: measured 0 with rows4
+ * GEMVs (the same bytes, the blocks summed in the same order; 3.81e-6 before the rows were
+ * quantized with the GEMV's row statistics, 2026-12-02). The bound leaves room for the coop
+ * shapes' and the split attention's summation order.
+ */
+const ASDECODE_ATOL = 4e-5;
+
+describe("draftFromMemory", () => {
+  // Entries 0..5 hold one text (inputs 10 11 12 13 14 15, each followed by the next), entry
+  // 6 starts another document (its input is not entry 5's next token).
+  const store = { entryInputs: [10, 11, 12, 13, 14, 15, 30, 31], entryValues: [11, 12, 13, 14, 15, 16, 31, 32], entries: 8 };
+
+  it("follows the first neighbour whose next token is the last token, up to the end of its text", () => {
+    // Entry 1's next token is 12: the draft is what came after 12 there.
+    expect(draftFromMemory([4, 1], 12, store, 3)).toEqual([13, 14, 15]);
+    expect(draftFromMemory([1], 12, store, 10)).toEqual([13, 14, 15, 16]);
+    expect(draftFromMemory([6], 31, store, 4)).toEqual([32]);
+  });
+
+  it("proposes nothing when no neighbour agrees, for empty slots, or for count 0", () => {
+    expect(draftFromMemory([0, 2], 99, store, 3)).toEqual([]);
+    expect(draftFromMemory([0xffffffff, 1], 12, store, 3)).toEqual([13, 14, 15]);
+    expect(draftFromMemory([1], 12, { ...store, entries: 2 }, 3)).toEqual([]);
+    expect(draftFromMemory([1], 12, store, 0)).toEqual([]);
+    // A neighbour at the end of its text has nothing to propose; the next one is tried.
+    const forked = { entryInputs: [10, 16, 12, 13, 14, 15, 30, 31], entryValues: [16, 12, 13, 14, 15, 16, 31, 32], entries: 8 };
+    expect(draftFromMemory([5, 0], 16, forked, 2)).toEqual([12, 13]);
+  });
+
+  it("wraps around the ring of a full growing store", () => {
+    // Slot 3 is the oldest entry: the text runs 3, 0, 1, 2.
+    const ring = { entryInputs: [4, 5, 6, 3], entryValues: [5, 6, 7, 4], entries: 4 };
+    expect(draftFromMemory([3], 4, ring, 5)).toEqual([5, 6, 7]);
+  });
+});
+
+/**
+ * Pearson's chi-square of two samples of equal size over the same categories (a 2 x C
+ * table): the sum of (a - b)^2 / (a + b), categories seen fewer than 10 times in all pooled
+ * into one; C - 1 degrees of freedom.
+ */
+function homogeneity(a: Map<number, number>, b: Map<number, number>): { chi2: number; df: number } {
+  let chi2 = 0;
+  let categories = 0;
+  let pooled = [0, 0];
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    const x = a.get(key) ?? 0;
+    const y = b.get(key) ?? 0;
+    if (x + y < 10) pooled = [pooled[0] + x, pooled[1] + y];
+    else {
+      chi2 += (x - y) ** 2 / (x + y);
+      categories++;
+    }
+  }
+  if (pooled[0] + pooled[1] > 0) {
+    chi2 += (pooled[0] - pooled[1]) ** 2 / (pooled[0] + pooled[1]);
+    categories++;
+  }
+  return { chi2, df: categories - 1 };
+}
 
 async function collect(s: Session, p: readonly number[] | string | null, o: GenerateOptions): Promise<GeneratedToken[]> {
   const out: GeneratedToken[] = [];
@@ -230,8 +299,9 @@ describe("tiny-gpt2 (f32, context 64)", () => {
   it("refuses what it cannot do yet, by name, before the session changes", async () => {
     const s = new Session(model);
     const cases: [GenerateOptions, RegExp][] = [
-      [{ speculate: "context", greedy: true, repetitionPenalty: 1.2 }, /repetition penalty/],
-      [{ speculate: "memory" as never, greedy: true }, /memory store are not supported yet/],
+      [{ speculate: "memory", greedy: true }, /need a memory attached to the session/],
+      [{ speculate: { draft: "memory" }, greedy: true }, /need a memory attached/],
+      [{ speculate: "context", greedy: true, frequencyPenalty: 0.5 }, /frequency/],
       [{ speculate: "fast" as never, greedy: true }, /speculate must be/],
       [{ speculate: { draft: "context", maxDraft: 0 }, greedy: true }, /maxDraft must be an integer in 1\.\.16/],
       [{ speculate: { draft: "context", maxDraft: 17 }, greedy: true }, /maxDraft/],
@@ -248,6 +318,100 @@ describe("tiny-gpt2 (f32, context 64)", () => {
     expect(s.tokens).toEqual([]);
     expect(ids(await collect(s, prompt, { greedy: true, maxTokens: 3, speculate: "context" }))).toHaveLength(3);
     s.dispose();
+  });
+
+  it("a repetition penalty: greedy and seeded sampling give plain decoding's tokens", async () => {
+    for (const o of [
+      // 1.05: enough to change the greedy text, little enough that drafts are still accepted (measured: 6 of 36).
+      { greedy: true, repetitionPenalty: 1.05 },
+      { temperature: 0.7, topK: 40, repetitionPenalty: 1.2, seed: 3 },
+    ] as GenerateOptions[]) {
+      const plain = new Session(model);
+      const spec = new Session(model);
+      const want = ids(await collect(plain, prompt, { ...o, maxTokens: 40 }));
+      const got = await collect(spec, prompt, { ...o, maxTokens: 40, speculate: { draft: "context", length: "max", minMatch: 1 } });
+      expect(ids(got), JSON.stringify(o)).toEqual(want);
+      const stats = spec.lastTimings!.speculation!;
+      expect(stats.drafted).toBeGreaterThan(0);
+      // The penalty changes the text: without it the greedy tokens differ (so it was applied, row by row).
+      if (o.greedy) {
+        const unpenalised = new Session(model);
+        expect(ids(await collect(unpenalised, prompt, { greedy: true, maxTokens: 40 }))).not.toEqual(want);
+        unpenalised.dispose();
+        expect(stats.accepted).toBeGreaterThan(0);
+      }
+      plain.dispose();
+      spec.dispose();
+    }
+  });
+
+  it("sampled speculation has plain sampling's distribution (chi-square over 2000 seeds at a drafted position)", async () => {
+    // The prompt holds many of the tokens the model likes next, so the first generated token
+    // has often occurred before and the context drafts what followed it (minMatch 1): one
+    // forward then verifies that draft and, if it is kept, also picks the third token after
+    // it. The third token's distribution over 2000 seeds, plain and speculative (different
+    // seeds), must agree; keeping a draft the model did not pick (a wrong acceptance rule)
+    // fails this.
+    const rich = [...prompt, 666, 369, 700, 948, 562, 8, 139, 423, 424, 373, 805, 925, 440, 380, 616, 964, 676, 33, 732, 166, 576, 748, 557];
+    const o: GenerateOptions = { temperature: 1.5, topK: 8, maxTokens: 3 };
+    const draws = 2000;
+    const lanes = 4;
+    const histogram = async (speculate: boolean, seed0: number): Promise<{ counts: Map<number, number>; drafted: number }> => {
+      const counts = new Map<number, number>();
+      let drafted = 0;
+      // Four sessions draw side by side: each draw waits on two readbacks, which overlap.
+      await Promise.all(
+        Array.from({ length: lanes }, async (_, lane) => {
+          const s = new Session(model);
+          // The prompt is prefilled once; each draw restores it (a write, no forward).
+          await s.append(rich);
+          const start = await s.snapshot();
+          for (let i = lane; i < draws; i += lanes) {
+            await s.restore(start);
+            const t = await collect(s, null, { ...o, seed: seed0 + i, ...(speculate ? { speculate: { draft: "context", length: "max", minMatch: 1 } } : {}) });
+            counts.set(t[2].id, (counts.get(t[2].id) ?? 0) + 1);
+            drafted += s.lastTimings!.speculation?.drafted ?? 0;
+          }
+          s.dispose();
+        }),
+      );
+      return { counts, drafted };
+    };
+    const plain = (await histogram(false, 0)).counts;
+    const spec = await histogram(true, 100_000);
+    // Measured: about 40% of the draws had a draft to verify at that position.
+    expect(spec.drafted).toBeGreaterThan(draws / 5);
+    const { chi2, df } = homogeneity(plain, spec.counts);
+    console.log(`speculative sampling: two-sample chi-square ${chi2.toFixed(1)} (df ${df}); ${spec.drafted} drafts`);
+    expect(df).toBeGreaterThan(2);
+    expect(chi2).toBeLessThan(chiSquareLimit(df));
+  }, 240_000);
+
+  it("drafts from an attached memory store: greedy and seeded sampling give plain decoding's tokens with the same memory", async () => {
+    // A stored text the prompt only begins: what follows can come from the memory, not the context.
+    const stored = Array.from({ length: 56 }, (_, i) => (i * 7919 + 13) % 1000);
+    const store = await GpuKnnStore.upload(gpu, await buildKnnStore(model, stored, { keyType: "f32" }));
+    const withStore = withMemory(model, store, { lambda: 0.9, temperature: 1, k: 8 });
+    const start = stored.slice(0, 6);
+    for (const o of [{ greedy: true }, { temperature: 0.3, seed: 8 }] as GenerateOptions[]) {
+      const plain = new Session(withStore);
+      const spec = new Session(withStore);
+      const want = ids(await collect(plain, start, { ...o, maxTokens: 40 }));
+      const got = await collect(spec, start, { ...o, maxTokens: 40, speculate: { draft: "memory", length: "max" } });
+      expect(ids(got), JSON.stringify(o)).toEqual(want);
+      const stats = spec.lastTimings!.speculation!;
+      console.log(`memory drafts ${JSON.stringify(o)}: ${JSON.stringify(stats)}`);
+      // The memory steers the text back to the stored one, and its drafts are taken.
+      if (o.greedy) expect(want.slice(0, 10)).toEqual(stored.slice(6, 16));
+      expect(stats.memory!.accepted).toBeGreaterThan(10);
+      expect(stats.forwards + stats.accepted).toBe(got.length - 1);
+      // Context drafts alone find nothing to copy here.
+      const contextOnly = new Session(withStore);
+      await collect(contextOnly, start, { ...o, maxTokens: 40, speculate: { draft: "context", length: "max" } });
+      expect(contextOnly.lastTimings!.speculation!.accepted).toBeLessThan(stats.accepted);
+      for (const x of [plain, spec, contextOnly]) x.dispose();
+    }
+    store.dispose();
   });
 
   it("a verification step is marked as such for observers (the profiler's trace)", async () => {
@@ -308,6 +472,50 @@ describe("gpt2-gutenberg (F16), the PyTorch fixture's greedy continuations", () 
   }, 240_000);
 });
 
+describe("gpt2-gutenberg Q8_0 with int8 decode matmuls: a verification computes its rows as decode does", () => {
+  /** Logits of `ids` fed at positions 0.. by one plan of every row, or by one-row decode steps. */
+  async function rowLogits(model: LanguageModel, ids: readonly number[], how: "decode" | "asDecode" | "prefill"): Promise<Float32Array[]> {
+    const gpu = model.gpu;
+    const state = model.createState();
+    const V = model.info.vocabSize;
+    const out: Float32Array[] = [];
+    const plans = how === "decode" ? [model.planForward(state, 1)] : [model.planForward(state, ids.length, { allLogits: true, asDecode: how === "asDecode" })];
+    for (let step = 0; step < (how === "decode" ? ids.length : 1); step++) {
+      const plan = plans[0];
+      const chunk = how === "decode" ? [ids[step]] : ids;
+      gpu.write(plan.ids, Uint32Array.from(chunk));
+      gpu.write(
+        plan.positions,
+        Uint32Array.from(chunk, (_, i) => (how === "decode" ? step : i)),
+      );
+      const encoder = gpu.device.createCommandEncoder();
+      encodeDispatches(encoder, plan.dispatches);
+      gpu.device.queue.submit([encoder.finish()]);
+      const logits = await gpu.readF32(plan.logits, chunk.length * V);
+      for (let r = 0; r < chunk.length; r++) out.push(logits.slice(r * V, (r + 1) * V));
+    }
+    for (const p of plans) p.dispose();
+    state.dispose();
+    return out;
+  }
+
+  const maxDiff = (a: Float32Array[], b: Float32Array[]) => Math.max(...a.map((row, r) => row.reduce((m, v, i) => Math.max(m, Math.abs(v - b[r][i])), 0)));
+
+  it("rows of an asDecode forward match one-row decode steps (the prefill's f32 kernels do not)", async () => {
+    const gpu = await testGpu();
+    const model = await loadModelAt(gpu, "weights/gpt2-gutenberg-q8_0.gguf", { kernels: { decodeMatmul: "i8-rows4", prefillMatmul: "f32" } });
+    const ids = [464, 1468, 582, 373, 257, 1310];
+    const decode = await rowLogits(model, ids, "decode");
+    const asDecode = maxDiff(await rowLogits(model, ids, "asDecode"), decode);
+    const prefill = maxDiff(await rowLogits(model, ids, "prefill"), decode);
+    console.log(`int8 decode vs its verification rows: max logit difference ${asDecode.toExponential(2)}; vs the f32 prefill kernels ${prefill.toExponential(2)}`);
+    // Measured 2026-12-02: 0 and 0.109 (int8 against f32 activations): the bound tells the two apart.
+    expect(asDecode).toBeLessThan(ASDECODE_ATOL);
+    expect(prefill).toBeGreaterThan(10 * ASDECODE_ATOL);
+    model.dispose();
+  }, 240_000);
+});
+
 describe("mnemo generate --speculate", () => {
   const capture = () => {
     const out: string[] = [];
@@ -343,11 +551,23 @@ describe("mnemo generate --speculate", () => {
     expect(spec.speculation.forwards).toBeGreaterThan(0);
   }, 120_000);
 
-  it("refuses a repetition penalty with speculation, naming why", async () => {
+  it("with a repetition penalty gives the ids of plain decoding with it", async () => {
+    const { main } = await import("../../src/cli/main.js");
+    const run = async (extra: string[]) => {
+      const c = capture();
+      expect(await main(["generate", "--prompt", prompt, "--greedy", "--repetition-penalty", "1.3", "--max-tokens", "12", "--json", ...extra], c.io)).toBe(0);
+      return JSON.parse(c.out.join(""));
+    };
+    const plain = await run([]);
+    const spec = await run(["--speculate", "context"]);
+    expect(spec.ids).toEqual(plain.ids);
+  }, 120_000);
+
+  it("refuses drafts from memory without --memory, naming why", async () => {
     const { main } = await import("../../src/cli/main.js");
     const c = capture();
-    expect(await main(["generate", "--prompt", prompt, "--speculate", "context", "--repetition-penalty", "1.3", "--json"], c.io)).not.toBe(0);
-    expect(c.err.join("")).toMatch(/speculate: the repetition penalty/);
+    expect(await main(["generate", "--prompt", prompt, "--speculate", "memory", "--json"], c.io)).not.toBe(0);
+    expect(c.err.join("")).toMatch(/speculate: drafts from "memory" need a memory/);
     expect(c.out.join("")).toBe("");
   });
 });
