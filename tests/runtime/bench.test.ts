@@ -103,6 +103,27 @@ describe("mnemo bench", () => {
     }
   }, 120_000);
 
+  it("--speculate: greedy decoding with and without speculation in the same run, the same tokens; memory drafts need a memory", async () => {
+    const r = await cli(["bench", "--model", "tests/fixtures/models/tiny-gpt2", "--prompt-tokens", "16", "--gen-tokens", "24", "--profile-steps", "0", "--speculate", "context", "--json"]);
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out).speculation;
+    console.log(`bench --speculate on tiny-gpt2: ${JSON.stringify(s)}`);
+    expect(s.draft).toBe("context");
+    expect(s.same_tokens).toBe(true);
+    expect(s.prompt_tokens).toBe(16);
+    expect(s.gen_tokens).toBe(24);
+    expect(s.forwards).toBeGreaterThan(0);
+    expect(s.tokens_per_forward).toBeGreaterThanOrEqual(1);
+    expect(s.plain_tokens_per_s).toBeGreaterThan(0);
+    expect(s.ratio).toBeCloseTo(s.tokens_per_s / s.plain_tokens_per_s, 6);
+    const m = await cli(["bench", "--model", "tests/fixtures/models/tiny-gpt2", "--prompt-tokens", "8", "--gen-tokens", "4", "--speculate", "memory"]);
+    expect(m.code).toBe(1);
+    expect(m.err).toMatch(/drafts from "memory" need a memory/);
+    const bad = await cli(["bench", "--model", "tests/fixtures/models/tiny-gpt2", "--speculate", "fast"]);
+    expect(bad.code).not.toBe(0);
+    expect(bad.err).toMatch(/--speculate must be context or memory/);
+  }, 120_000);
+
   it("refuses an unknown synthetic model and prompts longer than the context", async () => {
     const a = await cli(["bench", "--model", "synthetic:gpt5"]);
     expect(a.code).toBe(1);
