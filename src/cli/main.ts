@@ -119,7 +119,7 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
       seed: num(flags, "seed"),
       greedy: flags.greedy === true,
       signal: controller.signal,
-      // Checked by generate() with the other options ("off" or "context").
+      // Checked by generate() with the other options ("off", "context" or "memory").
       ...(typeof flags.speculate === "string" ? { speculate: flags.speculate as "off" | "context" | "memory" } : {}),
       ...output,
     });

@@ -60,7 +60,9 @@ export function prefillMatmulVariants(gpu: Gpu, args: MatmulArgs): PrefillMatmul
 /**
  * The dispatches of `args` over M >= 2 rows in `variant`. `args.norm` here means "layer-
  * normalise each row first": "f32" and "f32-wg" write the normalised rows to `normed` and
- * multiply those; "i8" normalises inside the quantization. The int8 variant needs `scratch` for M rows.
+ * multiply those; "i8" normalises inside the quantization. The int8 variant needs `scratch` for M rows;
+ * with `likeGemv` its layer norm takes the row statistics as a one-row GEMV of that shape does,
+ * so each row is quantized to the bytes decode gives it (a speculative verification).
  */
 export function prefillMatmul(gpu: Gpu, args: MatmulArgs, variant: PrefillMatmulVariant, normed: GPUBuffer, scratch?: Int8Scratch, likeGemv?: GemvI8Shape): KernelDispatch[] {
   const { M, norm } = args;

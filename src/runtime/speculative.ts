@@ -3,7 +3,9 @@
 // on the GPU (greedy: its argmax; sampling or a repetition penalty: the decode sampler, row
 // by row) and reads the k + 1 ids back at once: drafts are kept while each equals the token
 // picked after the tokens before it, and the token picked at the first mismatch (or after
-// the last draft) comes free. A step costs one forward of k + 1 rows.
+// the last draft) comes free. A step costs one forward of k + 1 rows, planned `asDecode`:
+// its rows are computed with the decode step's arithmetic (int8 rows quantized as the GEMV
+// quantizes one), so the tokens it picks are the ones decoding would pick.
 //
 // Sampling needs no acceptance test of its own: a draft is one token, not a distribution (q
 // is one-hot), so the rule "accept d with probability p(d), else draw from p without d"
@@ -11,8 +13,8 @@
 // the random number plain decoding would use for that token (the sequence is consumed one
 // number per token yielded) and with plain decoding's repetition history (the context plus
 // the drafts before row i), so a seeded generation gives plain decoding's tokens, up to
-// draws within float rounding of a cumulative boundary (the rows' logits come from an M-row
-// forward).
+// draws within float rounding of a cumulative boundary (an M-row forward sums some terms,
+// attention's for one, in another order).
 //
 // Memory drafts: with an attached store, the forward's memory search already finds every
 // row's nearest entries; the step reads back the nearest few of each row beside the ids,
