@@ -183,6 +183,22 @@ const MUTATIONS = [
     tests: ["tests/runtime/speculative.test.ts"],
   },
   {
+    name: "knn-causal-ring",
+    why: "a verification row of a growing memory still sees the oldest ring slots the rows before it would have overwritten",
+    file: "shaders/knn.wgsl",
+    find: "  if (p.causal == 0u) {",
+    replace: "  if (p.causal != 2u) {",
+    tests: ["tests/kernels/knn.test.ts"],
+  },
+  {
+    name: "speculative-memory-not-causal",
+    why: "a verification row does not see the growing memory's entries of the rows before it",
+    file: "src/runtime/speculative.ts",
+    find: "causalMemory: !!host.memory",
+    replace: "causalMemory: false",
+    tests: ["tests/runtime/speculative.test.ts"],
+  },
+  {
     name: "penalty-count",
     why: "the frequency penalty counts a token once however often it was generated",
     file: "shaders/logits.wgsl",

@@ -5,7 +5,7 @@
 //   DISTANCES   d[row, offset + j] = distance from query row to key j of one key shard.
 //               Squared L2 (metric 0) or negative inner product (metric 1), so smaller is
 //               nearer for both; keys at or beyond live[0] (not filled yet) get the largest
-//               finite f32. No barriers.
+//               finite f32, as do keys a causal search hides from a row (below). No barriers.
 //     TILED     dims % 4 == 0: 4 keys x TQ queries per invocation; otherwise one
 //               invocation per (key, query).
 //     KEYS_F16  keys hold halves packed two per u32 (dims must be even).
@@ -37,6 +37,17 @@ struct Params {
   metric: u32,     // 0: squared L2, 1: negative inner product
   groups_x: u32,
   query_row0: u32, // first query row to use
+  // Causal search: the query rows are consecutive positions of one chunk (row query_row0 + r
+  // is chunk row r) that a growing store appends as they are fed, and each row must see the
+  // store as it would when fed alone. 0: off (every live key). 1: these keys are the ring's
+  // slots, live[1] entries appended before the chunk; the entries of chunk rows before r
+  // overwrite the r oldest slots, so a slot whose age (0 = the oldest, the next to be
+  // overwritten) is below r is hidden. 2: these keys are the chunk's own rows; row r sees
+  // rows j < r, the last `ring` of them.
+  causal: u32,
+  ring: u32,       // the ring's capacity (causal search)
+  _pad0: u32,
+  _pad1: u32,
 }
 
 #if KEYS_F16
@@ -50,6 +61,23 @@ struct Params {
 // get the largest distance and are never written with a real one.
 @group(0) @binding(3) var<storage, read> live: array<u32>;
 @group(0) @binding(4) var<uniform> p: Params;
+
+// Whether query row `row` of this dispatch sees key `j` of this shard.
+fn key_visible(row: u32, j: u32) -> bool {
+  let chunk_row = p.query_row0 + row;
+  if (p.causal == 2u) {
+    return j < chunk_row && j + p.ring >= chunk_row;
+  }
+  let slot = p.out_offset + j;
+  if (slot >= live[0]) {
+    return false;
+  }
+  if (p.causal == 0u) {
+    return true;
+  }
+  let age = (slot + p.ring - live[1] % p.ring) % p.ring;
+  return age >= chunk_row;
+}
 
 #if TILED
 // Register tiles: 4 keys x TQ queries per invocation (dims % 4 == 0), so each loaded key
@@ -78,7 +106,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (j0 >= p.n || r0 >= p.rows) {
     return;
   }
-  let in_use = live[0];
   var acc: array<f32, 16>;
   for (var t = 0u; t < 16u; t++) {
     acc[t] = 0.0;
@@ -111,8 +138,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var r = 0u; r < TQ; r++) {
     for (var c = 0u; c < 4u; c++) {
       if (r0 + r < p.rows && j0 + c < p.n) {
-        let j = p.out_offset + j0 + c;
-        out[(r0 + r) * p.out_stride + j] = select(INF, acc[r * 4u + c], j < in_use);
+        out[(r0 + r) * p.out_stride + p.out_offset + j0 + c] = select(INF, acc[r * 4u + c], key_visible(r0 + r, j0 + c));
       }
     }
   }
@@ -151,7 +177,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
 #endif
-  out[row * p.out_stride + p.out_offset + j] = select(INF, acc, p.out_offset + j < live[0]);
+  out[row * p.out_stride + p.out_offset + j] = select(INF, acc, key_visible(row, j));
 }
 #endif
 #endif
@@ -264,14 +290,15 @@ struct Params {
   lambda: f32,
   inv_temp: f32,
   row0: u32,        // first logits row to mix (the top-k rows start at 0)
-  _pad: u32,
+  extra: u32,       // entries after the store's (a causal search's chunk rows): count..count + extra - 1
 }
 
 @group(0) @binding(0) var<storage, read_write> logits: array<f32>;
 @group(0) @binding(1) var<storage, read> top_dist: array<f32>;
 @group(0) @binding(2) var<storage, read> top_index: array<u32>;
 @group(0) @binding(3) var<storage, read> values: array<u32>;
-// live[0]: entries in use; indices at or beyond it (or beyond count) are empty slots.
+// live[0]: entries in use; indices at or beyond it (or beyond count) are empty slots, but
+// for the `extra` entries after count.
 @group(0) @binding(4) var<storage, read> live: array<u32>;
 @group(0) @binding(5) var<uniform> p: Params;
 
@@ -312,7 +339,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let i = top_index[nb + s];
     var w = 0.0;
     var t = NO_INDEX;
-    if (i < valid) {
+    if (i < valid || (i >= p.count && i - p.count < p.extra)) {
       t = min(values[i], p.vocab - 1u);
       w = exp((d0 - top_dist[nb + s]) * p.inv_temp);
       lm_logit[s] = logits[base + t];

@@ -31,11 +31,27 @@ export interface KnnDistancesArgs {
   rows: number;
   /** f32 [rows, outStride]; this shard writes columns outOffset..outOffset + n - 1. */
   out: GPUBuffer;
-  /** u32 [1]: columns at or beyond it are unused keys (distance 3.4e38). */
+  /** u32 [1]: columns at or beyond it are unused keys (distance 3.4e38); [2] for a causal "ring" search, live[1] the entries appended so far. */
   live: GPUBuffer;
   outStride: number;
   outOffset: number;
   metric: KnnMetric;
+  /** A causal search over a growing store (see {@link KnnCausal}); default: every live key. */
+  causal?: KnnCausal;
+}
+
+/**
+ * A causal search: the query rows are the consecutive positions of one chunk (query row
+ * queryRow0 + r is chunk row r), which a growing store of `capacity` slots appends as they
+ * are fed, and each row sees what the store would hold when that row is fed alone. Keys
+ * "ring": the store's slots, of which the chunk rows before r would overwrite the r oldest
+ * (hidden from row r once the ring is full). Keys "chunk": the chunk's own rows; row r sees
+ * rows j < r, the last `capacity` of them. The two together are what decoding the chunk one
+ * token at a time would search.
+ */
+export interface KnnCausal {
+  keys: "ring" | "chunk";
+  capacity: number;
 }
 
 /** Distances from every query row to every key of one shard (smaller is nearer). */
@@ -50,6 +66,11 @@ export function knnDistances(gpu: Gpu, a: KnnDistancesArgs): KernelDispatch {
   const row0 = a.queryRow0 ?? 0;
   requireBytes("knnDistances", "queries", a.queries, (row0 + a.rows) * a.dims * 4);
   requireBytes("knnDistances", "out", a.out, a.rows * a.outStride * 4);
+  requireBytes("knnDistances", "live", a.live, a.causal?.keys === "ring" ? 8 : 4);
+  if (a.causal && !(Number.isInteger(a.causal.capacity) && a.causal.capacity >= 1)) {
+    throw new MnemoError("BAD_INPUT", `knnDistances: a causal search needs the ring's capacity, got ${a.causal.capacity}.`);
+  }
+  const causal = a.causal ? (a.causal.keys === "ring" ? 1 : 2) : 0;
   // Register tiles when dims allow vec4 loads: 4 keys per invocation, and 4 queries when
   // there are several (decode has one).
   const tiled = a.dims % 4 === 0;
@@ -65,7 +86,7 @@ export function knnDistances(gpu: Gpu, a: KnnDistancesArgs): KernelDispatch {
       constants: tiled ? { WG, TQ: tq } : { WG },
     },
     bindings: [a.keys, a.queries, a.out, a.live],
-    params: paramWords([a.n, a.dims, a.rows, a.outStride, a.outOffset, a.metric === "l2" ? 0 : 1, groupsX, row0]),
+    params: paramWords([a.n, a.dims, a.rows, a.outStride, a.outOffset, a.metric === "l2" ? 0 : 1, groupsX, row0, causal, a.causal?.capacity ?? 1]),
     workgroups: [groupsX, Math.ceil(a.rows / tq)],
     flops: 3 * a.n * a.dims * a.rows,
     bytes: keyBytes + a.rows * (a.dims + a.n) * 4,
@@ -156,9 +177,11 @@ export interface KnnMixArgs {
   topDist: GPUBuffer;
   topIndex: GPUBuffer;
   k: number;
-  /** u32 [count]: the token that followed each key. */
+  /** u32 [count + extra]: the token that followed each key. */
   values: GPUBuffer;
   count: number;
+  /** Entries count..count + extra - 1 are valid whatever `live` says (a causal search's chunk rows; default 0). */
+  extra?: number;
   /** u32 [1]: entries in use (indices at or beyond it are empty). */
   live: GPUBuffer;
   /** Weight of the memory's distribution, 0..1. */
@@ -181,12 +204,13 @@ export function knnMix(gpu: Gpu, a: KnnMixArgs): KernelDispatch {
   requireBytes("knnMix", "logits", a.logits, (row0 + a.rows) * a.vocab * 4);
   requireBytes("knnMix", "topDist", a.topDist, a.rows * a.k * 4);
   requireBytes("knnMix", "topIndex", a.topIndex, a.rows * a.k * 4);
-  requireBytes("knnMix", "values", a.values, Math.max(1, a.count) * 4);
+  const extra = a.extra ?? 0;
+  requireBytes("knnMix", "values", a.values, Math.max(1, a.count + extra) * 4);
   return makeDispatch(gpu, {
     kernel: "knn_mix",
     pipeline: { file: "knn", defines: { DISTANCES: false, TILED: false, KEYS_F16: false, TOPK: false, WITH_INDEX: false, MIX: true }, constants: { WG } },
     bindings: [a.logits, a.topDist, a.topIndex, a.values, a.live],
-    params: paramWords([a.vocab, a.k, a.rows, a.count, { f32: a.lambda }, { f32: 1 / a.temperature }, row0]),
+    params: paramWords([a.vocab, a.k, a.rows, a.count, { f32: a.lambda }, { f32: 1 / a.temperature }, row0, extra]),
     workgroups: [a.rows],
     flops: 6 * a.rows * a.vocab,
     bytes: 8 * a.rows * a.vocab,

@@ -5,7 +5,7 @@ import { MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { readAll, type Readout } from "../gpu/readback.js";
 import { releaseDispatches, type KernelDispatch } from "../gpu/dispatch.js";
-import { KNN_MAX_K, KNN_NO_INDEX, knnDistances, knnMix, knnTopK, type KnnMetric } from "../kernels/knn.js";
+import { KNN_MAX_K, KNN_NO_INDEX, knnDistances, knnMix, knnTopK, type KnnCausal, type KnnMetric } from "../kernels/knn.js";
 import { checkKnnStore, type KeyType, type KnnStoreData } from "./store-file.js";
 import type { PlanNeighbours } from "../models/types.js";
 
@@ -37,6 +37,12 @@ export function memoryMixOptions(o: MemoryMixOptions = {}): Required<MemoryMixOp
   if (r.metric !== "l2" && r.metric !== "ip") throw new MnemoError("BAD_INPUT", `The memory's metric must be "l2" or "ip", got ${String(r.metric)}.`);
   return r;
 }
+
+/**
+ * Rows of one chunk a causal search covers at most (planMix's `causal`): a growing store
+ * keeps value slots for the chunk's own entries after its ring.
+ */
+export const CAUSAL_CHUNK_ROWS = 64;
 
 interface Shard {
   buffer: GPUBuffer;
@@ -131,9 +137,12 @@ export class GpuKnnStore {
         owned.push(buffer);
         this.shards.push({ buffer, start, count });
       }
-      this.values = gpu.upload(capacity > 0 ? values : new Uint32Array(1), "memory.values");
+      // A growing store's values are followed by a causal search's chunk rows (writeChunkValues).
+      const valueSlots = growing ? capacity + CAUSAL_CHUNK_ROWS : Math.max(1, capacity);
+      this.values = gpu.createStorage(valueSlots * 4, "memory.values");
       owned.push(this.values);
-      this.live = gpu.upload(Uint32Array.of(this.count), "memory.live");
+      if (capacity > 0) gpu.write(this.values, values);
+      this.live = gpu.upload(this.liveWords(), "memory.live");
     } catch (e) {
       for (const b of owned) gpu.pool.release(b);
       throw e;
@@ -162,6 +171,11 @@ export class GpuKnnStore {
       "the session's memory",
       () => new GpuKnnStore(gpu, o.fingerprint, o.dims, "f32", o.capacity, true, null, new Uint32Array(o.capacity), new Uint32Array(o.capacity), shardLimit(gpu, o.maxShardBytes)),
     );
+  }
+
+  /** What the kernels' `live` holds: the filled entries, then the entries ever appended (a causal search's ring ages). */
+  private liveWords(): Uint32Array {
+    return Uint32Array.of(this.count, this.appended >>> 0);
   }
 
   /** Filled entries. */
@@ -205,7 +219,17 @@ export class GpuKnnStore {
       this.appended += run;
       r += run;
     }
-    this.gpu.write(this.live, Uint32Array.of(this.count));
+    this.gpu.write(this.live, this.liveWords());
+  }
+
+  /**
+   * The tokens after a causal search's chunk rows (row j's entry holds `values[j]`, the
+   * token fed after it), read by the next search planned with `causal`.
+   */
+  writeChunkValues(values: readonly number[]): void {
+    if (!this.growing) throw new MnemoError("INTERNAL", "Only a growing memory searches a chunk's own rows.");
+    if (values.length > CAUSAL_CHUNK_ROWS) throw new MnemoError("INTERNAL", `A causal search covers at most ${CAUSAL_CHUNK_ROWS} chunk rows, not ${values.length}.`);
+    if (values.length > 0) this.gpu.write(this.values, Uint32Array.from(values), this.capacity * 4);
   }
 
   /** Every slot's key, value and input, and how many were appended (a session snapshot). */
@@ -240,14 +264,14 @@ export class GpuKnnStore {
     this.slotInputs.set(state.inputs);
     this.gpu.write(this.values, state.values);
     this.appended = state.appended;
-    this.gpu.write(this.live, Uint32Array.of(this.count));
+    this.gpu.write(this.live, this.liveWords());
   }
 
   /** Copies this growing store into `other` (a fork), on the GPU. */
   copyTo(encoder: GPUCommandEncoder, other: GpuKnnStore): void {
     this.shards.forEach((s, i) => encoder.copyBufferToBuffer(s.buffer, 0, other.shards[i].buffer, 0, s.buffer.size));
     encoder.copyBufferToBuffer(this.values, 0, other.values, 0, this.values.size);
-    encoder.copyBufferToBuffer(this.live, 0, other.live, 0, 4);
+    encoder.copyBufferToBuffer(this.live, 0, other.live, 0, this.live.size);
     other.slotValues.set(this.slotValues);
     other.slotInputs.set(this.slotInputs);
     other.appended = this.appended;
@@ -258,22 +282,33 @@ export class GpuKnnStore {
    * queries are rows hiddenRow0.. of `hidden` ([*, dims] f32): distances to every key, the
    * k nearest, then logits ← log(λ·p_knn + (1 − λ)·softmax(logits)). Rows are searched in
    * slices whose distance matrix fits one storage binding.
+   *
+   * `causal` (a growing store; hiddenRow0 0): the rows are consecutive positions this store
+   * appends as they are fed, and each row searches what decoding them one at a time would
+   * find: the entries of the rows before it too (keys: their hidden rows; values: what
+   * writeChunkValues wrote), less the oldest slots they would overwrite. The entries are
+   * not appended; the caller appends the rows it keeps. A static store ignores it.
    */
-  planMix(hidden: GPUBuffer, hiddenRow0: number, logits: GPUBuffer, row0: number, rows: number, vocab: number, options: Required<MemoryMixOptions>): WorkList {
+  planMix(hidden: GPUBuffer, hiddenRow0: number, logits: GPUBuffer, row0: number, rows: number, vocab: number, options: Required<MemoryMixOptions>, causal = false): WorkList {
     if (this.disposed) throw new MnemoError("DISPOSED", "This memory store was disposed.");
+    const chunkKeys = causal && this.growing ? rows - 1 : 0;
+    if (chunkKeys > 0 && hiddenRow0 !== 0) throw new MnemoError("INTERNAL", "A causal memory search needs every row's hidden state.");
+    if (chunkKeys > CAUSAL_CHUNK_ROWS) throw new MnemoError("INTERNAL", `A causal memory search covers at most ${CAUSAL_CHUNK_ROWS + 1} rows, not ${rows}.`);
     const gpu = this.gpu;
     const count = this.capacity;
     const k = options.k;
     const work = new WorkList(gpu);
     try {
       const bindingLimit = gpu.limits.maxStorageBufferBindingSize;
-      const slice = Math.max(1, Math.min(rows, Math.floor(bindingLimit / (Math.max(count, k) * 4))));
+      const slice = Math.max(1, Math.min(rows, Math.floor(bindingLimit / (Math.max(count + chunkKeys, k) * 4))));
       for (let r = 0; r < rows; r += slice) {
         const n = Math.min(slice, rows - r);
-        const { topDist, topIndex } = this.planSearch(work, hidden, hiddenRow0 + r, n, k, options.metric);
+        const search = this.planSearch(work, hidden, hiddenRow0 + r, n, k, options.metric, causal && this.growing ? { chunkKeys } : undefined);
+        const { topDist, topIndex } = search;
         work.lastRowNeighbours = { dist: topDist, index: topIndex, byteOffset: (n - 1) * k * 4, k };
         work.slices.push({ row0: r, rows: n, dist: topDist, index: topIndex, k });
-        work.add(knnMix(gpu, { logits, row0: row0 + r, vocab, rows: n, topDist, topIndex, k, values: this.values, count, live: this.live, lambda: options.lambda, temperature: options.temperature }));
+        const mix = { logits, row0: row0 + r, vocab, rows: n, topDist, topIndex, k, values: this.values, count, extra: chunkKeys, live: this.live };
+        work.add(knnMix(gpu, { ...mix, lambda: options.lambda, temperature: options.temperature }));
       }
       return work;
     } catch (e) {
@@ -282,10 +317,16 @@ export class GpuKnnStore {
     }
   }
 
-  /** Records distances and top-k for `rows` queries into `work`; returns where the k nearest land. */
-  planSearch(work: WorkList, queries: GPUBuffer, queryRow0: number, rows: number, k: number, metric: KnnMetric): { topDist: GPUBuffer; topIndex: GPUBuffer } {
+  /**
+   * Records distances and top-k for `rows` queries into `work`; returns where the k nearest
+   * land. With `causal` (a growing store), queries are chunk rows queryRow0.. of `queries`,
+   * whose first `chunkKeys` rows are searched too, as entries count.. (see planMix).
+   */
+  planSearch(work: WorkList, queries: GPUBuffer, queryRow0: number, rows: number, k: number, metric: KnnMetric, causal?: { chunkKeys: number }): { topDist: GPUBuffer; topIndex: GPUBuffer } {
     const gpu = this.gpu;
     const count = this.capacity;
+    const chunkKeys = causal?.chunkKeys ?? 0;
+    const stride = count + chunkKeys;
     if (count === 0) {
       // Nothing to search: every slot empty, so the mixture keeps the model's distribution.
       return {
@@ -293,7 +334,8 @@ export class GpuKnnStore {
         topIndex: work.own(gpu.upload(new Uint32Array(rows * k).fill(KNN_NO_INDEX), "memory.empty-index")),
       };
     }
-    const distances = work.own(gpu.createStorage(rows * count * 4, "memory.distances"));
+    const distances = work.own(gpu.createStorage(rows * stride * 4, "memory.distances"));
+    const ring: KnnCausal | undefined = causal && { keys: "ring", capacity: count };
     for (const s of this.shards) {
       work.add(
         knnDistances(gpu, {
@@ -305,14 +347,35 @@ export class GpuKnnStore {
           queryRow0,
           rows,
           out: distances,
-          outStride: count,
+          outStride: stride,
           outOffset: s.start,
           live: this.live,
           metric,
+          causal: ring,
         }),
       );
     }
-    const top = knnTopK(gpu, { dist: distances, n: count, rows, k });
+    if (chunkKeys > 0) {
+      const chunk: KnnCausal = { keys: "chunk", capacity: count };
+      work.add(
+        knnDistances(gpu, {
+          keys: queries,
+          keyType: "f32",
+          n: chunkKeys,
+          dims: this.dims,
+          queries,
+          queryRow0,
+          rows,
+          out: distances,
+          outStride: stride,
+          outOffset: count,
+          live: this.live,
+          metric,
+          causal: chunk,
+        }),
+      );
+    }
+    const top = knnTopK(gpu, { dist: distances, n: stride, rows, k });
     work.adopt(top.dispatches, top.dispose);
     return { topDist: top.dist, topIndex: top.index };
   }

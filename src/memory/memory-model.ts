@@ -42,7 +42,7 @@ export function withMemory(model: LanguageModel, store: GpuKnnStore, options: Me
       const plan = model.planForward(state, M, o);
       try {
         const rows = o.allLogits ? M : 1;
-        const memory = store.planMix(plan.hidden!, M - rows, plan.logits, 0, rows, model.info.vocabSize, mix);
+        const memory = store.planMix(plan.hidden!, M - rows, plan.logits, 0, rows, model.info.vocabSize, mix, !!(o.allLogits && o.causalMemory));
         return {
           ...plan,
           dispatches: [...plan.dispatches, ...memory.dispatches],

@@ -116,6 +116,13 @@ export interface PlanForwardOptions {
    * the tokens of plain decoding. Without it a many-row forward uses the prefill's kernels.
    */
   asDecode?: boolean;
+  /**
+   * With allLogits: the rows are consecutive positions that a growing memory appends as
+   * they are fed, so each row consults that memory as decoding them one at a time would
+   * (the rows before it included); the plan appends nothing (a speculative verification
+   * keeps only the rows it accepts). A static memory is the same for every row.
+   */
+  causalMemory?: boolean;
 }
 
 /** The interface generate() and sessions drive. */

@@ -7,7 +7,9 @@
 // stop is simply not kept (its KV-cache row is rewritten when that position is fed again).
 // Results equal one-by-one decoding: the same random numbers are drawn in the same order.
 // A grammar constraint does need the CPU (its next mask depends on the token just read), so
-// constrained steps run one at a time, as do a growing memory's and profiled ones.
+// constrained steps run one at a time, as do a growing memory's and profiled ones. A call
+// can also resume another loop's generation (DecodeResumption: the speculative decoder's
+// pauses), feeding the context's last token first and drawing that loop's random numbers.
 import { MnemoError, abortError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { READBACK_USAGE } from "../gpu/device.js";
@@ -62,6 +64,16 @@ export interface DecodedToken {
   drafted?: boolean;
   /** With `logprobs`: the step's log-probabilities. */
   logprobs?: LogprobResult;
+}
+
+/**
+ * A decode call that continues another loop's generation (the speculative decoder hands it
+ * the stretches where drafting pauses): the context's last token is not fed yet (so the
+ * kept next-token logits are stale), and the random numbers continue that loop's sequence.
+ */
+export interface DecodeResumption {
+  /** The next random number of the generation (one per token, in order). */
+  random(): number;
 }
 
 interface DecodePlan {
@@ -146,13 +158,14 @@ export class Decoder {
    * Decodes up to `o.maxTokens` tokens, pushing each onto `host.context` (and moving the
    * state) as it is yielded. Stopping early (return, throw, abort) keeps what was yielded.
    */
-  async *decode(host: DecodeHost, o: ResolvedGenerateOptions, constraint: GrammarConstraint | null = null): AsyncGenerator<DecodedToken> {
-    const rng = new SeededRandom(o.seed ?? SeededRandom.randomSeed());
+  async *decode(host: DecodeHost, o: ResolvedGenerateOptions, constraint: GrammarConstraint | null = null, resume?: DecodeResumption): AsyncGenerator<DecodedToken> {
+    const seeded = resume ? null : new SeededRandom(o.seed ?? SeededRandom.randomSeed());
+    const random = () => (seeded ? seeded.next() : resume!.random());
     const contextLength = host.model.info.contextLength;
     // A grammar's next mask needs the token just sampled, so its steps do not overlap either.
     const ahead = host.memory || host.runner.profiling || constraint ? 0 : Math.min(host.lookahead, LOOKAHEAD);
     const inFlight: InFlight[] = [];
-    let cursor = this.start(host, 0);
+    let cursor = resume ? this.resumeAt(host) : this.start(host, 0);
     const variant = this.variantFor(host, o, !!constraint);
     let submitted = 0;
     try {
@@ -162,7 +175,7 @@ export class Decoder {
         if (constraint?.done) return;
         while (submitted < o.maxTokens && submitted <= step + ahead && !(cursor.forward && cursor.position >= contextLength)) {
           if (constraint) this.processing.writeMask(await constraint.allowed());
-          inFlight.push(this.submitStep(host, cursor, o, variant, rng.next(), submitted % this.staging.length));
+          inFlight.push(this.submitStep(host, cursor, o, variant, random(), submitted % this.staging.length));
           cursor = { forward: true, position: cursor.forward ? cursor.position + 1 : cursor.position, held: cursor.held + 1, generated: cursor.generated + 1 };
           submitted++;
         }
@@ -191,6 +204,13 @@ export class Decoder {
     this.planFor(host.model, host.state, host.nextLogits);
     this.gpu.write(this.history, Uint32Array.from(host.context.tokens.slice(-this.historyLength)));
     return { forward: false, position: host.state.position, held: host.context.length, generated };
+  }
+
+  /** In mid-generation: step 0 feeds the context's last token (written into the plan's input, where a sampled id would be). */
+  private resumeAt(host: DecodeHost): Cursor {
+    const cursor = this.start(host, 0);
+    this.gpu.write(this.plan!.forward.ids, Uint32Array.of(host.context.tokens[host.context.length - 1]));
+    return { ...cursor, forward: true };
   }
 
   /** The dispatches of the two kinds of step for these options (logit bias, penalties, log-probabilities). */

@@ -8,8 +8,9 @@
 // interpolated between counts not measured yet: see cost()). The policy drafts the k with the
 // most tokens per millisecond. On a GPU, where a few rows cost about one, that is a long
 // draft whenever anything is accepted; on SwiftShader, where each row costs, only a high
-// acceptance pays. When no draft pays, drafting pauses (4, then 8, then 16 steps) and then
-// one short draft probes whether the text has started repeating.
+// acceptance pays. When no draft pays, drafting pauses (4, then 8, then 16 steps; the
+// caller decodes them plainly, see takePause) and then one short draft probes whether the
+// text has started repeating.
 
 const FIRST_PAUSE = 4;
 const LONGEST_PAUSE = 16;
@@ -40,6 +41,16 @@ export class DraftPolicy {
       this.nextPause = Math.min(LONGEST_PAUSE, this.nextPause * 2);
     }
     return best;
+  }
+
+  /**
+   * After next() returned 0: the steps that will not draft either, this one included (the
+   * rest of a pause, up to its probe), for the caller to decode plainly in one stretch.
+   */
+  takePause(): number {
+    const steps = 1 + Math.max(0, this.pause - 1);
+    this.pause = Math.min(this.pause, 1);
+    return steps;
   }
 
   /** What a step did: `drafted` tokens proposed, `accepted` kept, a forward of `rows` rows taking `ms`. */

@@ -76,6 +76,10 @@ export class SessionMemory {
   /**
    * After it: each row whose next token is new joins the memory (rows of replayed text
    * followed by replayed text are in it already); the last row waits for its next token.
+   * An append writes the values and the live count through the queue at once, ahead of
+   * any command buffer not yet submitted, so with more than one row `encoder` must not be
+   * the forward's own (its rows would search entries whose keys are not copied yet; see
+   * afterSubmittedForward). With one row nothing is appended.
    */
   afterForward(encoder: GPUCommandEncoder, hidden: GPUBuffer, ids: readonly number[], replayed: number): void {
     const M = ids.length;
@@ -85,6 +89,31 @@ export class SessionMemory {
     }
     encoder.copyBufferToBuffer(hidden, (M - 1) * this.store.dims * 4, this.pendingKey, 0, this.store.dims * 4);
     this.pendingInput = ids[M - 1];
+  }
+
+  /** {@link afterForward} in a command buffer of its own, submitted now: after the forward's, which was submitted already. */
+  afterSubmittedForward(hidden: GPUBuffer, ids: readonly number[], replayed: number): void {
+    const encoder = this.gpu.device.createCommandEncoder({ label: "session-memory.append" });
+    this.afterForward(encoder, hidden, ids, replayed);
+    this.gpu.device.queue.submit([encoder.finish()]);
+  }
+
+  /**
+   * Before a speculative verification that feeds `chunk` (a plan with causalMemory): the
+   * pending position learns its next token, and the search learns the token after each
+   * chunk row (row j's is chunk[j + 1]); no chunk row joins the memory yet.
+   */
+  beforeVerification(encoder: GPUCommandEncoder, chunk: readonly number[]): void {
+    this.beforeForward(encoder, chunk, 0);
+    this.store.writeChunkValues(chunk.slice(1));
+  }
+
+  /**
+   * After it, once the first `kept` rows are known to stand (the token after each but the
+   * last is the next chunk token): they join the memory as a forward of those rows alone would.
+   */
+  keepVerified(encoder: GPUCommandEncoder, hidden: GPUBuffer, chunk: readonly number[], kept: number): void {
+    this.afterForward(encoder, hidden, chunk.slice(0, kept), 0);
   }
 
   /** Forgets everything (session reset). */

@@ -82,7 +82,7 @@ export class SessionState implements DecodeHost {
 
   /** The speculative decoder, created by the first call that speculates. */
   get speculator(): SpeculativeDecoder {
-    this.speculating ??= new SpeculativeDecoder(this.gpu, this.baseModel.info.contextLength);
+    this.speculating ??= new SpeculativeDecoder(this.gpu, this.baseModel.info.contextLength, this.decoder);
     return this.speculating;
   }
 
@@ -131,11 +131,12 @@ export class SessionState implements DecodeHost {
         dispatches: plan.dispatches,
         before: (encoder) => this.memory?.beforeForward(encoder, chunk, chunkReplayed),
         after: (encoder) => {
-          if (this.memory && plan.hidden) this.memory.afterForward(encoder, plan.hidden, chunk, chunkReplayed);
           encoder.copyBufferToBuffer(plan.logits, 0, this.nextLogits, 0, model.info.vocabSize * 4);
           this.neighbours.keep(encoder, plan.neighbours);
         },
       });
+      // The chunk's rows join the memory after its forward, whose rows must not search them.
+      if (this.memory && plan.hidden) this.memory.afterSubmittedForward(plan.hidden, chunk, chunkReplayed);
       this.state.position += chunk.length;
       this.context.push(...chunk);
     }

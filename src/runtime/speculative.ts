@@ -22,6 +22,13 @@
 // picked the last kept token) whose next token is that token (drafts.ts). The longer of the
 // memory and context drafts is verified.
 //
+// A growing memory appends every position fed. A verification's rows are planned with
+// causalMemory: row i searches the memory as decoding would find it at row i (the entries
+// of the rows before it included, the oldest slots they would overwrite excluded), and no
+// row is appended by the forward; the rows that stand join the memory once the tokens
+// they yield are known (recorded first in the next step's command buffer, or on their own
+// when the call ends), one per yielded token, as decoding would have appended them.
+//
 // Rollback is free for an attention model: the KV rows of rejected drafts lie past the
 // position the state is moved to, no query reads them, and they are rewritten when those
 // positions are fed again. (A recurrent state could not be rewound, so recurrent models
@@ -29,8 +36,11 @@
 //
 // How many tokens to draft is DraftPolicy's choice (draft-policy.ts): the length that yields
 // the most tokens per millisecond, given the acceptance so far and what forwards of each row
-// count have cost on this adapter; drafting pauses when none pays. (With length "max" every
-// step drafts up to maxDraft: the counts then do not depend on the machine's timing.)
+// count have cost on this adapter; drafting pauses when none pays, and the session's plain
+// decoder runs the pause (a step ahead, as it always does: no readback between its steps),
+// continuing the same random numbers, so text with nothing to copy decodes as fast as
+// without speculation. (With length "max" every step drafts up to maxDraft: the counts then
+// do not depend on the machine's timing.)
 import { abortError, MnemoError } from "../errors.js";
 import type { Gpu } from "../gpu/device.js";
 import { READBACK_USAGE } from "../gpu/device.js";
@@ -41,7 +51,7 @@ import { sampleDispatches } from "../kernels/sample-parallel.js";
 import { createSamplingParamsBuffer, writeSamplingParams } from "../kernels/sample-params.js";
 import { SeededRandom } from "../base/random.js";
 import type { ForwardPlan, LanguageModel, ModelState, PlanMemoryRows } from "../models/types.js";
-import type { DecodedToken, DecodeHost } from "./decoder.js";
+import type { DecodedToken, DecodeHost, Decoder } from "./decoder.js";
 import { DraftPolicy } from "./draft-policy.js";
 import { draftFromContext, draftFromMemory } from "./drafts.js";
 import { SPECULATE_MAX_DRAFT, type ResolvedGenerateOptions, type ResolvedSpeculation } from "./generate-options.js";
@@ -53,6 +63,13 @@ type PickMode = "greedy" | "sample";
 
 /** Nearest entries per row read back for memory drafts (the first that agrees with the model is followed). */
 const MEMORY_DRAFT_NEIGHBOURS = 4;
+
+/** A verification's rows that stand, until a growing memory has taken them in: `kept` of `chunk`'s rows of `hidden`. */
+interface StandingRows {
+  hidden: GPUBuffer;
+  chunk: number[];
+  kept: number;
+}
 
 /** What the last verification left for memory drafting: the nearest entries of the row that picked the last kept token. */
 interface MemoryHint {
@@ -85,17 +102,25 @@ class Draws {
     this.peek(n);
     this.ahead.splice(0, n);
   }
+
+  /** The next number, consumed. */
+  next(): number {
+    const [r] = this.peek(1);
+    this.consume(1);
+    return r;
+  }
 }
 
-/** Whether speculation can run for these options and this model, or why not. */
+/** Whether speculation can run for these options and this model (`growingMemory`: the session will mix in one), or why not. */
 export function speculationRefusal(model: LanguageModel, o: ResolvedGenerateOptions, growingMemory: boolean): string | null {
   if (!Number.isFinite(model.info.contextLength)) return "a recurrent model's state cannot be rolled back over rejected drafts";
-  if (o.speculate?.draft === "memory" && !model.consultsMemory) return 'drafts from "memory" need a memory attached to the session (model.session({ memory }))';
+  if (o.speculate?.draft === "memory" && !model.consultsMemory && !growingMemory) {
+    return 'drafts from "memory" need a memory attached to the session (model.session({ memory })) or a growing memory';
+  }
   if (o.neighbours) return "neighbours are reported by ordinary decoding only";
   if (o.logprobs !== null) return "log-probabilities are reported by ordinary decoding only";
   if (o.constraint) return "a constraint is applied by ordinary decoding only";
   if (o.logitBias.length > 0 || o.frequencyPenalty !== 0 || o.presencePenalty !== 0) return "a logit bias and frequency / presence penalties are applied by ordinary decoding only";
-  if (growingMemory) return "a growing memory appends every fed token and cannot take back rejected drafts yet";
   return null;
 }
 
@@ -122,6 +147,8 @@ export class SpeculativeDecoder {
   constructor(
     private readonly gpu: Gpu,
     contextLength: number,
+    /** The session's plain decoder: it decodes the stretches where drafting pauses. */
+    private readonly plain: Decoder,
   ) {
     const rows = SPECULATE_MAX_DRAFT + 1;
     this.ids = gpu.createStorage(rows * 4, "speculation.ids");
@@ -156,60 +183,120 @@ export class SpeculativeDecoder {
     const draws = new Draws(new SeededRandom(o.seed ?? SeededRandom.randomSeed()));
     let fromLogits = true;
     let hint: MemoryHint | null = null;
-    for (let produced = 0; produced < o.maxTokens; ) {
-      if (o.signal?.aborted) throw abortError(o.signal);
-      host.guard();
-      if (fromLogits) {
-        // After a prefill: the next token comes from the kept logits, no forward.
-        if (mode === "sample") this.writeSampling(o, draws.peek(1), host.context.tokens);
-        const [id] = await this.run(host, this.samplingStep(host, mode), 1, 0, null);
-        draws.consume(1);
-        fromLogits = false;
-        host.context.push(id);
-        produced++;
-        yield { id, drafted: false };
-        continue;
+    let standing: StandingRows | null = null;
+    try {
+      for (let produced = 0; produced < o.maxTokens; ) {
+        if (o.signal?.aborted) throw abortError(o.signal);
+        host.guard();
+        if (fromLogits) {
+          // After a prefill: the next token comes from the kept logits, no forward.
+          if (mode === "sample") this.writeSampling(o, draws.peek(1), host.context.tokens);
+          const [id] = await this.run(host, this.samplingStep(host, mode), 1, 0, null);
+          draws.consume(1);
+          fromLogits = false;
+          host.context.push(id);
+          produced++;
+          yield { id, drafted: false };
+          continue;
+        }
+        const position = host.state.position;
+        if (position >= contextLength) {
+          if (o.overflow === "error") throw new MnemoError("CONTEXT_FULL", `The context of ${contextLength} tokens is full.`);
+          this.keepStanding(host, standing);
+          standing = null;
+          await host.refill();
+          fromLogits = true;
+          hint = null;
+          continue;
+        }
+        // Drafts must fit the context and are worth nothing past the tokens still wanted.
+        const wanted = spec.length === "max" ? spec.maxDraft : policy.next();
+        if (wanted === 0) {
+          // No draft pays: the plain decoder runs the pause, a step ahead as it does.
+          this.keepStanding(host, standing);
+          standing = null;
+          hint = null;
+          const steps = Math.min(policy.takePause(), o.maxTokens - produced);
+          for await (const t of this.plainStretch(host, o, steps, draws, policy)) {
+            produced++;
+            yield t;
+          }
+          continue;
+        }
+        const room = Math.min(wanted, contextLength - 1 - position, o.maxTokens - produced - 1);
+        const { drafts, fromMemory } = this.draft(host.context.tokens, room, spec, hint);
+        const chunk = [host.context.tokens[host.context.length - 1], ...drafts];
+        const verifier = this.verifierFor(host, chunk.length, mode);
+        feedPlan(this.gpu, verifier.plan, chunk, position);
+        if (mode === "sample") this.writeSampling(o, draws.peek(chunk.length), [...host.context.tokens, ...drafts]);
+        const memoryRows = spec.draft === "memory" ? (verifier.plan.memoryRows ?? null) : null;
+        const t0 = performance.now();
+        const out = await this.run(host, verifier.step, chunk.length, chunk.length, memoryRows, this.memoryBefore(host, standing, chunk));
+        standing = host.memory ? { hidden: verifier.plan.hidden!, chunk, kept: 0 } : null;
+        let accepted = 0;
+        while (accepted < drafts.length && drafts[accepted] === out[accepted]) accepted++;
+        policy.observe(drafts.length, accepted, chunk.length, performance.now() - t0);
+        stats.forwards++;
+        stats.drafted += drafts.length;
+        stats.accepted += accepted;
+        if (fromMemory && stats.memory) {
+          stats.memory.drafted += drafts.length;
+          stats.memory.accepted += accepted;
+        }
+        // The row that picked the last kept token found the entries the next memory draft follows.
+        hint = memoryRows ? { neighbours: nearestOf(out, chunk.length, accepted, memoryRows), rows: memoryRows } : null;
+        // Each kept token was fed at its position (the last one is held for the next step).
+        for (let i = 0; i <= accepted && produced < o.maxTokens; i++) {
+          host.state.position += 1;
+          host.context.push(out[i]);
+          produced++;
+          draws.consume(1);
+          if (standing) standing.kept++;
+          yield { id: out[i], drafted: i < accepted };
+        }
       }
-      const position = host.state.position;
-      if (position >= contextLength) {
-        if (o.overflow === "error") throw new MnemoError("CONTEXT_FULL", `The context of ${contextLength} tokens is full.`);
-        await host.refill();
-        fromLogits = true;
-        hint = null;
-        continue;
-      }
-      // Drafts must fit the context and are worth nothing past the tokens still wanted.
-      const wanted = spec.length === "max" ? spec.maxDraft : policy.next();
-      const room = Math.min(wanted, contextLength - 1 - position, o.maxTokens - produced - 1);
-      const { drafts, fromMemory } = this.draft(host.context.tokens, room, spec, hint);
-      const chunk = [host.context.tokens[host.context.length - 1], ...drafts];
-      const verifier = this.verifierFor(host, chunk.length, mode);
-      feedPlan(this.gpu, verifier.plan, chunk, position);
-      if (mode === "sample") this.writeSampling(o, draws.peek(chunk.length), [...host.context.tokens, ...drafts]);
-      const memoryRows = spec.draft === "memory" ? (verifier.plan.memoryRows ?? null) : null;
-      const t0 = performance.now();
-      const out = await this.run(host, verifier.step, chunk.length, chunk.length, memoryRows);
-      let accepted = 0;
-      while (accepted < drafts.length && drafts[accepted] === out[accepted]) accepted++;
-      policy.observe(drafts.length, accepted, chunk.length, performance.now() - t0);
-      stats.forwards++;
-      stats.drafted += drafts.length;
-      stats.accepted += accepted;
-      if (fromMemory && stats.memory) {
-        stats.memory.drafted += drafts.length;
-        stats.memory.accepted += accepted;
-      }
-      // The row that picked the last kept token found the entries the next memory draft follows.
-      hint = memoryRows ? { neighbours: nearestOf(out, chunk.length, accepted, memoryRows), rows: memoryRows } : null;
-      // Each kept token was fed at its position (the last one is held for the next step).
-      for (let i = 0; i <= accepted && produced < o.maxTokens; i++) {
-        host.state.position += 1;
-        host.context.push(out[i]);
-        produced++;
-        draws.consume(1);
-        yield { id: out[i], drafted: i < accepted };
-      }
+    } finally {
+      this.keepStanding(host, standing);
     }
+  }
+
+  /** `steps` tokens from the plain decoder (each a forward of one row), its time per token reported to the policy. */
+  private async *plainStretch(host: DecodeHost, o: ResolvedGenerateOptions, steps: number, draws: Draws, policy: DraftPolicy): AsyncGenerator<DecodedToken & { drafted: boolean }> {
+    const tokens = this.plain.decode(host, { ...o, maxTokens: steps }, null, { random: () => draws.next() });
+    let ms = 0;
+    let n = 0;
+    try {
+      for (;;) {
+        const t0 = performance.now();
+        const next = await tokens.next();
+        ms += performance.now() - t0;
+        if (next.done) return;
+        n++;
+        this.stats.forwards++;
+        yield { ...next.value, drafted: false };
+      }
+    } finally {
+      await tokens.return(undefined);
+      if (n > 0) policy.observe(0, 0, 1, ms / n);
+    }
+  }
+
+  /** With a growing memory: what a verification of `chunk` records first (the last one's standing rows join it, then the pending position's). */
+  private memoryBefore(host: DecodeHost, standing: StandingRows | null, chunk: readonly number[]): ((encoder: GPUCommandEncoder) => void) | undefined {
+    const memory = host.memory;
+    if (!memory) return undefined;
+    return (encoder) => {
+      if (standing) memory.keepVerified(encoder, standing.hidden, standing.chunk, standing.kept);
+      memory.beforeVerification(encoder, chunk);
+    };
+  }
+
+  /** A growing memory takes in the rows of the last verification that stand (one submit of copies; nothing waits). */
+  private keepStanding(host: DecodeHost, standing: StandingRows | null): void {
+    if (!standing || !host.memory || this.gpu.isLost) return;
+    const encoder = this.gpu.device.createCommandEncoder({ label: "speculation.memory" });
+    host.memory.keepVerified(encoder, standing.hidden, standing.chunk, standing.kept);
+    this.gpu.device.queue.submit([encoder.finish()]);
   }
 
   /** Up to `room` drafts: from the context, or from the memory where that draft is longer. */
@@ -225,12 +312,20 @@ export class SpeculativeDecoder {
    * Submits one step whose dispatches leave `count` ids in `this.ids`, and reads them; with
    * `memoryRows`, each row's nearest entries follow the ids (MEMORY_DRAFT_NEIGHBOURS per row).
    */
-  private async run(host: DecodeHost, dispatches: readonly KernelDispatch[], count: number, tokens: number, memoryRows: PlanMemoryRows | null): Promise<Uint32Array> {
+  private async run(
+    host: DecodeHost,
+    dispatches: readonly KernelDispatch[],
+    count: number,
+    tokens: number,
+    memoryRows: PlanMemoryRows | null,
+    before?: (encoder: GPUCommandEncoder) => void,
+  ): Promise<Uint32Array> {
     const perRow = memoryRows ? MEMORY_DRAFT_NEIGHBOURS : 0;
     const step = host.runner.submit({
       kind: tokens > 1 ? "verify" : "decode",
       tokens,
       dispatches,
+      before,
       after: (encoder) => {
         encoder.copyBufferToBuffer(this.ids, 0, this.staging, 0, count * 4);
         for (let row = 0; row < count && memoryRows; row++) {
@@ -287,7 +382,8 @@ export class SpeculativeDecoder {
     const key = `${M}:${mode}`;
     let v = this.verifiers.get(key);
     if (!v) {
-      const plan = host.model.planForward(host.state, M, { allLogits: true, asDecode: true });
+      // A growing memory: each row consults it as decoding would (the rows before it included).
+      const plan = host.model.planForward(host.state, M, { allLogits: true, asDecode: true, causalMemory: !!host.memory });
       const pick = this.pickDispatches(plan.logits, M, host.model.info.vocabSize, mode);
       v = { plan, pick, step: [...plan.dispatches, ...pick] };
       this.verifiers.set(key, v);

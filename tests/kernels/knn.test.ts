@@ -5,7 +5,7 @@ import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
 import { knnDistances, knnMix, knnTopK, KNN_NO_INDEX } from "../../src/kernels/knn.js";
-import { knnDistancesRef, knnMixRef, knnTopKRef } from "../../src/kernels/reference/knn.js";
+import { causalVisibleRef, knnDistancesRef, knnMixRef, knnTopKRef } from "../../src/kernels/reference/knn.js";
 import { f16BitsToF32Array, f32ToF16Array } from "../../src/formats/f16.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
@@ -96,6 +96,69 @@ describe("knn distances", () => {
       }
     }
   });
+
+  /**
+   * A causal search as a verification runs it: `capacity` ring slots (in 2 shards) that held
+   * `appended` entries, then the chunk's own first rows - 1 rows as keys, into one row of
+   * capacity + rows - 1 distances per chunk row.
+   */
+  async function causalDistances(ring: Float32Array, capacity: number, appended: number, chunk: Float32Array, rows: number, dims: number): Promise<Float32Array> {
+    const stride = capacity + rows - 1;
+    const out = gpu.createStorage(rows * stride * 4, "out");
+    const q = gpu.upload(chunk, "chunk");
+    const live = gpu.upload(Uint32Array.of(Math.min(appended, capacity), appended), "live");
+    const owned: GPUBuffer[] = [out, q, live];
+    const per = Math.ceil(capacity / 2);
+    const ds = [];
+    for (let start = 0; start < capacity; start += per) {
+      const count = Math.min(per, capacity - start);
+      const k = gpu.upload(ring.subarray(start * dims, (start + count) * dims), "keys");
+      owned.push(k);
+      const shard = { keys: k, keyType: "f32", n: count, dims, queries: q, rows, out, outStride: stride, outOffset: start, live, metric: "l2" } as const;
+      ds.push(knnDistances(gpu, { ...shard, causal: { keys: "ring", capacity } }));
+    }
+    if (rows > 1) {
+      const own = { keys: q, keyType: "f32", n: rows - 1, dims, queries: q, rows, out, outStride: stride, outOffset: capacity, live, metric: "l2" } as const;
+      ds.push(knnDistances(gpu, { ...own, causal: { keys: "chunk", capacity } }));
+    }
+    runDispatches(gpu, ds);
+    const got = await gpu.readF32(out, rows * stride);
+    releaseDispatches(gpu, ds);
+    for (const b of owned) gpu.pool.release(b);
+    return got;
+  }
+
+  // Ring 37: part filled, filled during the chunk, exactly full, wrapped; a ring smaller than the chunk.
+  for (const [capacity, appended, rows, dims] of [
+    [37, 10, 5, 12],
+    [37, 34, 6, 7],
+    [37, 37, 5, 12],
+    [37, 100, 9, 7],
+    [3, 11, 7, 4],
+  ] as const) {
+    it(`causal search: ring of ${capacity} after ${appended} appends, a chunk of ${rows} rows x ${dims}: each row sees what decoding would`, async () => {
+      const ring = randomF32(capacity * dims, capacity + appended, 2);
+      const chunk = randomF32(rows * dims, rows + dims, 2);
+      const got = await causalDistances(ring, capacity, appended, chunk, rows, dims);
+      const toRing = knnDistancesRef(ring, capacity, dims, chunk, rows, "l2");
+      const toChunk = knnDistancesRef(chunk, rows, dims, chunk, rows, "l2");
+      const stride = capacity + rows - 1;
+      let seen = 0;
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < stride; j++) {
+          const key = j < capacity ? { slot: j } : { chunkRow: j - capacity };
+          const want = !causalVisibleRef(r, key, capacity, appended) ? 3.4028234663852886e38 : j < capacity ? toRing[r * capacity + j] : toChunk[r * rows + j - capacity];
+          const g = got[r * stride + j];
+          if (want > 1e38) expect(g, `row ${r} key ${j} hidden`).toBe(want);
+          else expect(Math.abs(g - want), `row ${r} key ${j}`).toBeLessThan(1e-4);
+          if (want < 1e38) seen++;
+        }
+      }
+      // Every row sees min(capacity, entries then appended) keys.
+      const expected = Array.from({ length: rows }, (_, r) => Math.min(capacity, appended + r)).reduce((a, b) => a + b, 0);
+      expect(seen).toBe(expected);
+    });
+  }
 
   it("refuses odd f16 dims and columns that do not fit the row", () => {
     const b = gpu.createStorage(4096, "b");
@@ -230,6 +293,25 @@ describe("knn mixture", () => {
     // Only entries 0 and 1 are live: the same as a store of those two.
     const ref = knnMixRef(logits, vocab, 1, topDist, topIndex, 4, values, 2, 0.5, 1);
     expectClose("live-limited mixture", got, ref, { atol: 1e-5, rtol: 1e-5 });
+  });
+
+  it("extra entries after the store's (a causal search's chunk rows) vote whatever the live count", async () => {
+    const vocab = 30;
+    const logits = randomF32(vocab, 9, 3);
+    const l = gpu.upload(logits, "logits");
+    const td = gpu.upload(Float32Array.of(1, 1.5, 2, 3, 4), "top-dist");
+    // Slots 0, 1 live; 2, 3 empty; 4, 5 the extra entries; 6 beyond them.
+    const ti = gpu.upload(Uint32Array.of(4, 0, 2, 5, 6), "top-index");
+    const v = gpu.upload(Uint32Array.of(3, 4, 9, 9, 7, 8, 11), "values");
+    const live = gpu.upload(Uint32Array.of(2, 2), "live");
+    const d = knnMix(gpu, { logits: l, vocab, rows: 1, topDist: td, topIndex: ti, k: 5, values: v, count: 4, extra: 2, live, lambda: 0.5, temperature: 1 });
+    runDispatches(gpu, [d]);
+    const got = await gpu.readF32(l, vocab);
+    releaseDispatches(gpu, [d]);
+    for (const b of [l, td, ti, v, live]) gpu.pool.release(b);
+    // The same as a store of entries 0, 1, 4, 5 (values 3, 4, 7, 8).
+    const ref = knnMixRef(logits, vocab, 1, Float32Array.of(1, 1.5, 3, 4), Uint32Array.of(2, 0, 3, 9), 4, Uint32Array.of(3, 4, 7, 8), 4, 0.5, 1);
+    expectClose("mixture with extra entries", got, ref, { atol: 1e-5, rtol: 1e-5 });
   });
 
   it("a row without valid neighbours keeps the model's distribution", async () => {

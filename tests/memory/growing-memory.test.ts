@@ -69,6 +69,36 @@ describe("growing memory", () => {
     session.dispose();
   });
 
+  it("a chunk's rows search the memory as it was before the chunk: its own entries join after its forward", async () => {
+    // An empty memory gives the model's own distribution; a second chunk's rows see the first's entries.
+    const text = ids(20, 2);
+    const plain = model.session();
+    await plain.append(text.slice(0, 12));
+    const lm = await plain.nextTokenLogits();
+    const max = lm.reduce((a, x) => Math.max(a, x), -Infinity);
+    const lse = max + Math.log(lm.reduce((a, x) => a + Math.exp(x - max), 0));
+    const session = model.session({ growingMemory: { capacity: 64, k: 8, temperature: 1, lambda: 0.5 } });
+    await session.append(text.slice(0, 12));
+    expectClose(
+      "first chunk: the model's log-probabilities",
+      await session.nextTokenLogits(),
+      lm.map((x) => x - lse),
+      { atol: 1e-4 },
+    );
+    await session.append(text.slice(12));
+    await plain.append(text.slice(12));
+    const mixed = await session.nextTokenLogits();
+    const alone = await plain.nextTokenLogits();
+    // λ 0.5: every token not voted for sits log 2 below the model's log-probability.
+    const max2 = alone.reduce((a, x) => Math.max(a, x), -Infinity);
+    const lse2 = max2 + Math.log(alone.reduce((a, x) => a + Math.exp(x - max2), 0));
+    const unvoted = Array.from(mixed).filter((x, v) => Math.abs(x - (alone[v] - lse2 - Math.LN2)) < 1e-4).length;
+    expect(unvoted).toBeGreaterThan(model.info.vocabSize - 9);
+    expect(unvoted).toBeLessThan(model.info.vocabSize);
+    plain.dispose();
+    session.dispose();
+  });
+
   it("adds each position once across context shrinks (64 positions, 100 tokens in chunks)", async () => {
     const session = model.session({ growingMemory: { capacity: 500 } });
     const text = ids(100, 2);

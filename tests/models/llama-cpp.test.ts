@@ -130,6 +130,6 @@ describe("llama.cpp reads the GGUF files Mnemo writes", () => {
         int8?.dispose();
         await theirModel.dispose();
       }
-    });
+    }, 400_000); // a 900-token prefill per type, twice (Mnemo's and llama.cpp's): ~100 s alone on 2 cores
   }
 });

@@ -40,6 +40,20 @@ describe("DraftPolicy", () => {
     expect(rareLengths.slice(-20).filter((k) => k > 1).length).toBe(0);
   });
 
+  it("takePause hands over the rest of a pause at once; the probe still comes after it", () => {
+    const p = new DraftPolicy(8);
+    // The first step measures a plain one-row step.
+    expect(p.next()).toBe(0);
+    expect(p.takePause()).toBe(1);
+    p.observe(0, 0, 1, 1);
+    // A draft fails; with costly rows none pays, so a pause begins: this step and 3 more, then the probe.
+    const k = p.next();
+    p.observe(k, 0, k + 1, 0.3 + 0.7 * (k + 1));
+    expect(p.next()).toBe(0);
+    expect(p.takePause()).toBe(4);
+    expect(p.next()).toBe(1);
+  });
+
   it("pauses when nothing is accepted, longer each time, and probes with one token at the end", () => {
     const p = new DraftPolicy(8);
     const lengths = simulate(

@@ -18,6 +18,7 @@ import { chiSquareLimit } from "../helpers/sampling-oracle.js";
 import { testGpu } from "../helpers/gpu.js";
 import { fixture, loadModelAt, readJsonFile } from "../helpers/models.js";
 import { caught } from "../helpers/errors.js";
+import { expectClose } from "../helpers/compare.js";
 
 describe("draftFromContext", () => {
   it("proposes what followed the latest earlier occurrence of the longest matching suffix", () => {
@@ -172,8 +173,11 @@ describe("tiny-gpt2 (f32, context 64)", () => {
       // have left the random numbers where plain decoding has them for the tokens after it.
       if (o.temperature === 0.1) expect(stats.accepted).toBeGreaterThan(0);
       expect(stats.forwards + stats.accepted).toBe(got.length - 1);
-      plain.dispose();
-      spec.dispose();
+      // Adaptive: its first step, and every pause, is decoded by the plain decoder, which must
+      // continue the same random numbers.
+      const adaptive = new Session(model);
+      expect(ids(await collect(adaptive, prompt, { ...o, maxTokens: 40, speculate: { draft: "context", minMatch: 1 } })), JSON.stringify(o)).toEqual(want);
+      for (const x of [plain, spec, adaptive]) x.dispose();
     }
   });
 
@@ -415,6 +419,43 @@ describe("tiny-gpt2 (f32, context 64)", () => {
     store.dispose();
   });
 
+  it("a growing memory: plain decoding's tokens and the memory it leaves, a ring wrapping mid-chunk and a call cut short included", async () => {
+    // A memory strong enough to steer the text (λ 0.9 over 8 neighbours): a row that missed
+    // the entries of the rows before it, or saw the slots they overwrite, picks differently.
+    const growingMemory = { k: 8, temperature: 20, lambda: 0.9 };
+    const memoryOf = async (s: Session) => (await s.snapshot()).growingMemory!;
+    for (const capacity of [6, 1024]) {
+      for (const o of [{ greedy: true }, { temperature: 0.7, seed: 3 }] as GenerateOptions[]) {
+        const label = `capacity ${capacity} ${JSON.stringify(o)}`;
+        // The large ring also drafts from the memory: the session's own past text.
+        const speculate = { draft: capacity === 6 ? "context" : "memory", length: "max" } as const;
+        const second = { ...o, maxTokens: 13, ...(o.seed !== undefined && { seed: o.seed + 1 }) };
+        // Plain: 9 tokens, then 13 more in a second call.
+        const plain = new Session(model, { growingMemory: { ...growingMemory, capacity } });
+        const want = [...ids(await collect(plain, prompt, { ...o, maxTokens: 9 })), ...ids(await collect(plain, null, second))];
+        // Speculative: a call for 22 cut short after 9 tokens, however the chunk that held the 9th was verified.
+        const spec = new Session(model, { growingMemory: { ...growingMemory, capacity } });
+        const got: number[] = [];
+        for await (const t of spec.generate(prompt, { ...o, maxTokens: 22, speculate })) {
+          got.push(t.id);
+          if (got.length === 9) break;
+        }
+        got.push(...ids(await collect(spec, null, { ...second, speculate })));
+        expect(got, label).toEqual(want);
+        expect(spec.lastTimings!.speculation!.accepted, label).toBeGreaterThan(0);
+        const [a, b] = [await memoryOf(plain), await memoryOf(spec)];
+        expect(b.appended, label).toBe(a.appended);
+        if (capacity === 6) expect(a.appended).toBeGreaterThan(capacity);
+        expect(b.values, label).toEqual(a.values);
+        expect(b.inputs, label).toEqual(a.inputs);
+        expect(b.pending?.input, label).toBe(a.pending?.input);
+        expectClose(`${label} keys`, b.keys, a.keys, { atol: ASDECODE_ATOL });
+        plain.dispose();
+        spec.dispose();
+      }
+    }
+  });
+
   it("a verification step is marked as such for observers (the profiler's trace)", async () => {
     const kinds: string[] = [];
     const s = new Session(model, { observer: { onStep: (r) => kinds.push(`${r.kind}:${r.tokens}`) } });
@@ -470,6 +511,23 @@ describe("gpt2-gutenberg (F16), the PyTorch fixture's greedy continuations", () 
     expect(upTo).toBeGreaterThan(20);
     expect(got.slice(0, upTo)).toEqual(c.greedy_ids.slice(0, upTo));
     s.dispose();
+  }, 240_000);
+
+  it("with a growing memory (k 16, λ 0.5): speculative greedy tokens and the memory equal plain decoding's", async () => {
+    const c = cases[1];
+    const growingMemory = { capacity: 4096, k: 16, lambda: 0.5 };
+    const o: GenerateOptions = { greedy: true, maxTokens: 32, stopOnEos: false };
+    const plain = new Session(model, { growingMemory });
+    const spec = new Session(model, { growingMemory });
+    const want = ids(await collect(plain, c.prompt_ids, o));
+    const got = ids(await collect(spec, c.prompt_ids, { ...o, speculate: "memory" }));
+    expect(spec.lastTimings!.speculation!.accepted).toBeGreaterThan(0);
+    expect(got).toEqual(want);
+    const [a, b] = [(await plain.snapshot()).growingMemory!, (await spec.snapshot()).growingMemory!];
+    expect(b.appended).toBe(a.appended);
+    expect(b.values).toEqual(a.values);
+    plain.dispose();
+    spec.dispose();
   }, 240_000);
 });
 

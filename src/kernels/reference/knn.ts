@@ -80,3 +80,19 @@ export function knnMixRef(
   }
   return out;
 }
+
+/**
+ * A causal search's visibility, counted in entries: a growing store of `capacity` slots
+ * held `appended` entries before a chunk (entry e in slot e % capacity), and chunk row r is
+ * fed after rows 0..r-1 appended theirs (entries appended..appended + r - 1). Row r sees the
+ * last `capacity` entries then appended: a slot if the entry it held before the chunk is
+ * still among them, chunk row j's entry if j < r and it is.
+ */
+export function causalVisibleRef(row: number, key: { slot: number } | { chunkRow: number }, capacity: number, appended: number): boolean {
+  const oldestSeen = appended + row - capacity;
+  if ("chunkRow" in key) return key.chunkRow < row && appended + key.chunkRow >= oldestSeen;
+  if (key.slot >= Math.min(appended, capacity)) return false;
+  // The newest entry written to this slot before the chunk.
+  const entry = appended - 1 - ((appended - 1 - key.slot) % capacity);
+  return entry >= oldestSeen;
+}
