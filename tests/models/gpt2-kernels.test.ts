@@ -8,6 +8,7 @@ import { gemvI8Shapes } from "../../src/kernels/matmul-i8.js";
 import { GPT2_DECODE_ROLES, GPT2_PREFILL_ROLES, type Gpt2DecodeRole, type Gpt2Model, type PrefillRole } from "../../src/models/gpt2.js";
 import type { LanguageModel } from "../../src/models/types.js";
 import { Session } from "../../src/runtime/session.js";
+import { INT8_PREFERENCE, preferInt8 } from "../../src/models/gpt2-tune.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { fixture, greedyIds, loadModelAt, readJsonFile } from "../helpers/models.js";
@@ -34,6 +35,15 @@ async function decodeLogits(model: LanguageModel, ids: number[]): Promise<Float3
 }
 
 describe("decode kernels chosen by measurement", () => {
+  it("an int8 decode variant within 25% of a faster f32 one is preferred (a verification's rows are then the decode's)", () => {
+    const choice = (variant: string, timingsMs: Record<string, number>) => ({ variant, timingsMs, source: "measured" as const });
+    expect(preferInt8(choice("f32", { f32: 1, "i8-rows4": 1.2, "i8-coop-subgroup": 1.1 })).variant).toBe("i8-coop-subgroup");
+    expect(preferInt8(choice("f32", { f32: 1, "i8-rows4": 1.3 })).variant).toBe("f32");
+    expect(preferInt8(choice("i8-rows4", { f32: 1.01, "i8-rows4": 1 })).variant).toBe("i8-rows4");
+    // F16 weights: no int8 candidate.
+    expect(preferInt8(choice("f32-wide", { f32: 1.02, "f32-wide": 1 })).variant).toBe("f32-wide");
+  });
+
   it("a Q8_0 model measures every role's candidates (decode and prefill), reports them, and a second load reuses the choices", async () => {
     const store = memoryTunerStore();
     const first = (await loadModelAt(gpu, Q8, { kernels: { store } })) as Gpt2Model;
@@ -46,8 +56,11 @@ describe("decode kernels chosen by measurement", () => {
       expect(Object.keys(k.timingsMs).length, role).toBeGreaterThan(1);
       // The fastest measured candidate is the one that runs (attention: the one-pass kernel
       // unless the split is 25% faster).
+      // A decode role may take an int8 variant within INT8_PREFERENCE of the fastest (preferInt8).
+      const fastest = Math.min(...Object.values(k.timingsMs));
       if (role === "attention") expect(k.variant === "split").toBe(k.timingsMs.split <= 0.75 * k.timingsMs.rows);
-      else expect(Math.min(...Object.values(k.timingsMs)), role).toBe(k.timingsMs[k.variant]);
+      else if (role.startsWith("prefill.")) expect(fastest, role).toBe(k.timingsMs[k.variant]);
+      else expect(k.timingsMs[k.variant] === fastest || (k.variant.startsWith("i8") && k.timingsMs[k.variant] <= (1 + INT8_PREFERENCE) * fastest), role).toBe(true);
       const runs = role === "attention" ? first.attentionKernel : role.startsWith("prefill.") ? first.prefillKernels[role.slice(8) as PrefillRole] : first.decodeKernels[role as Gpt2DecodeRole];
       expect(runs, role).toBe(k.variant);
     }
