@@ -303,8 +303,7 @@ export class GpuKnnStore {
       const slice = Math.max(1, Math.min(rows, Math.floor(bindingLimit / (Math.max(count + chunkKeys, k) * 4))));
       for (let r = 0; r < rows; r += slice) {
         const n = Math.min(slice, rows - r);
-        const search = this.planSearch(work, hidden, hiddenRow0 + r, n, k, options.metric, causal && this.growing ? { chunkKeys } : undefined);
-        const { topDist, topIndex } = search;
+        const { topDist, topIndex } = this.planSearch(work, hidden, hiddenRow0 + r, n, k, options.metric, causal && this.growing ? { chunkKeys } : undefined);
         work.lastRowNeighbours = { dist: topDist, index: topIndex, byteOffset: (n - 1) * k * 4, k };
         work.slices.push({ row0: r, rows: n, dist: topDist, index: topIndex, k });
         const mix = { logits, row0: row0 + r, vocab, rows: n, topDist, topIndex, k, values: this.values, count, extra: chunkKeys, live: this.live };
@@ -335,45 +334,15 @@ export class GpuKnnStore {
       };
     }
     const distances = work.own(gpu.createStorage(rows * stride * 4, "memory.distances"));
+    // What the shards' searches and the chunk rows' search share: the queries and one output row per query.
+    const search = { dims: this.dims, queries, queryRow0, rows, out: distances, outStride: stride, live: this.live, metric };
     const ring: KnnCausal | undefined = causal && { keys: "ring", capacity: count };
     for (const s of this.shards) {
-      work.add(
-        knnDistances(gpu, {
-          keys: s.buffer,
-          keyType: this.keyType,
-          n: s.count,
-          dims: this.dims,
-          queries,
-          queryRow0,
-          rows,
-          out: distances,
-          outStride: stride,
-          outOffset: s.start,
-          live: this.live,
-          metric,
-          causal: ring,
-        }),
-      );
+      work.add(knnDistances(gpu, { ...search, keys: s.buffer, keyType: this.keyType, n: s.count, outOffset: s.start, causal: ring }));
     }
     if (chunkKeys > 0) {
       const chunk: KnnCausal = { keys: "chunk", capacity: count };
-      work.add(
-        knnDistances(gpu, {
-          keys: queries,
-          keyType: "f32",
-          n: chunkKeys,
-          dims: this.dims,
-          queries,
-          queryRow0,
-          rows,
-          out: distances,
-          outStride: stride,
-          outOffset: count,
-          live: this.live,
-          metric,
-          causal: chunk,
-        }),
-      );
+      work.add(knnDistances(gpu, { ...search, keys: queries, keyType: "f32", n: chunkKeys, outOffset: count, causal: chunk }));
     }
     const top = knnTopK(gpu, { dist: distances, n: stride, rows, k });
     work.adopt(top.dispatches, top.dispose);
