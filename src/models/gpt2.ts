@@ -113,6 +113,8 @@ export class Gpt2Model implements LanguageModel {
     }
     const D = c.nEmbd;
     const rows = options.allLogits ? M : 1;
+    // Before any buffer is taken from the pool, so a refusal leaks none.
+    gpu.checkBindingSize(rows * c.vocabSize * 4, `The logits of ${rows} rows`);
     const buffers: GPUBuffer[] = [];
     const buf = (bytes: number, label: string) => {
       const b = gpu.createStorage(bytes, label);

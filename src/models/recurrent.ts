@@ -167,6 +167,8 @@ export class RecurrentModel implements LanguageModel {
     if (!Number.isInteger(M) || M < 1 || M > MAX_CHUNK) throw new MnemoError("BAD_INPUT", `A forward pass takes 1..${MAX_CHUNK} tokens, got ${M}.`);
     const H = c.hiddenSize;
     const rows = options.allLogits ? M : 1;
+    // Before any buffer is taken from the pool, so a refusal leaks none.
+    gpu.checkBindingSize(rows * c.vocabSize * 4, `The logits of ${rows} rows`);
     const buffers: GPUBuffer[] = [];
     const buf = (bytes: number, label: string) => {
       const b = gpu.createStorage(bytes, label);

@@ -1,6 +1,7 @@
 // Perplexity under the fixtures' protocols: windows start every `window` ids and hold up to
-// window + 1 ids; each window is a forward over its first n − 1 ids predicting ids 1..n − 1,
-// so every id after the first is predicted exactly once. An attention model starts each
+// window + 1 ids; each window feeds its first n − 1 ids predicting ids 1..n − 1, so every id
+// after the first is predicted exactly once. A window whose logits would not fit one binding
+// goes in as consecutive pieces of one state (the KV cache carries the earlier rows). An attention model starts each
 // window fresh (GPT-2 fixtures); a recurrent model carries its state from window to window,
 // which makes the whole text one continuous stateful pass (LSTM fixtures). NLL is computed
 // on the GPU per row; only the per-row values are read back.
@@ -48,10 +49,36 @@ async function runAndSum(runner: StepRunner, gpu: Gpu, dispatches: readonly Kern
 }
 
 /**
- * Feeds chunk[0..n−2] into `state` and returns the summed NLL of chunk[1..n−1]; with a
- * memory, a second submit mixes it into the same logits and scores them again.
+ * Rows of logits one forward may hold: its [rows, vocab] buffer must fit one binding (at
+ * 1024 rows GPT-2's is 206 MB, above the 128 MiB many browsers allow).
+ */
+export function logitRowsPerForward(model: LanguageModel): number {
+  const { maxStorageBufferBindingSize, maxBufferSize } = model.gpu.limits;
+  const rows = Math.floor(Math.min(maxStorageBufferBindingSize, maxBufferSize) / (model.info.vocabSize * 4));
+  if (rows < 1) throw new MnemoError("TOO_LARGE", `One row of ${model.info.vocabSize} logits is larger than this adapter's maxStorageBufferBindingSize.`);
+  return Math.min(rows, model.maxChunk);
+}
+
+/**
+ * Feeds chunk[0..n−2] into `state` and returns the summed NLL of chunk[1..n−1]. The window
+ * goes in as pieces of at most `run.pieceRows` positions, each continuing the state the one
+ * before left (the same rows as one forward); with a memory, a second submit per piece mixes
+ * it into the same logits and scores them again.
  */
 async function windowNll(model: LanguageModel, run: EvalRun, chunk: readonly number[], memory?: EvalMemory): Promise<WindowScore> {
+  const score: WindowScore = { nll: 0, ms: 0, memoryNll: 0, memoryMs: 0 };
+  for (let start = 0; start < chunk.length - 1; start += run.pieceRows) {
+    const piece = await pieceNll(model, run, chunk.slice(start, Math.min(start + run.pieceRows + 1, chunk.length)), memory);
+    score.nll += piece.nll;
+    score.ms += piece.ms;
+    score.memoryNll += piece.memoryNll;
+    score.memoryMs += piece.memoryMs;
+  }
+  return score;
+}
+
+/** One forward over piece[0..n−2] scoring piece[1..n−1]. */
+async function pieceNll(model: LanguageModel, run: EvalRun, chunk: readonly number[], memory?: EvalMemory): Promise<WindowScore> {
   const gpu = model.gpu;
   const M = chunk.length - 1;
   const V = model.info.vocabSize;
@@ -83,12 +110,20 @@ interface EvalRun {
   state: ModelState;
   plans: PlanCache;
   runner: StepRunner;
+  /** Positions per forward: `logitRowsPerForward`, or fewer where a test asks. */
+  pieceRows: number;
 }
 
 export async function evaluatePerplexity(
   model: LanguageModel,
   ids: readonly number[],
-  opts: { window?: number; memory?: EvalMemory; onProgress?: (done: number, total: number) => void } = {},
+  opts: {
+    window?: number;
+    memory?: EvalMemory;
+    onProgress?: (done: number, total: number) => void;
+    /** At most this many positions per forward (default: as many as one binding of logits holds). */
+    maxRowsPerForward?: number;
+  } = {},
 ): Promise<PerplexityResult> {
   const recurrent = !Number.isFinite(model.info.contextLength);
   const window = opts.window ?? Math.min(recurrent ? model.maxChunk : 1024, model.info.contextLength);
@@ -105,7 +140,8 @@ export async function evaluatePerplexity(
   const starts: number[] = [];
   for (let s = 0; s < ids.length - 1; s += window) starts.push(s);
   const state = model.createState();
-  const run: EvalRun = { state, plans: new PlanCache(model, state), runner: new StepRunner(model.gpu) };
+  const pieceRows = Math.min(logitRowsPerForward(model), opts.maxRowsPerForward ?? Number.POSITIVE_INFINITY);
+  const run: EvalRun = { state, plans: new PlanCache(model, state), runner: new StepRunner(model.gpu), pieceRows };
   try {
     for (const [i, start] of starts.entries()) {
       // A recurrent model carries its state on; an attention model starts each window fresh.

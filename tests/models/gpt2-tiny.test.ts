@@ -5,6 +5,7 @@ import { Session } from "../../src/runtime/session.js";
 import { freshGpu, testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
 import { fixture, fullForwardLogits, loadModelAt, readFixtureTensor, readJsonFile } from "../helpers/models.js";
+import { evaluatePerplexity } from "../../src/runtime/eval.js";
 
 interface TinyFixture {
   input_ids: number[];
@@ -67,6 +68,29 @@ describe("tiny-gpt2 against the PyTorch fixture", () => {
     const lastRow = full.subarray(9 * 1000, 10 * 1000);
     expectClose("cache vs full forward", cached, lastRow, { atol: CACHE_ATOL });
     session.dispose();
+  });
+});
+
+describe("tiny-gpt2 perplexity in pieces", () => {
+  // A window too large for one binding of logits goes in as consecutive forwards of one KV
+  // cache (eval.ts); here forced to 5 rows a forward: 24 ids give pieces of 5, 5, 5, 5 and 3.
+  it("a window fed 5 rows at a time scores what one forward does, and what the fixture's logits give", async () => {
+    const ids = fx.input_ids;
+    const logits = await readFixtureTensor("tiny-gpt2-logits.safetensors", "input_logits");
+    let nll = 0;
+    for (let t = 0; t + 1 < ids.length; t++) {
+      const row = logits.subarray(t * 1000, (t + 1) * 1000);
+      const max = Math.max(...row);
+      const lse = max + Math.log(row.reduce((a, v) => a + Math.exp(v - max), 0));
+      nll += lse - row[ids[t + 1]];
+    }
+    const want = Math.exp(nll / (ids.length - 1));
+    const whole = await evaluatePerplexity(model, ids, { window: 24 });
+    const pieces = await evaluatePerplexity(model, ids, { window: 24, maxRowsPerForward: 5 });
+    console.log(`tiny-gpt2 perplexity: one forward ${whole.perplexity}, in pieces of 5 ${pieces.perplexity}, fixture logits ${want}`);
+    expect(pieces.predicted).toBe(23);
+    expect(Math.abs(pieces.perplexity / want - 1)).toBeLessThan(1e-5);
+    expect(Math.abs(pieces.perplexity / whole.perplexity - 1)).toBeLessThan(1e-6);
   });
 });
 
