@@ -97,10 +97,18 @@ const MUTATIONS = [
   {
     name: "q4_0-nibbles",
     why: "Q4_0 weights of the many-row tiles read with the nibble order swapped (element j from the high nibble)",
-    file: "shaders/matmul.wgsl",
-    find: "let word = w[base + 1u + j % 4u] >> select(0u, 4u, j >= 4u);",
-    replace: "let word = w[base + 1u + j % 4u] >> select(4u, 0u, j >= 4u);",
+    file: "shaders/common/weight4.wgsl",
+    find: "let word = w[block * 4u + j % 4u] >> select(0u, 4u, j >= 4u);",
+    replace: "let word = w[block * 4u + j % 4u] >> select(4u, 0u, j >= 4u);",
     tests: ["tests/kernels/matmul.test.ts", "tests/models/gpt2-quant-on-load.test.ts"],
+  },
+  {
+    name: "tile16-row",
+    why: "the 16-row prefill tile multiplies row 13 with row 12's activations (only forwards of 14+ rows reach it)",
+    file: "shaders/matmul.wgsl",
+    find: "let a13 = x[x13 + k4];",
+    replace: "let a13 = x[x12 + k4];",
+    tests: ["tests/kernels/matmul.test.ts"],
   },
   {
     name: "q4_0-nibbles-gemv",

@@ -7,12 +7,16 @@
 //   W_Q4_0 : the same, the first plane 16 bytes of nibbles per block (byte j: element j in
 //            the low nibble, element j + 16 in the high nibble), value q - 8
 // Three paths, no barriers but LN's (on SwiftShader they cost far more than they save, GUIDE.md):
-//   TILE  (M > 4, K % 4 == 0): an 8 x 4 tile of out per invocation (TM = 8 rows, 4 columns);
+//   TILE  (M > 4, K % 4 == 0): a 16 x 4 tile of out per invocation (TM = 16 rows, 4 columns);
 //   TILE4, TILE2 (M = 3..4, M = 2): 4 x 4 and 2 x 4 tiles, so a few rows cost few rows;
 //   GEMV4 (M = 1, K % 4 == 0): four columns per invocation, four k per load;
 //   scalar (K % 4 != 0, f32/f16 only): one column and TM rows per invocation.
 // The tiles are unrolled by hand into named registers: indexed arrays of accumulators
-// spill to memory on SwiftShader. The one-row paths loop over their columns when the grid
+// spill to memory on SwiftShader. A tile's accumulator is one f32 per output (a dot of four
+// k per step): vec4 accumulators summed at the end hold four times the registers and ran
+// 1.2-1.5x slower on SwiftShader (gutenberg's four shapes at 128 rows). Of 8, 16, 24 and 32
+// rows, 16 was fastest there (a 128-token gutenberg prefill 762-801 ms against 854-878 for 8
+// and 939-1144 for 24 and 32, one sitting). The one-row paths loop over their columns when the grid
 // does not cover N in one pass (LN on software adapters).
 //
 // Two fusions, each replacing a dispatch of its own:
@@ -272,8 +276,8 @@ fn main(
   let first_column = (wid.y * p.groups_x + wid.x) * WG + lid;
   let grid_columns = groups.x * groups.y * WG;
 #if TILE
-  // Prefill path: a 8 x 4 tile (rows m0.., columns n0..) per invocation, so each weight
-  // vec4 serves 8 rows and each activation vec4 4 columns. Columns past N and rows past
+  // Prefill path: a 16 x 4 tile (rows m0.., columns n0..) per invocation, so each weight
+  // vec4 serves 16 rows and each activation vec4 4 columns. Columns past N and rows past
   // M read the last valid one and are never written.
   let n0 = first_column * 4u;
   if (n0 >= p.N || m0 >= p.M) {
@@ -293,56 +297,96 @@ fn main(
   let x5 = xb + min(m0 + 5u, p.M - 1u) * K4;
   let x6 = xb + min(m0 + 6u, p.M - 1u) * K4;
   let x7 = xb + min(m0 + 7u, p.M - 1u) * K4;
-  let rows_here = min(8u, p.M - m0);
-  var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0);
-  var s1_0 = vec4<f32>(0.0); var s1_1 = vec4<f32>(0.0); var s1_2 = vec4<f32>(0.0); var s1_3 = vec4<f32>(0.0);
-  var s2_0 = vec4<f32>(0.0); var s2_1 = vec4<f32>(0.0); var s2_2 = vec4<f32>(0.0); var s2_3 = vec4<f32>(0.0);
-  var s3_0 = vec4<f32>(0.0); var s3_1 = vec4<f32>(0.0); var s3_2 = vec4<f32>(0.0); var s3_3 = vec4<f32>(0.0);
-  var s4_0 = vec4<f32>(0.0); var s4_1 = vec4<f32>(0.0); var s4_2 = vec4<f32>(0.0); var s4_3 = vec4<f32>(0.0);
-  var s5_0 = vec4<f32>(0.0); var s5_1 = vec4<f32>(0.0); var s5_2 = vec4<f32>(0.0); var s5_3 = vec4<f32>(0.0);
-  var s6_0 = vec4<f32>(0.0); var s6_1 = vec4<f32>(0.0); var s6_2 = vec4<f32>(0.0); var s6_3 = vec4<f32>(0.0);
-  var s7_0 = vec4<f32>(0.0); var s7_1 = vec4<f32>(0.0); var s7_2 = vec4<f32>(0.0); var s7_3 = vec4<f32>(0.0);
+  let x8 = xb + min(m0 + 8u, p.M - 1u) * K4;
+  let x9 = xb + min(m0 + 9u, p.M - 1u) * K4;
+  let x10 = xb + min(m0 + 10u, p.M - 1u) * K4;
+  let x11 = xb + min(m0 + 11u, p.M - 1u) * K4;
+  let x12 = xb + min(m0 + 12u, p.M - 1u) * K4;
+  let x13 = xb + min(m0 + 13u, p.M - 1u) * K4;
+  let x14 = xb + min(m0 + 14u, p.M - 1u) * K4;
+  let x15 = xb + min(m0 + 15u, p.M - 1u) * K4;
+  let rows_here = min(16u, p.M - m0);
+  var s0_0 = 0.0; var s0_1 = 0.0; var s0_2 = 0.0; var s0_3 = 0.0;
+  var s1_0 = 0.0; var s1_1 = 0.0; var s1_2 = 0.0; var s1_3 = 0.0;
+  var s2_0 = 0.0; var s2_1 = 0.0; var s2_2 = 0.0; var s2_3 = 0.0;
+  var s3_0 = 0.0; var s3_1 = 0.0; var s3_2 = 0.0; var s3_3 = 0.0;
+  var s4_0 = 0.0; var s4_1 = 0.0; var s4_2 = 0.0; var s4_3 = 0.0;
+  var s5_0 = 0.0; var s5_1 = 0.0; var s5_2 = 0.0; var s5_3 = 0.0;
+  var s6_0 = 0.0; var s6_1 = 0.0; var s6_2 = 0.0; var s6_3 = 0.0;
+  var s7_0 = 0.0; var s7_1 = 0.0; var s7_2 = 0.0; var s7_3 = 0.0;
+  var s8_0 = 0.0; var s8_1 = 0.0; var s8_2 = 0.0; var s8_3 = 0.0;
+  var s9_0 = 0.0; var s9_1 = 0.0; var s9_2 = 0.0; var s9_3 = 0.0;
+  var s10_0 = 0.0; var s10_1 = 0.0; var s10_2 = 0.0; var s10_3 = 0.0;
+  var s11_0 = 0.0; var s11_1 = 0.0; var s11_2 = 0.0; var s11_3 = 0.0;
+  var s12_0 = 0.0; var s12_1 = 0.0; var s12_2 = 0.0; var s12_3 = 0.0;
+  var s13_0 = 0.0; var s13_1 = 0.0; var s13_2 = 0.0; var s13_3 = 0.0;
+  var s14_0 = 0.0; var s14_1 = 0.0; var s14_2 = 0.0; var s14_3 = 0.0;
+  var s15_0 = 0.0; var s15_1 = 0.0; var s15_2 = 0.0; var s15_3 = 0.0;
   for (var k4 = 0u; k4 < K4; k4++) {
     let w0 = weight4(r0, k4, K4);
     let w1 = weight4(r1, k4, K4);
     let w2 = weight4(r2, k4, K4);
     let w3 = weight4(r3, k4, K4);
+    // Rows past M are skipped four at a time (the tile's last row group of a forward; the
+    // branches are uniform over the workgroup, which shares m0).
     let a0 = x[x0 + k4];
+    s0_0 += dot(a0, w0); s0_1 += dot(a0, w1); s0_2 += dot(a0, w2); s0_3 += dot(a0, w3);
     let a1 = x[x1 + k4];
-    s0_0 += a0 * w0; s0_1 += a0 * w1; s0_2 += a0 * w2; s0_3 += a0 * w3;
-    s1_0 += a1 * w0; s1_1 += a1 * w1; s1_2 += a1 * w2; s1_3 += a1 * w3;
-    // Rows past M in pairs are skipped (the tile's last row group of a short forward; the
-    // branch is uniform over the workgroup, which shares m0).
-    if (rows_here > 2u) {
-      let a2 = x[x2 + k4];
-      let a3 = x[x3 + k4];
-      s2_0 += a2 * w0; s2_1 += a2 * w1; s2_2 += a2 * w2; s2_3 += a2 * w3;
-      s3_0 += a3 * w0; s3_1 += a3 * w1; s3_2 += a3 * w2; s3_3 += a3 * w3;
-    }
+    s1_0 += dot(a1, w0); s1_1 += dot(a1, w1); s1_2 += dot(a1, w2); s1_3 += dot(a1, w3);
+    let a2 = x[x2 + k4];
+    s2_0 += dot(a2, w0); s2_1 += dot(a2, w1); s2_2 += dot(a2, w2); s2_3 += dot(a2, w3);
+    let a3 = x[x3 + k4];
+    s3_0 += dot(a3, w0); s3_1 += dot(a3, w1); s3_2 += dot(a3, w2); s3_3 += dot(a3, w3);
     if (rows_here > 4u) {
       let a4 = x[x4 + k4];
+      s4_0 += dot(a4, w0); s4_1 += dot(a4, w1); s4_2 += dot(a4, w2); s4_3 += dot(a4, w3);
       let a5 = x[x5 + k4];
-      s4_0 += a4 * w0; s4_1 += a4 * w1; s4_2 += a4 * w2; s4_3 += a4 * w3;
-      s5_0 += a5 * w0; s5_1 += a5 * w1; s5_2 += a5 * w2; s5_3 += a5 * w3;
-    }
-    if (rows_here > 6u) {
+      s5_0 += dot(a5, w0); s5_1 += dot(a5, w1); s5_2 += dot(a5, w2); s5_3 += dot(a5, w3);
       let a6 = x[x6 + k4];
+      s6_0 += dot(a6, w0); s6_1 += dot(a6, w1); s6_2 += dot(a6, w2); s6_3 += dot(a6, w3);
       let a7 = x[x7 + k4];
-      s6_0 += a6 * w0; s6_1 += a6 * w1; s6_2 += a6 * w2; s6_3 += a6 * w3;
-      s7_0 += a7 * w0; s7_1 += a7 * w1; s7_2 += a7 * w2; s7_3 += a7 * w3;
+      s7_0 += dot(a7, w0); s7_1 += dot(a7, w1); s7_2 += dot(a7, w2); s7_3 += dot(a7, w3);
+    }
+    if (rows_here > 8u) {
+      let a8 = x[x8 + k4];
+      s8_0 += dot(a8, w0); s8_1 += dot(a8, w1); s8_2 += dot(a8, w2); s8_3 += dot(a8, w3);
+      let a9 = x[x9 + k4];
+      s9_0 += dot(a9, w0); s9_1 += dot(a9, w1); s9_2 += dot(a9, w2); s9_3 += dot(a9, w3);
+      let a10 = x[x10 + k4];
+      s10_0 += dot(a10, w0); s10_1 += dot(a10, w1); s10_2 += dot(a10, w2); s10_3 += dot(a10, w3);
+      let a11 = x[x11 + k4];
+      s11_0 += dot(a11, w0); s11_1 += dot(a11, w1); s11_2 += dot(a11, w2); s11_3 += dot(a11, w3);
+    }
+    if (rows_here > 12u) {
+      let a12 = x[x12 + k4];
+      s12_0 += dot(a12, w0); s12_1 += dot(a12, w1); s12_2 += dot(a12, w2); s12_3 += dot(a12, w3);
+      let a13 = x[x13 + k4];
+      s13_0 += dot(a13, w0); s13_1 += dot(a13, w1); s13_2 += dot(a13, w2); s13_3 += dot(a13, w3);
+      let a14 = x[x14 + k4];
+      s14_0 += dot(a14, w0); s14_1 += dot(a14, w1); s14_2 += dot(a14, w2); s14_3 += dot(a14, w3);
+      let a15 = x[x15 + k4];
+      s15_0 += dot(a15, w0); s15_1 += dot(a15, w1); s15_2 += dot(a15, w2); s15_3 += dot(a15, w3);
     }
   }
   let cols = min(4u, p.N - n0);
-  store_row(m0, n0, cols, s0_0, s0_1, s0_2, s0_3);
-  if (1u < rows_here) { store_row(m0 + 1u, n0, cols, s1_0, s1_1, s1_2, s1_3); }
-  if (2u < rows_here) { store_row(m0 + 2u, n0, cols, s2_0, s2_1, s2_2, s2_3); }
-  if (3u < rows_here) { store_row(m0 + 3u, n0, cols, s3_0, s3_1, s3_2, s3_3); }
-  if (4u < rows_here) { store_row(m0 + 4u, n0, cols, s4_0, s4_1, s4_2, s4_3); }
-  if (5u < rows_here) { store_row(m0 + 5u, n0, cols, s5_0, s5_1, s5_2, s5_3); }
-  if (6u < rows_here) { store_row(m0 + 6u, n0, cols, s6_0, s6_1, s6_2, s6_3); }
-  if (7u < rows_here) { store_row(m0 + 7u, n0, cols, s7_0, s7_1, s7_2, s7_3); }
+  store4(m0, n0, cols, vec4<f32>(s0_0, s0_1, s0_2, s0_3));
+  if (1u < rows_here) { store4(m0 + 1u, n0, cols, vec4<f32>(s1_0, s1_1, s1_2, s1_3)); }
+  if (2u < rows_here) { store4(m0 + 2u, n0, cols, vec4<f32>(s2_0, s2_1, s2_2, s2_3)); }
+  if (3u < rows_here) { store4(m0 + 3u, n0, cols, vec4<f32>(s3_0, s3_1, s3_2, s3_3)); }
+  if (4u < rows_here) { store4(m0 + 4u, n0, cols, vec4<f32>(s4_0, s4_1, s4_2, s4_3)); }
+  if (5u < rows_here) { store4(m0 + 5u, n0, cols, vec4<f32>(s5_0, s5_1, s5_2, s5_3)); }
+  if (6u < rows_here) { store4(m0 + 6u, n0, cols, vec4<f32>(s6_0, s6_1, s6_2, s6_3)); }
+  if (7u < rows_here) { store4(m0 + 7u, n0, cols, vec4<f32>(s7_0, s7_1, s7_2, s7_3)); }
+  if (8u < rows_here) { store4(m0 + 8u, n0, cols, vec4<f32>(s8_0, s8_1, s8_2, s8_3)); }
+  if (9u < rows_here) { store4(m0 + 9u, n0, cols, vec4<f32>(s9_0, s9_1, s9_2, s9_3)); }
+  if (10u < rows_here) { store4(m0 + 10u, n0, cols, vec4<f32>(s10_0, s10_1, s10_2, s10_3)); }
+  if (11u < rows_here) { store4(m0 + 11u, n0, cols, vec4<f32>(s11_0, s11_1, s11_2, s11_3)); }
+  if (12u < rows_here) { store4(m0 + 12u, n0, cols, vec4<f32>(s12_0, s12_1, s12_2, s12_3)); }
+  if (13u < rows_here) { store4(m0 + 13u, n0, cols, vec4<f32>(s13_0, s13_1, s13_2, s13_3)); }
+  if (14u < rows_here) { store4(m0 + 14u, n0, cols, vec4<f32>(s14_0, s14_1, s14_2, s14_3)); }
+  if (15u < rows_here) { store4(m0 + 15u, n0, cols, vec4<f32>(s15_0, s15_1, s15_2, s15_3)); }
 #elif TILE4
-  // A few rows (speculative verification, short prefills): the 8-row tile would compute
+  // A few rows (speculative verification, short prefills): the 16-row tile would compute
   // rows it then throws away (on SwiftShader a 2-row forward cost as much as an 8-row one),
   // so 2 < M <= 4 gets a 4 x 4 tile.
   let n0 = first_column * 4u;
@@ -359,10 +403,10 @@ fn main(
   let x1 = xb + min(m0 + 1u, p.M - 1u) * K4;
   let x2 = xb + min(m0 + 2u, p.M - 1u) * K4;
   let x3 = xb + min(m0 + 3u, p.M - 1u) * K4;
-  var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0);
-  var s1_0 = vec4<f32>(0.0); var s1_1 = vec4<f32>(0.0); var s1_2 = vec4<f32>(0.0); var s1_3 = vec4<f32>(0.0);
-  var s2_0 = vec4<f32>(0.0); var s2_1 = vec4<f32>(0.0); var s2_2 = vec4<f32>(0.0); var s2_3 = vec4<f32>(0.0);
-  var s3_0 = vec4<f32>(0.0); var s3_1 = vec4<f32>(0.0); var s3_2 = vec4<f32>(0.0); var s3_3 = vec4<f32>(0.0);
+  var s0_0 = 0.0; var s0_1 = 0.0; var s0_2 = 0.0; var s0_3 = 0.0;
+  var s1_0 = 0.0; var s1_1 = 0.0; var s1_2 = 0.0; var s1_3 = 0.0;
+  var s2_0 = 0.0; var s2_1 = 0.0; var s2_2 = 0.0; var s2_3 = 0.0;
+  var s3_0 = 0.0; var s3_1 = 0.0; var s3_2 = 0.0; var s3_3 = 0.0;
   for (var k4 = 0u; k4 < K4; k4++) {
     let w0 = weight4(r0, k4, K4);
     let w1 = weight4(r1, k4, K4);
@@ -372,17 +416,17 @@ fn main(
     let a1 = x[x1 + k4];
     let a2 = x[x2 + k4];
     let a3 = x[x3 + k4];
-    s0_0 += a0 * w0; s0_1 += a0 * w1; s0_2 += a0 * w2; s0_3 += a0 * w3;
-    s1_0 += a1 * w0; s1_1 += a1 * w1; s1_2 += a1 * w2; s1_3 += a1 * w3;
-    s2_0 += a2 * w0; s2_1 += a2 * w1; s2_2 += a2 * w2; s2_3 += a2 * w3;
-    s3_0 += a3 * w0; s3_1 += a3 * w1; s3_2 += a3 * w2; s3_3 += a3 * w3;
+    s0_0 += dot(a0, w0); s0_1 += dot(a0, w1); s0_2 += dot(a0, w2); s0_3 += dot(a0, w3);
+    s1_0 += dot(a1, w0); s1_1 += dot(a1, w1); s1_2 += dot(a1, w2); s1_3 += dot(a1, w3);
+    s2_0 += dot(a2, w0); s2_1 += dot(a2, w1); s2_2 += dot(a2, w2); s2_3 += dot(a2, w3);
+    s3_0 += dot(a3, w0); s3_1 += dot(a3, w1); s3_2 += dot(a3, w2); s3_3 += dot(a3, w3);
   }
   let rows_here = min(4u, p.M - m0);
   let cols = min(4u, p.N - n0);
-  store_row(m0, n0, cols, s0_0, s0_1, s0_2, s0_3);
-  if (1u < rows_here) { store_row(m0 + 1u, n0, cols, s1_0, s1_1, s1_2, s1_3); }
-  if (2u < rows_here) { store_row(m0 + 2u, n0, cols, s2_0, s2_1, s2_2, s2_3); }
-  if (3u < rows_here) { store_row(m0 + 3u, n0, cols, s3_0, s3_1, s3_2, s3_3); }
+  store4(m0, n0, cols, vec4<f32>(s0_0, s0_1, s0_2, s0_3));
+  if (1u < rows_here) { store4(m0 + 1u, n0, cols, vec4<f32>(s1_0, s1_1, s1_2, s1_3)); }
+  if (2u < rows_here) { store4(m0 + 2u, n0, cols, vec4<f32>(s2_0, s2_1, s2_2, s2_3)); }
+  if (3u < rows_here) { store4(m0 + 3u, n0, cols, vec4<f32>(s3_0, s3_1, s3_2, s3_3)); }
 #elif TILE2
   // Two rows: a 2 x 4 tile (see TILE4).
   let n0 = first_column * 4u;
@@ -397,8 +441,8 @@ fn main(
   let xb = p.x_offset / 4u;
   let x0 = xb + min(m0 + 0u, p.M - 1u) * K4;
   let x1 = xb + min(m0 + 1u, p.M - 1u) * K4;
-  var s0_0 = vec4<f32>(0.0); var s0_1 = vec4<f32>(0.0); var s0_2 = vec4<f32>(0.0); var s0_3 = vec4<f32>(0.0);
-  var s1_0 = vec4<f32>(0.0); var s1_1 = vec4<f32>(0.0); var s1_2 = vec4<f32>(0.0); var s1_3 = vec4<f32>(0.0);
+  var s0_0 = 0.0; var s0_1 = 0.0; var s0_2 = 0.0; var s0_3 = 0.0;
+  var s1_0 = 0.0; var s1_1 = 0.0; var s1_2 = 0.0; var s1_3 = 0.0;
   for (var k4 = 0u; k4 < K4; k4++) {
     let w0 = weight4(r0, k4, K4);
     let w1 = weight4(r1, k4, K4);
@@ -406,12 +450,12 @@ fn main(
     let w3 = weight4(r3, k4, K4);
     let a0 = x[x0 + k4];
     let a1 = x[x1 + k4];
-    s0_0 += a0 * w0; s0_1 += a0 * w1; s0_2 += a0 * w2; s0_3 += a0 * w3;
-    s1_0 += a1 * w0; s1_1 += a1 * w1; s1_2 += a1 * w2; s1_3 += a1 * w3;
+    s0_0 += dot(a0, w0); s0_1 += dot(a0, w1); s0_2 += dot(a0, w2); s0_3 += dot(a0, w3);
+    s1_0 += dot(a1, w0); s1_1 += dot(a1, w1); s1_2 += dot(a1, w2); s1_3 += dot(a1, w3);
   }
   let cols = min(4u, p.N - n0);
-  store_row(m0, n0, cols, s0_0, s0_1, s0_2, s0_3);
-  if (m0 + 1u < p.M) { store_row(m0 + 1u, n0, cols, s1_0, s1_1, s1_2, s1_3); }
+  store4(m0, n0, cols, vec4<f32>(s0_0, s0_1, s0_2, s0_3));
+  if (m0 + 1u < p.M) { store4(m0 + 1u, n0, cols, vec4<f32>(s1_0, s1_1, s1_2, s1_3)); }
 #elif GEMV4
   // Decode path (M = 1): four columns per invocation and pass of the loop, n0 = 4 · (this
   // invocation's index + passes · invocations in the grid); the grid covers N in one pass

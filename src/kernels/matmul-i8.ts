@@ -123,8 +123,10 @@ export interface MatmulI8Common {
 
 /** Arguments of {@link gemvI8}: one f32 row, quantized by the kernel. */
 export interface GemvI8Args extends MatmulI8Common {
-  /** f32 [K]: the row. */
+  /** f32 [K]: the row (row `xRowOffset` of x). */
   x: GPUBuffer;
+  /** Rows of `x` to skip (a prefill's LM head reads only the last row). */
+  xRowOffset?: number;
   /** Layer-normalise the row before quantizing it (matmul's fused layer norm; `grid` is not used). */
   norm?: Omit<FusedLayerNorm, "grid">;
   /** Default "rows4". */
@@ -173,7 +175,7 @@ function checkI8(gpu: Gpu, kernel: string, a: GemvI8Args | TiledI8Args, M: numbe
   if (a.w.dtype !== "q8_0" && a.w.dtype !== "q4_0") throw new MnemoError("UNSUPPORTED_FEATURE", `${kernel}: weights must be q8_0 or q4_0, got ${a.w.dtype}.`);
   requireDims(kernel, { M, N, K });
   if ("x" in a) {
-    requireBytes(kernel, "x", a.x, K * 4);
+    requireBytes(kernel, "x", a.x, ((a.xRowOffset ?? 0) + 1) * K * 4);
     // Every workgroup reads the whole row while others write: none of the outputs may be it.
     if (a.x === a.out || a.x === a.norm?.out) throw new MnemoError("BAD_INPUT", `${kernel}: x must not be out or norm.out.`);
     if (a.norm) {
@@ -313,7 +315,7 @@ function i8Dispatch(gpu: Gpu, a: GemvI8Args | TiledI8Args, M: number, shape?: Ge
       constants: shape ? { WG: wg, KCHUNKS: K / 16, KBLOCKS: K / QK } : { WG: wg, TM: tm },
     },
     bindings,
-    params: paramWords([M, N, K, groupsX, 0, { f32: norm?.eps ?? 0 }, kv?.headDim ?? 0, kv?.nCtx ?? 0, cols.total, cols.offset]),
+    params: paramWords([M, N, K, groupsX, (row?.xRowOffset ?? 0) * K, { f32: norm?.eps ?? 0 }, kv?.headDim ?? 0, kv?.nCtx ?? 0, cols.total, cols.offset]),
     workgroups: [workgroups[0], workgroups[1], Math.ceil(M / tm)],
     flops: 2 * M * N * K,
     bytes: w.byteSize + activationBytes + 4 * M * N * (a.residual ? 2 : 1) + (kv ? (8 * M * N) / 3 : 0),

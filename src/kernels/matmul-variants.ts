@@ -101,7 +101,7 @@ export function decodeMatmulVariants(gpu: Gpu, args: MatmulArgs, options: { forT
   // Without room for the KV cache's bindings the int8 QKV runs and kvWrite follows it.
   const row = { K: args.w.shape[1], norm: args.norm && { out: !!args.norm.out } };
   const fits = canRunGemvI8(gpu, { bias: !!args.bias, residual: !!args.residual, row });
-  if (quantized && fits && !args.xRowOffset) {
+  if (quantized && fits) {
     const shapes = gemvI8Shapes(gpu);
     const skipTree = options.forTuning && shapes.includes("coop-subgroup");
     for (const s of shapes) if (s !== "coop-workgroup" || !skipTree) out.push(`i8-${s}`);
@@ -130,6 +130,7 @@ export function decodeMatmul(gpu: Gpu, args: MatmulArgs, variant: DecodeMatmulVa
     gemvI8(gpu, {
       ...int8Common(gpu, a),
       x: a.x,
+      xRowOffset: a.xRowOffset,
       norm: norm && { gamma: norm.gamma, beta: norm.beta, eps: norm.eps, out: part === 0 ? norm.out : undefined },
       shape,
     }),

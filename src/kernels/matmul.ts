@@ -7,7 +7,7 @@ import { grid1d, requireBytes, requireDims } from "./common.js";
 
 const WG = 64;
 /** The prefill tile: rows x columns of `out` per invocation (K % 4 == 0). */
-const TILE_M = 8;
+const TILE_M = 16;
 const TILE_N = 4;
 /** Workgroup size of the decode GEMV: more, smaller workgroups spread N / 4 invocations better. */
 const GEMV_WG = 32;
@@ -204,15 +204,16 @@ interface MatmulPlan {
   invocations: number;
 }
 
-/** Rows of the register tile for M rows: a 2- or 4-row tile for a few rows (a verification step), else 8. */
+/** Rows of the register tile for M rows: a 2- or 4-row tile for a few rows (a verification step), else 16. */
 function tileRows(M: number): number {
   return M <= 2 ? 2 : M <= 4 ? 4 : TILE_M;
 }
 
 function planMatmul(gpu: Gpu, args: MatmulArgs, N: number, K: number): MatmulPlan {
   const M = args.M;
-  // Many rows with K % 4 == 0: 8 x 4 register tiles, an invocation per four columns. On
-  // SwiftShader this is 2.5x the 1 x 4 tile (fewer loads per multiply-add).
+  // Many rows with K % 4 == 0: 16 x 4 register tiles, an invocation per four columns. On
+  // SwiftShader the 8 x 4 tile was 2.5x the 1 x 4 one (fewer loads per multiply-add), and
+  // 16 x 4 with one f32 accumulator per output 1.2x that (shaders/matmul.wgsl).
   const tile = M > 1 && K % 4 === 0;
   // One row (decode) with K % 4 == 0: four columns per invocation in smaller workgroups
   // (1.6x the one-column GEMV on SwiftShader: each activation load serves four rows of W).
@@ -228,7 +229,7 @@ function planMatmul(gpu: Gpu, args: MatmulArgs, N: number, K: number): MatmulPla
 
 /**
  * out[M, N] = epilogue(x[M, K] · w[N, K]ᵀ + bias) + residual. GEMV (M = 1): four output
- * columns per invocation; prefill (M > 1): an 8 x 4 tile of out per invocation (2 x 4 or 4 x 4
+ * columns per invocation; prefill (M > 1): a 16 x 4 tile of out per invocation (2 x 4 or 4 x 4
  * for M <= 4);
  * dequantizing q8_0 / q4_0 / f16 weights in registers. Optionally fused: a layer norm of
  * the row in front (`norm`, M = 1), a KV-cache write behind (`kvCache`).

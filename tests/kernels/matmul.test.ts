@@ -63,10 +63,12 @@ describe("matmul q8_0/q4_0 (K multiple of 32)", () => {
       [3, 257, 64],
       [65, 1000, 256],
       // The few-row tiles of a speculative verification: 2 x 4 (M = 2), 4 x 4 (M = 3, 4),
-      // and 8 x 4 over two row groups (M = 9).
+      // and 16 x 4 with its rows past M skipped (M = 9); over three row groups, the last of
+      // one row (M = 33).
       [2, 257, 64],
       [4, 7, 96],
       [9, 257, 64],
+      [33, 257, 96],
     ]) {
       it(`${type} M=${M} N=${N} K=${K}`, () => check(type, M, N, K, { bias: true }));
     }
@@ -86,7 +88,7 @@ describe("matmul GPT-2 shapes", () => {
 });
 
 describe("matmul BERT epilogues (erf GELU, tanh)", () => {
-  // The 8-row tile, the 2-row tile and the GEMV, each with a partial last column group.
+  // The 16-row tile, the 2-row tile and the GEMV, each with a partial last column group.
   it("erf GELU, 13 rows x 64 -> 255, f32 (an intermediate layer)", () => check("f32", 13, 255, 64, { bias: true, epilogue: "gelu_erf" }));
   it("erf GELU, 2 rows x 96 -> 37, f16, + residual", () => check("f16", 2, 37, 96, { bias: true, epilogue: "gelu_erf", residual: true }));
   it("erf GELU, one row, q8_0", () => check("q8_0", 1, 130, 64, { bias: true, epilogue: "gelu_erf" }));

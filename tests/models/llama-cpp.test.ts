@@ -7,7 +7,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type LlamaModel, type Token } from "node-llama-cpp";
+import { getLlama, LlamaLogLevel, type ControlledEvaluateInputItem, type Llama, type LlamaContextOptions, type LlamaModel, type Token } from "node-llama-cpp";
 import type { Gpu } from "../../src/gpu/device.js";
 import { gpt2ToGguf, type GgufWeightType } from "../../src/models/gpt2-convert.js";
 import { resolveModelFiles } from "../../src/loading/model-files.js";
@@ -34,6 +34,16 @@ const TOLERANCE: Record<GgufWeightType, { max: number; mean: number }> = {
   q4_0: { max: 0.5, mean: 0.15 },
 };
 
+/**
+ * llama.cpp's defaults keep the KV cache in F16 and use flash attention, which moves its own
+ * Q8_0 logits by up to 0.185 on the 900-token prompt against an F32 cache without it
+ * (2026-12-03). Configured so, its only rounding is its Q8_0 activations, as Mnemo's int8
+ * path does; measured there (worst prompt): f32 activations 0.088 / mean 0.030, int8
+ * activations 0.108 / 0.041 (the issue's bound for int8: today's f32 0.115). Bounds ~2x.
+ */
+const F32_CACHE: Partial<LlamaContextOptions> = { flashAttention: false, experimentalKvCacheKeyType: "F32", experimentalKvCacheValueType: "F32" };
+const TOLERANCE_F32_CACHE = { max: 0.25, mean: 0.08 };
+
 let gpu: Gpu;
 let llama: Llama;
 let dir: string;
@@ -51,9 +61,9 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** llama.cpp's next-token logits after `ids`, from a fresh context of `model`. */
-async function llamaLogits(model: LlamaModel, ids: number[], vocab: number): Promise<Float32Array> {
-  const context = await model.createContext({ contextSize: 1024, batchSize: 1024 });
+/** llama.cpp's next-token logits after `ids`, from a fresh context of `model` (its defaults unless `options`). */
+async function llamaLogits(model: LlamaModel, ids: number[], vocab: number, options: Partial<LlamaContextOptions> = {}): Promise<Float32Array> {
+  const context = await model.createContext({ contextSize: 1024, batchSize: 1024, ...options });
   try {
     const items = ids.map((t, i): ControlledEvaluateInputItem => (i === ids.length - 1 ? [t as Token, { generateNext: { logits: true } }] : (t as Token)));
     const out = await context.getSequence().controlledEvaluate(items);
@@ -108,6 +118,7 @@ describe("llama.cpp reads the GGUF files Mnemo writes", () => {
       try {
         for (const [i, ids] of prompts.entries()) {
           const theirs = await llamaLogits(theirModel, ids, model.info.vocabSize);
+          const theirsF32Cache = int8 ? await llamaLogits(theirModel, ids, model.info.vocabSize, F32_CACHE) : undefined;
           const [a, b] = topK(theirs, 2);
           // The int8 run prefills all but the last token (int8 tiles) and decodes the last.
           const runs: [string, LanguageModel | undefined, boolean][] = [
@@ -123,6 +134,12 @@ describe("llama.cpp reads the GGUF files Mnemo writes", () => {
             expect(mean).toBeLessThan(TOLERANCE[type].mean);
             // Same top token unless llama.cpp's own top two are within the tolerance.
             if (theirs[a] - theirs[b] > TOLERANCE[type].max) expect(topK(ours, 1)[0]).toBe(a);
+            if (theirsF32Cache) {
+              const near = difference(ours, theirsF32Cache);
+              console.log(`  against llama.cpp with an F32 KV cache, no flash attention: max ${near.max.toFixed(4)}, mean ${near.mean.toFixed(4)}`);
+              expect(near.max).toBeLessThan(TOLERANCE_F32_CACHE.max);
+              expect(near.mean).toBeLessThan(TOLERANCE_F32_CACHE.mean);
+            }
           }
         }
       } finally {
