@@ -39,6 +39,14 @@ const MUTATIONS = [
     tests: ["tests/kernels/attention.test.ts", "tests/models/gpt2-tiny.test.ts"],
   },
   {
+    name: "attention-rows2-mask",
+    why: "two query rows per invocation: the first row also weighs the pair's second key when that key is one past its last",
+    file: "shaders/attention.wgsl",
+    find: "let ina1 = j + 1u < n_a;",
+    replace: "let ina1 = j + 1u <= n_a;",
+    tests: ["tests/kernels/attention.test.ts"],
+  },
+  {
     name: "layernorm-eps",
     why: "every GPT-2 layer norm's epsilon 20% too large (1.2e-5 instead of the config's 1e-5)",
     file: "src/models/gpt2.ts",

@@ -19,6 +19,8 @@
 //   HD_LE_64    head_dim <= 64: smaller private arrays (fewer registers on real GPUs).
 //   HD64        head_dim == 64: attend_hd64, q and the accumulator in named registers and
 //               keys four at a time (1.7x the general path on SwiftShader at 1024 rows).
+//   HD64_ROWS2  with HD64, one pass: two query rows per invocation (attend2_hd64), sharing
+//               each key and value load.
 //   CACHE_F16   the cache holds halves packed two per u32 (element 2i in the low bits).
 
 override WG: u32 = 64;
@@ -349,6 +351,187 @@ fn attend_hd64(q_base: u32, head_base: u32, j0: u32, j1: u32, dst: u32) {
 }
 #endif
 
+#if HD64_ROWS2
+// head_dim 64, two query rows per invocation (prefill): rows m and m + 1 of one head share
+// every key and value load, which on SwiftShader cost more than the arithmetic (robust,
+// per-lane loads; 1.6-2.3x the one-row kernel at 128 rows, 4 heads). Keys two at a time; a
+// key past a row's last position gets weight 0, so the rows may end at different keys
+// (positions need not be consecutive). Every key read is below max(n_a, n_b), attended by one
+// of the rows and so holding data: the other row's weight 0 times it is 0, and slots past
+// both rows' last are never read. `has_b`: row m + 1 exists (else its loads read row m's
+// query and nothing is stored for it).
+fn attend2_hd64(qa_base: u32, qb_base: u32, head_base: u32, n_a: u32, n_b: u32, dst_a: u32, dst_b: u32, has_b: bool) {
+  let qa0 = q4(qa_base + 0u, 4u) * p.scale;
+  let qa1 = q4(qa_base + 4u, 4u) * p.scale;
+  let qa2 = q4(qa_base + 8u, 4u) * p.scale;
+  let qa3 = q4(qa_base + 12u, 4u) * p.scale;
+  let qa4 = q4(qa_base + 16u, 4u) * p.scale;
+  let qa5 = q4(qa_base + 20u, 4u) * p.scale;
+  let qa6 = q4(qa_base + 24u, 4u) * p.scale;
+  let qa7 = q4(qa_base + 28u, 4u) * p.scale;
+  let qa8 = q4(qa_base + 32u, 4u) * p.scale;
+  let qa9 = q4(qa_base + 36u, 4u) * p.scale;
+  let qa10 = q4(qa_base + 40u, 4u) * p.scale;
+  let qa11 = q4(qa_base + 44u, 4u) * p.scale;
+  let qa12 = q4(qa_base + 48u, 4u) * p.scale;
+  let qa13 = q4(qa_base + 52u, 4u) * p.scale;
+  let qa14 = q4(qa_base + 56u, 4u) * p.scale;
+  let qa15 = q4(qa_base + 60u, 4u) * p.scale;
+  let qb0 = q4(qb_base + 0u, 4u) * p.scale;
+  let qb1 = q4(qb_base + 4u, 4u) * p.scale;
+  let qb2 = q4(qb_base + 8u, 4u) * p.scale;
+  let qb3 = q4(qb_base + 12u, 4u) * p.scale;
+  let qb4 = q4(qb_base + 16u, 4u) * p.scale;
+  let qb5 = q4(qb_base + 20u, 4u) * p.scale;
+  let qb6 = q4(qb_base + 24u, 4u) * p.scale;
+  let qb7 = q4(qb_base + 28u, 4u) * p.scale;
+  let qb8 = q4(qb_base + 32u, 4u) * p.scale;
+  let qb9 = q4(qb_base + 36u, 4u) * p.scale;
+  let qb10 = q4(qb_base + 40u, 4u) * p.scale;
+  let qb11 = q4(qb_base + 44u, 4u) * p.scale;
+  let qb12 = q4(qb_base + 48u, 4u) * p.scale;
+  let qb13 = q4(qb_base + 52u, 4u) * p.scale;
+  let qb14 = q4(qb_base + 56u, 4u) * p.scale;
+  let qb15 = q4(qb_base + 60u, 4u) * p.scale;
+  var oa0 = vec4<f32>(0.0); var oa1 = vec4<f32>(0.0); var oa2 = vec4<f32>(0.0); var oa3 = vec4<f32>(0.0);
+  var oa4 = vec4<f32>(0.0); var oa5 = vec4<f32>(0.0); var oa6 = vec4<f32>(0.0); var oa7 = vec4<f32>(0.0);
+  var oa8 = vec4<f32>(0.0); var oa9 = vec4<f32>(0.0); var oa10 = vec4<f32>(0.0); var oa11 = vec4<f32>(0.0);
+  var oa12 = vec4<f32>(0.0); var oa13 = vec4<f32>(0.0); var oa14 = vec4<f32>(0.0); var oa15 = vec4<f32>(0.0);
+  var ob0 = vec4<f32>(0.0); var ob1 = vec4<f32>(0.0); var ob2 = vec4<f32>(0.0); var ob3 = vec4<f32>(0.0);
+  var ob4 = vec4<f32>(0.0); var ob5 = vec4<f32>(0.0); var ob6 = vec4<f32>(0.0); var ob7 = vec4<f32>(0.0);
+  var ob8 = vec4<f32>(0.0); var ob9 = vec4<f32>(0.0); var ob10 = vec4<f32>(0.0); var ob11 = vec4<f32>(0.0);
+  var ob12 = vec4<f32>(0.0); var ob13 = vec4<f32>(0.0); var ob14 = vec4<f32>(0.0); var ob15 = vec4<f32>(0.0);
+  var mx_a = NEG;
+  var mx_b = NEG;
+  var sum_a = 0.0;
+  var sum_b = 0.0;
+  let n = max(n_a, n_b);
+  for (var j = 0u; j < n; j += 2u) {
+    // The pair's second key, clamped into the walked range (masked below when past it).
+    let j1 = min(j + 1u, n - 1u);
+    let row0 = head_base + j * 64u;
+    let row1 = head_base + j1 * 64u;
+    let k0_0 = k4(row0 + 0u, 4u); let k1_0 = k4(row1 + 0u, 4u);
+    let k0_1 = k4(row0 + 4u, 4u); let k1_1 = k4(row1 + 4u, 4u);
+    let k0_2 = k4(row0 + 8u, 4u); let k1_2 = k4(row1 + 8u, 4u);
+    let k0_3 = k4(row0 + 12u, 4u); let k1_3 = k4(row1 + 12u, 4u);
+    let k0_4 = k4(row0 + 16u, 4u); let k1_4 = k4(row1 + 16u, 4u);
+    let k0_5 = k4(row0 + 20u, 4u); let k1_5 = k4(row1 + 20u, 4u);
+    let k0_6 = k4(row0 + 24u, 4u); let k1_6 = k4(row1 + 24u, 4u);
+    let k0_7 = k4(row0 + 28u, 4u); let k1_7 = k4(row1 + 28u, 4u);
+    let k0_8 = k4(row0 + 32u, 4u); let k1_8 = k4(row1 + 32u, 4u);
+    let k0_9 = k4(row0 + 36u, 4u); let k1_9 = k4(row1 + 36u, 4u);
+    let k0_10 = k4(row0 + 40u, 4u); let k1_10 = k4(row1 + 40u, 4u);
+    let k0_11 = k4(row0 + 44u, 4u); let k1_11 = k4(row1 + 44u, 4u);
+    let k0_12 = k4(row0 + 48u, 4u); let k1_12 = k4(row1 + 48u, 4u);
+    let k0_13 = k4(row0 + 52u, 4u); let k1_13 = k4(row1 + 52u, 4u);
+    let k0_14 = k4(row0 + 56u, 4u); let k1_14 = k4(row1 + 56u, 4u);
+    let k0_15 = k4(row0 + 60u, 4u); let k1_15 = k4(row1 + 60u, 4u);
+    var sa0 = dot(qa0, k0_0) + dot(qa1, k0_1) + dot(qa2, k0_2) + dot(qa3, k0_3);
+    sa0 += dot(qa4, k0_4) + dot(qa5, k0_5) + dot(qa6, k0_6) + dot(qa7, k0_7);
+    sa0 += dot(qa8, k0_8) + dot(qa9, k0_9) + dot(qa10, k0_10) + dot(qa11, k0_11);
+    sa0 += dot(qa12, k0_12) + dot(qa13, k0_13) + dot(qa14, k0_14) + dot(qa15, k0_15);
+    var sa1 = dot(qa0, k1_0) + dot(qa1, k1_1) + dot(qa2, k1_2) + dot(qa3, k1_3);
+    sa1 += dot(qa4, k1_4) + dot(qa5, k1_5) + dot(qa6, k1_6) + dot(qa7, k1_7);
+    sa1 += dot(qa8, k1_8) + dot(qa9, k1_9) + dot(qa10, k1_10) + dot(qa11, k1_11);
+    sa1 += dot(qa12, k1_12) + dot(qa13, k1_13) + dot(qa14, k1_14) + dot(qa15, k1_15);
+    var sb0 = dot(qb0, k0_0) + dot(qb1, k0_1) + dot(qb2, k0_2) + dot(qb3, k0_3);
+    sb0 += dot(qb4, k0_4) + dot(qb5, k0_5) + dot(qb6, k0_6) + dot(qb7, k0_7);
+    sb0 += dot(qb8, k0_8) + dot(qb9, k0_9) + dot(qb10, k0_10) + dot(qb11, k0_11);
+    sb0 += dot(qb12, k0_12) + dot(qb13, k0_13) + dot(qb14, k0_14) + dot(qb15, k0_15);
+    var sb1 = dot(qb0, k1_0) + dot(qb1, k1_1) + dot(qb2, k1_2) + dot(qb3, k1_3);
+    sb1 += dot(qb4, k1_4) + dot(qb5, k1_5) + dot(qb6, k1_6) + dot(qb7, k1_7);
+    sb1 += dot(qb8, k1_8) + dot(qb9, k1_9) + dot(qb10, k1_10) + dot(qb11, k1_11);
+    sb1 += dot(qb12, k1_12) + dot(qb13, k1_13) + dot(qb14, k1_14) + dot(qb15, k1_15);
+    let ina0 = j < n_a;
+    let ina1 = j + 1u < n_a;
+    let new_a = max(mx_a, max(select(NEG, sa0, ina0), select(NEG, sa1, ina1)));
+    let re_a = exp(mx_a - new_a);
+    let wa0 = select(0.0, exp(sa0 - new_a), ina0);
+    let wa1 = select(0.0, exp(sa1 - new_a), ina1);
+    sum_a = sum_a * re_a + (wa0 + wa1);
+    mx_a = new_a;
+    let inb0 = j < n_b;
+    let inb1 = j + 1u < n_b;
+    let new_b = max(mx_b, max(select(NEG, sb0, inb0), select(NEG, sb1, inb1)));
+    let re_b = exp(mx_b - new_b);
+    let wb0 = select(0.0, exp(sb0 - new_b), inb0);
+    let wb1 = select(0.0, exp(sb1 - new_b), inb1);
+    sum_b = sum_b * re_b + (wb0 + wb1);
+    mx_b = new_b;
+    let v0_0 = v4(row0 + 0u, 4u); let v1_0 = v4(row1 + 0u, 4u);
+    oa0 = oa0 * re_a + wa0 * v0_0 + wa1 * v1_0; ob0 = ob0 * re_b + wb0 * v0_0 + wb1 * v1_0;
+    let v0_1 = v4(row0 + 4u, 4u); let v1_1 = v4(row1 + 4u, 4u);
+    oa1 = oa1 * re_a + wa0 * v0_1 + wa1 * v1_1; ob1 = ob1 * re_b + wb0 * v0_1 + wb1 * v1_1;
+    let v0_2 = v4(row0 + 8u, 4u); let v1_2 = v4(row1 + 8u, 4u);
+    oa2 = oa2 * re_a + wa0 * v0_2 + wa1 * v1_2; ob2 = ob2 * re_b + wb0 * v0_2 + wb1 * v1_2;
+    let v0_3 = v4(row0 + 12u, 4u); let v1_3 = v4(row1 + 12u, 4u);
+    oa3 = oa3 * re_a + wa0 * v0_3 + wa1 * v1_3; ob3 = ob3 * re_b + wb0 * v0_3 + wb1 * v1_3;
+    let v0_4 = v4(row0 + 16u, 4u); let v1_4 = v4(row1 + 16u, 4u);
+    oa4 = oa4 * re_a + wa0 * v0_4 + wa1 * v1_4; ob4 = ob4 * re_b + wb0 * v0_4 + wb1 * v1_4;
+    let v0_5 = v4(row0 + 20u, 4u); let v1_5 = v4(row1 + 20u, 4u);
+    oa5 = oa5 * re_a + wa0 * v0_5 + wa1 * v1_5; ob5 = ob5 * re_b + wb0 * v0_5 + wb1 * v1_5;
+    let v0_6 = v4(row0 + 24u, 4u); let v1_6 = v4(row1 + 24u, 4u);
+    oa6 = oa6 * re_a + wa0 * v0_6 + wa1 * v1_6; ob6 = ob6 * re_b + wb0 * v0_6 + wb1 * v1_6;
+    let v0_7 = v4(row0 + 28u, 4u); let v1_7 = v4(row1 + 28u, 4u);
+    oa7 = oa7 * re_a + wa0 * v0_7 + wa1 * v1_7; ob7 = ob7 * re_b + wb0 * v0_7 + wb1 * v1_7;
+    let v0_8 = v4(row0 + 32u, 4u); let v1_8 = v4(row1 + 32u, 4u);
+    oa8 = oa8 * re_a + wa0 * v0_8 + wa1 * v1_8; ob8 = ob8 * re_b + wb0 * v0_8 + wb1 * v1_8;
+    let v0_9 = v4(row0 + 36u, 4u); let v1_9 = v4(row1 + 36u, 4u);
+    oa9 = oa9 * re_a + wa0 * v0_9 + wa1 * v1_9; ob9 = ob9 * re_b + wb0 * v0_9 + wb1 * v1_9;
+    let v0_10 = v4(row0 + 40u, 4u); let v1_10 = v4(row1 + 40u, 4u);
+    oa10 = oa10 * re_a + wa0 * v0_10 + wa1 * v1_10; ob10 = ob10 * re_b + wb0 * v0_10 + wb1 * v1_10;
+    let v0_11 = v4(row0 + 44u, 4u); let v1_11 = v4(row1 + 44u, 4u);
+    oa11 = oa11 * re_a + wa0 * v0_11 + wa1 * v1_11; ob11 = ob11 * re_b + wb0 * v0_11 + wb1 * v1_11;
+    let v0_12 = v4(row0 + 48u, 4u); let v1_12 = v4(row1 + 48u, 4u);
+    oa12 = oa12 * re_a + wa0 * v0_12 + wa1 * v1_12; ob12 = ob12 * re_b + wb0 * v0_12 + wb1 * v1_12;
+    let v0_13 = v4(row0 + 52u, 4u); let v1_13 = v4(row1 + 52u, 4u);
+    oa13 = oa13 * re_a + wa0 * v0_13 + wa1 * v1_13; ob13 = ob13 * re_b + wb0 * v0_13 + wb1 * v1_13;
+    let v0_14 = v4(row0 + 56u, 4u); let v1_14 = v4(row1 + 56u, 4u);
+    oa14 = oa14 * re_a + wa0 * v0_14 + wa1 * v1_14; ob14 = ob14 * re_b + wb0 * v0_14 + wb1 * v1_14;
+    let v0_15 = v4(row0 + 60u, 4u); let v1_15 = v4(row1 + 60u, 4u);
+    oa15 = oa15 * re_a + wa0 * v0_15 + wa1 * v1_15; ob15 = ob15 * re_b + wb0 * v0_15 + wb1 * v1_15;
+  }
+  // Key 0 is always attended, so each sum >= 1 (the max term contributes exp(0)).
+  let inv_a = 1.0 / sum_a;
+  store4(dst_a + 0u, 4u, oa0 * inv_a);
+  store4(dst_a + 4u, 4u, oa1 * inv_a);
+  store4(dst_a + 8u, 4u, oa2 * inv_a);
+  store4(dst_a + 12u, 4u, oa3 * inv_a);
+  store4(dst_a + 16u, 4u, oa4 * inv_a);
+  store4(dst_a + 20u, 4u, oa5 * inv_a);
+  store4(dst_a + 24u, 4u, oa6 * inv_a);
+  store4(dst_a + 28u, 4u, oa7 * inv_a);
+  store4(dst_a + 32u, 4u, oa8 * inv_a);
+  store4(dst_a + 36u, 4u, oa9 * inv_a);
+  store4(dst_a + 40u, 4u, oa10 * inv_a);
+  store4(dst_a + 44u, 4u, oa11 * inv_a);
+  store4(dst_a + 48u, 4u, oa12 * inv_a);
+  store4(dst_a + 52u, 4u, oa13 * inv_a);
+  store4(dst_a + 56u, 4u, oa14 * inv_a);
+  store4(dst_a + 60u, 4u, oa15 * inv_a);
+  if (has_b) {
+    let inv_b = 1.0 / sum_b;
+    store4(dst_b + 0u, 4u, ob0 * inv_b);
+    store4(dst_b + 4u, 4u, ob1 * inv_b);
+    store4(dst_b + 8u, 4u, ob2 * inv_b);
+    store4(dst_b + 12u, 4u, ob3 * inv_b);
+    store4(dst_b + 16u, 4u, ob4 * inv_b);
+    store4(dst_b + 20u, 4u, ob5 * inv_b);
+    store4(dst_b + 24u, 4u, ob6 * inv_b);
+    store4(dst_b + 28u, 4u, ob7 * inv_b);
+    store4(dst_b + 32u, 4u, ob8 * inv_b);
+    store4(dst_b + 36u, 4u, ob9 * inv_b);
+    store4(dst_b + 40u, 4u, ob10 * inv_b);
+    store4(dst_b + 44u, 4u, ob11 * inv_b);
+    store4(dst_b + 48u, 4u, ob12 * inv_b);
+    store4(dst_b + 52u, 4u, ob13 * inv_b);
+    store4(dst_b + 56u, 4u, ob14 * inv_b);
+    store4(dst_b + 60u, 4u, ob15 * inv_b);
+  }
+}
+#endif
+
 @compute @workgroup_size(WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
   let i = (wid.y * p.groups_x + wid.x) * WG + lid;
@@ -363,11 +546,21 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #else
   // Neighbouring invocations take neighbouring queries of one head: they walk the same key
   // and value rows at the same time (one address for a SIMD group, a broadcast on GPUs).
+#if HD64_ROWS2
+  // Invocation (h, pair) takes rows 2 * pair and 2 * pair + 1 (the last pair may have one).
+  let pairs = (p.m + 1u) / 2u;
+  if (i >= p.n_head * pairs) {
+    return;
+  }
+  let h = i / pairs;
+  let m = 2u * (i % pairs);
+#else
   if (i >= p.m * p.n_head) {
     return;
   }
   let h = i / p.m;
   let m = i % p.m;
+#endif
   let mh = m * p.n_head + h;
 #endif
   let hd = p.head_dim;
@@ -387,7 +580,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 #if SPLIT
   attend_hd64(q_base, h * p.n_ctx * hd, j0, j1, i * (hd + 2u));
 #else
+#if HD64_ROWS2
+  let has_b = m + 1u < p.m;
+  let mb = select(m, m + 1u, has_b);
+  let n_b = select(0u, min(positions[mb], p.n_ctx - 1u) + 1u, has_b);
+  attend2_hd64(q_base, mb * 3u * p.n_head * hd + h * hd, h * p.n_ctx * hd, n_keys, n_b, mh * hd, (mb * p.n_head + h) * hd, has_b);
+#else
   attend_hd64(q_base, h * p.n_ctx * hd, j0, j1, mh * hd);
+#endif
 #endif
 #else
   for (var k = 0u; k < hd4; k++) {

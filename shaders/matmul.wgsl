@@ -183,6 +183,7 @@ fn gemv4_columns(xb: u32, n0: u32) {
     s2 += t2 * block_scale(r2 * blocks + b);
     s3 += t3 * block_scale(r3 * blocks + b);
   }
+  store_row(0u, n0, min(4u, p.N - n0), s0, s1, s2, s3);
 #elif W_Q4_0
   let blocks = K4 / 8u;
   for (var b = 0u; b < blocks; b++) {
@@ -212,16 +213,24 @@ fn gemv4_columns(xb: u32, n0: u32) {
     s2 += t2 * block_scale(r2 * blocks + b);
     s3 += t3 * block_scale(r3 * blocks + b);
   }
+  store_row(0u, n0, min(4u, p.N - n0), s0, s1, s2, s3);
 #else
+  // f32 / f16 weights: one f32 per column summing dot(x4, w4) in k order, as the TILE paths
+  // do, so a one-row product is bit-identical to that row of a many-row one (an LSTM's
+  // step-by-step path equals its batched prompt path).
+  var d0 = 0.0;
+  var d1 = 0.0;
+  var d2 = 0.0;
+  var d3 = 0.0;
   for (var k4 = 0u; k4 < K4; k4++) {
     let a = x_at(xb, k4);
-    s0 += a * weight4(r0, k4, K4);
-    s1 += a * weight4(r1, k4, K4);
-    s2 += a * weight4(r2, k4, K4);
-    s3 += a * weight4(r3, k4, K4);
+    d0 += dot(a, weight4(r0, k4, K4));
+    d1 += dot(a, weight4(r1, k4, K4));
+    d2 += dot(a, weight4(r2, k4, K4));
+    d3 += dot(a, weight4(r3, k4, K4));
   }
+  store4(0u, n0, min(4u, p.N - n0), vec4<f32>(d0, d1, d2, d3));
 #endif
-  store_row(0u, n0, min(4u, p.N - n0), s0, s1, s2, s3);
 }
 #endif
 

@@ -4,7 +4,7 @@
 // snapshot files. Everything else is internal.
 export { loadModel, isWebGpuAvailable, Model, type LoadModelOptions, type PublicModelInfo, type SessionOptions, type KernelProfile } from "./api.js";
 export type { ModelInfo, KernelChoice } from "./models/types.js";
-export type { KernelOptions } from "./models/gpt2-tune.js";
+export type { KernelOptions, PrefillAttentionVariant } from "./models/gpt2-tune.js";
 export type { DecodeMatmulVariant, PrefillMatmulVariant } from "./kernels/matmul-variants.js";
 export type { GemvI8Shape } from "./kernels/matmul-i8.js";
 export { memoryTunerStore, type TunerStore } from "./base/tuner-store.js";

@@ -8,6 +8,7 @@ import { loadLanguageModel } from "../models/load.js";
 import { isSyntheticName, loadSyntheticModel } from "../models/synthetic.js";
 import { isDecodeMatmulVariant, isPrefillMatmulVariant, type DecodeMatmulVariant, type PrefillMatmulVariant } from "../kernels/matmul-variants.js";
 import type { LanguageModel } from "../models/types.js";
+import type { PrefillAttentionVariant } from "../models/gpt2-tune.js";
 import type { WeightQuant } from "../base/dtype.js";
 import { UsageError } from "./args.js";
 
@@ -46,13 +47,16 @@ export async function openModel(flags: Record<string, string | boolean>): Promis
   }
   const attention = flags.attention;
   if (attention !== undefined && !["auto", "rows", "split"].includes(attention as string)) throw new UsageError("--attention must be auto, rows or split.");
+  const prefillAttention = flags["prefill-attention"];
+  if (prefillAttention !== undefined && !["auto", "rows", "rows2"].includes(prefillAttention as string)) throw new UsageError("--prefill-attention must be auto, rows or rows2.");
   const kernels =
-    decodeMatmul === undefined && prefillMatmul === undefined && attention === undefined
+    decodeMatmul === undefined && prefillMatmul === undefined && attention === undefined && prefillAttention === undefined
       ? undefined
       : {
           decodeMatmul: decodeMatmul as "auto" | DecodeMatmulVariant | undefined,
           prefillMatmul: prefillMatmul as "auto" | PrefillMatmulVariant | undefined,
           attention: attention as "auto" | "rows" | "split" | undefined,
+          prefillAttention: prefillAttention as "auto" | PrefillAttentionVariant | undefined,
         };
   const gpu = await createGpu();
   if (isSyntheticName(flags.model)) return loadSyntheticModel(gpu, flags.model, { quant, kernels });

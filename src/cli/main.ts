@@ -31,6 +31,7 @@ const USAGE = `Usage: mnemo <command> [flags]
             [--kernels auto|f32|f32-wide|f32-few|i8-rows4|i8-coop-subgroup|i8-coop-workgroup] (decode matmuls;
             default auto: measured on the adapter once, then cached) [--prefill-kernels auto|f32|f32-wg|i8]
             [--attention auto|rows|split] (decode attention: one pass per head, or the keys split)
+            [--prefill-attention auto|rows|rows2] (prefill attention: one or two query rows per invocation)
             [--json-schema <file.json> | --regex <pattern> | --grammar <file.ebnf>] (output held to it)
             [--logprobs N] (each token's log-probability and N alternatives) [--logit-bias id:bias,...]
             [--frequency-penalty F] [--presence-penalty P] [--memory <store> (memory flags)] [--json]
@@ -55,7 +56,7 @@ const USAGE = `Usage: mnemo <command> [flags]
             writes a GGUF v3 file (llama.cpp's GPT-2 names) that Mnemo and llama.cpp open; a synthetic
             GPT-2 gets its deterministic weights and a made-up byte-level vocabulary.
 
-  bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--kernels auto|f32|i8-rows4|...] [--prefill-kernels auto|f32|f32-wg|i8] [--attention auto|rows|split] [--prompt-tokens 128]
+  bench     --model <dir|file|synthetic:NAME> [--quant f16|q8_0|q4_0] [--kernels auto|f32|i8-rows4|...] [--prefill-kernels auto|f32|f32-wg|i8] [--attention auto|rows|split] [--prefill-attention auto|rows|rows2] [--prompt-tokens 128]
             [--gen-tokens 32] [--profile-steps 8] [--memory-entries N [--k 128]] [--memory <store> (memory flags)]
             [--speculate context|memory] [--json]
             --memory-entries: also a store of N synthetic keys: search time per token, and decode
@@ -84,6 +85,7 @@ async function generateCommand(argv: string[], io: CliIo): Promise<number> {
       "kernels",
       "prefill-kernels",
       "attention",
+      "prefill-attention",
       "speculate",
       ...OUTPUT_FLAGS,
       ...MEMORY_FLAGS,
@@ -184,7 +186,7 @@ async function tokenizeCommand(argv: string[], io: CliIo): Promise<number> {
 
 async function evalCommand(argv: string[], io: CliIo): Promise<number> {
   const flags = parseFlags(argv, {
-    values: ["model", "text-file", "window", "max-tokens", "start-char", "end-char", "quant", "kernels", "prefill-kernels", "attention", ...MEMORY_FLAGS],
+    values: ["model", "text-file", "window", "max-tokens", "start-char", "end-char", "quant", "kernels", "prefill-kernels", "attention", "prefill-attention", ...MEMORY_FLAGS],
     booleans: ["json", "keep-token-table-f16"],
   });
   const text = await readTextFlag(flags, "eval");
@@ -276,6 +278,7 @@ const BENCH_FLAGS = {
     "kernels",
     "prefill-kernels",
     "attention",
+    "prefill-attention",
     "prompt-tokens",
     "gen-tokens",
     "profile-steps",

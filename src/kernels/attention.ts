@@ -37,6 +37,11 @@ export interface AttentionArgs extends AttentionShape {
    * kernel reads the real positions from the GPU buffer). Defaults to nCtx.
    */
   maxPosition?: number;
+  /**
+   * Query rows per invocation of the one-pass kernel: 2 (head dimension 64 only) shares each
+   * key and value load between two rows. Default 1.
+   */
+  queryRows?: 1 | 2;
 }
 
 /** Which attention code path to use; see {@link attentionDispatches}. */
@@ -83,8 +88,9 @@ export function kvWrite(gpu: Gpu, a: AttentionShape): KernelDispatch {
 }
 
 /** The `#if` switches of shaders/attention.wgsl (every name must be given). */
-function shaderDefines(a: AttentionShape, stage: "rows" | "split" | "reduce"): Record<string, boolean> {
+function shaderDefines(a: AttentionShape, stage: "rows" | "split" | "reduce", queryRows: 1 | 2 = 1): Record<string, boolean> {
   return {
+    HD64_ROWS2: queryRows === 2,
     REDUCE: stage === "reduce",
     SPLIT: stage === "split",
     HEAD_VEC4: a.headDim % 4 === 0,
@@ -115,11 +121,14 @@ function attentionParams(a: AttentionShape, groupsX: number, nChunks: number, ch
 export function attention(gpu: Gpu, a: AttentionArgs): KernelDispatch {
   checkShape("attention", a);
   requireBytes("attention", "out", a.out, a.M * a.nHead * a.headDim * 4);
-  const { workgroups, groupsX } = grid1d(gpu, a.M * a.nHead, WG);
+  const queryRows = a.queryRows ?? 1;
+  if (queryRows !== 1 && !(queryRows === 2 && a.headDim === 64))
+    throw new MnemoError("BAD_INPUT", `attention: ${queryRows} query rows per invocation need head dimension 64 (and 1 or 2 rows), got head dimension ${a.headDim}.`);
+  const { workgroups, groupsX } = grid1d(gpu, Math.ceil(a.M / queryRows) * a.nHead, WG);
   return makeDispatch(gpu, {
-    kernel: `attention_${a.cacheType ?? "f32"}`,
+    kernel: `attention_${queryRows === 2 ? "rows2_" : ""}${a.cacheType ?? "f32"}`,
     layer: a.layer,
-    pipeline: { file: "attention", defines: shaderDefines(a, "rows"), constants: { WG } },
+    pipeline: { file: "attention", defines: shaderDefines(a, "rows", queryRows), constants: { WG } },
     bindings: [a.qkv, a.positions, a.kCache, a.vCache, a.out],
     params: attentionParams(a, groupsX, 1, a.nCtx),
     workgroups,

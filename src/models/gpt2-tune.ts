@@ -19,7 +19,7 @@ import {
   type PrefillMatmulVariant,
 } from "../kernels/matmul-variants.js";
 import type { FusedKvWrite, MatmulArgs } from "../kernels/matmul.js";
-import { attentionDispatches, kvCacheBytes } from "../kernels/attention.js";
+import { attention, attentionDispatches, kvCacheBytes } from "../kernels/attention.js";
 import { GPT2_DECODE_ROLES, GPT2_PREFILL_ROLES, type Gpt2DecodeRole, type Gpt2Model, type Gpt2RowBuffers, type PrefillRole } from "./gpt2.js";
 import type { KernelChoice } from "./types.js";
 import { defaultTunerStore } from "../loading/tuner-store.js";
@@ -44,6 +44,12 @@ export interface KernelOptions {
    * three depths of a full cache (the split kept only when 25% faster); "rows" or "split" forces.
    */
   attention?: "auto" | "rows" | "split";
+  /**
+   * The prefill's attention (one pass, many rows): "auto" (default) measures one query row per
+   * invocation against two ("rows2", head dimension 64: each key and value load shared by two
+   * rows); either name forces. Verification forwards keep decode's kernel (its arithmetic).
+   */
+  prefillAttention?: "auto" | PrefillAttentionVariant;
   /** Where measured choices persist (default: a file in Node, IndexedDB in browsers). */
   store?: TunerStore;
 }
@@ -95,6 +101,8 @@ export async function tuneGpt2Kernels(model: Gpt2Model, options: KernelOptions &
   model.attentionKernel = choices.attention.variant as "rows" | "split";
   const rows = Math.min(TUNE_ROWS, model.config.nPositions);
   if (rows < 2) return choices;
+  choices["prefill.attention"] = await choosePrefillAttention(model, tuner, options.prefillAttention ?? "auto", rows);
+  model.prefillAttentionRows = choices["prefill.attention"].variant === "rows2" ? 2 : 1;
   const prefill = new TuningBench(model, rows);
   try {
     for (const role of GPT2_PREFILL_ROLES) {
@@ -115,6 +123,61 @@ export async function tuneGpt2Kernels(model: Gpt2Model, options: KernelOptions &
     prefill.dispose();
   }
   return choices;
+}
+
+/** The prefill attention's candidates: query rows per invocation of the one-pass kernel. */
+export type PrefillAttentionVariant = "rows" | "rows2";
+
+/**
+ * The prefill's one-pass attention with one or two query rows per invocation, timed on `rows`
+ * rows at the end of a 128-position prompt (SwiftShader, 4 heads of 64, 128 rows: two rows
+ * 12-15 ms against 23-34 for one, 2026-12-03).
+ */
+async function choosePrefillAttention(model: Gpt2Model, tuner: KernelTuner, wanted: "auto" | PrefillAttentionVariant, rows: number): Promise<KernelChoice> {
+  if (wanted !== "auto" && wanted !== "rows" && wanted !== "rows2") throw new MnemoError("BAD_INPUT", `kernels.prefillAttention must be "auto", "rows" or "rows2"; got ${JSON.stringify(wanted)}.`);
+  const { gpu, config: c } = model;
+  const headDim = c.nEmbd / c.nHead;
+  const variants: PrefillAttentionVariant[] = headDim === 64 ? ["rows", "rows2"] : ["rows"];
+  const forced = (w: PrefillAttentionVariant, vs: PrefillAttentionVariant[]) => {
+    if (vs.includes(w)) return w;
+    throw new MnemoError("UNSUPPORTED_FEATURE", `kernels.prefillAttention "${w}" needs a head dimension of 64; this model's is ${headDim}.`);
+  };
+  const nCtx = Math.min(c.nPositions, 128);
+  const first = Math.max(0, nCtx - rows);
+  const M = nCtx - first;
+  let buffers: GPUBuffer[] | undefined;
+  const made = () => {
+    const cache = kvCacheBytes(c.nHead, nCtx, headDim) / 4;
+    buffers ??= [
+      gpu.upload(
+        Float32Array.from({ length: M * 3 * c.nEmbd }, (_, i) => Math.sin(i * 0.37) * 0.5),
+        "tune.qkv",
+      ),
+      gpu.upload(
+        Uint32Array.from({ length: M }, (_, i) => first + i),
+        "tune.positions",
+      ),
+      gpu.upload(
+        Float32Array.from({ length: cache }, (_, i) => Math.cos(i * 0.11) * 0.5),
+        "tune.k",
+      ),
+      gpu.upload(
+        Float32Array.from({ length: cache }, (_, i) => Math.sin(i * 0.13) * 0.5),
+        "tune.v",
+      ),
+      gpu.createStorage(M * c.nEmbd * 4, "tune.att"),
+    ];
+    return buffers;
+  };
+  const build = (variant: PrefillAttentionVariant) => {
+    const [qkv, positions, kCache, vCache, out] = made();
+    return [attention(gpu, { qkv, positions, kCache, vCache, out, M, nHead: c.nHead, headDim, nCtx, cacheType: "f32", queryRows: variant === "rows2" ? 2 : 1 })];
+  };
+  try {
+    return await choose(tuner, wanted, variants, `prefill attention ${c.nHead}x${headDim} M=${M} at ${first}..${nCtx - 1} f32`, build, forced);
+  } finally {
+    if (buffers) for (const b of buffers) gpu.pool.release(b);
+  }
 }
 
 /**

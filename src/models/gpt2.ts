@@ -75,6 +75,8 @@ export class Gpt2Model implements LanguageModel {
    * rows split too when few (row, head) pairs face a long cache (`attentionDispatches`' rule).
    */
   attentionKernel: "rows" | "split" = "rows";
+  /** Query rows per invocation of the prefill's one-pass attention (set by the tuner). */
+  prefillAttentionRows: 1 | 2 = 1;
   readonly maxChunk: number;
   readonly hiddenSize: number;
 
@@ -200,7 +202,13 @@ export class Gpt2Model implements LanguageModel {
     if (!args.qkv.kvCache) ds.push(kvWrite(gpu, attention));
     ds.push(
       // Where decode measured the split faster: split when few (row, head) pairs face a long cache.
-      ...attentionDispatches(gpu, { ...attention, out: io.att, variant: this.attentionKernel === "split" ? "auto" : "rows" }),
+      // asDecode (a verification): one row per invocation, as decode sums (the same bits).
+      ...attentionDispatches(gpu, {
+        ...attention,
+        out: io.att,
+        variant: this.attentionKernel === "split" ? "auto" : "rows",
+        queryRows: asDecode ? 1 : this.prefillAttentionRows,
+      }),
       ...prefillMatmul(gpu, args.proj, k.proj, io.h, scratch, like("proj")),
       ...prefillMatmul(gpu, args.up, k.up, io.h, scratch, like("up")),
       ...prefillMatmul(gpu, args.down, k.down, io.h, scratch, like("down")),

@@ -7,6 +7,7 @@ import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
 import { randomF32 } from "../helpers/random.js";
+import { f32ToF16Array } from "../../src/formats/f16.js";
 
 // Tolerances: f32 attention is compared with an f64 reference; the worst errors measured on
 // SwiftShader are ~1.5e-7 absolute, so 1e-6 absolute + 1e-5 relative leaves ample room
@@ -15,8 +16,18 @@ import { randomF32 } from "../helpers/random.js";
 const TOL = { atol: 1e-6, rtol: 1e-5 };
 const F16_TOL = { atol: 2e-3, rtol: 1e-5 };
 
-/** Both code paths; the split one with small chunks so that short caches have several. */
-const PATHS: { variant: AttentionVariant; chunk?: number }[] = [{ variant: "rows" }, { variant: "split", chunk: 8 }];
+/**
+ * Every code path: one pass with one or two query rows per invocation (two: head dimension 64
+ * only), the split one with small chunks so that short caches have several.
+ */
+interface AttentionPath {
+  variant: AttentionVariant;
+  chunk?: number;
+  queryRows?: 1 | 2;
+}
+const PATHS: AttentionPath[] = [{ variant: "rows" }, { variant: "rows", queryRows: 2 }, { variant: "split", chunk: 8 }];
+const pathsFor = (headDim: number) => PATHS.filter((p) => p.queryRows !== 2 || headDim === 64);
+const pathName = (p: AttentionPath) => `${p.variant}${p.queryRows === 2 ? "2" : ""}`;
 
 let gpu: Gpu;
 beforeAll(async () => {
@@ -32,6 +43,7 @@ interface ChunkRun {
   cacheType?: KvCacheType;
   variant: AttentionVariant;
   chunk?: number;
+  queryRows?: 1 | 2;
 }
 
 /**
@@ -54,7 +66,7 @@ async function runChunks(r: ChunkRun, qkv: Float32Array): Promise<Float32Array> 
     );
     const out = gpu.createStorage(M * D * 4, "out");
     const shape = { qkv: rows, positions, kCache, vCache, M, nHead, headDim, nCtx, cacheType };
-    const ds = [kvWrite(gpu, shape), ...attentionDispatches(gpu, { ...shape, out, variant: r.variant, chunk: r.chunk })];
+    const ds = [kvWrite(gpu, shape), ...attentionDispatches(gpu, { ...shape, out, variant: r.variant, chunk: r.chunk, queryRows: r.queryRows })];
     runDispatches(gpu, ds);
     got.set(await gpu.readF32(out, M * D), p0 * D);
     releaseDispatches(gpu, ds);
@@ -71,9 +83,9 @@ async function checkChunks(nHead: number, headDim: number, nCtx: number, chunks:
   const T = chunks.reduce((a, b) => a + b, 0);
   const qkv = randomF32(T * 3 * D, nHead * 31 + headDim + T, 1);
   const want = causalAttentionRef(qkv, T, nHead, headDim);
-  for (const path of PATHS) {
+  for (const path of pathsFor(headDim)) {
     const got = await runChunks({ nHead, headDim, nCtx, chunks, cacheType, ...path }, qkv);
-    const label = `attention ${path.variant} ${cacheType} heads=${nHead} hd=${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
+    const label = `attention ${pathName(path)} ${cacheType} heads=${nHead} hd=${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
     expectClose(label, got, want, cacheType === "f16" ? F16_TOL : TOL);
   }
 }
@@ -114,7 +126,50 @@ describe("attention with a KV cache", () => {
     for (const path of PATHS) {
       const prefill = await runChunks({ nHead, headDim, nCtx, chunks: [N], ...path }, qkv);
       const decode = await runChunks({ nHead, headDim, nCtx, chunks: Array(N).fill(1), ...path }, qkv);
-      expectClose(`prefill vs decode, ${path.variant}`, prefill, decode, TOL);
+      expectClose(`prefill vs decode, ${pathName(path)}`, prefill, decode, TOL);
+    }
+  });
+
+  it("two query rows per invocation: scattered positions, rows ending at other keys, past the cache, NaN beyond", async () => {
+    // Odd M (the last pair has one row); pairs whose rows attend to different numbers of keys,
+    // either one longer; in A, NaN in every slot past the last attended one (position 40); in
+    // B, a position past nCtx (clamped to its last slot). Both cache types.
+    const [nHead, headDim, nCtx] = [3, 64, 64];
+    const cases = [
+      { positions: Uint32Array.of(5, 0, 9, 30, 33, 2, 40), filled: 41 },
+      { positions: Uint32Array.of(70, 3, 63), filled: nCtx },
+    ];
+    const D = nHead * headDim;
+    const cacheLen = nHead * nCtx * headDim;
+    for (const { positions, filled } of cases) {
+      const M = positions.length;
+      const kHost = nanFilled(cacheLen);
+      const vHost = nanFilled(cacheLen);
+      const kRand = randomF32(cacheLen, 11 + M, 1.5);
+      const vRand = randomF32(cacheLen, 12 + M, 1);
+      for (let h = 0; h < nHead; h++) {
+        const at = h * nCtx * headDim;
+        kHost.set(kRand.subarray(at, at + filled * headDim), at);
+        vHost.set(vRand.subarray(at, at + filled * headDim), at);
+      }
+      const qkv = randomF32(M * 3 * D, 13 + M, 1.5);
+      const shape = { M, nHead, headDim, nCtx };
+      kvWriteRef(qkv, positions, kHost, vHost, shape);
+      const want = attentionFromCacheRef(qkv, positions, kHost, vHost, shape);
+      for (const cacheType of ["f32", "f16"] as const) {
+        // An f16 cache: halves packed two per u32, element 2i in the low bits (little-endian).
+        const toCache = (host: Float32Array) => (cacheType === "f16" ? f32ToF16Array(host) : host);
+        const kCache = gpu.upload(toCache(kHost), "k");
+        const vCache = gpu.upload(toCache(vHost), "v");
+        const gq = gpu.upload(qkv, "qkv");
+        const gp = gpu.upload(positions, "pos");
+        const out = gpu.createStorage(M * D * 4, "out");
+        const d = attention(gpu, { qkv: gq, positions: gp, kCache, vCache, out, ...shape, cacheType, queryRows: 2 });
+        runDispatches(gpu, [d]);
+        expectClose(`rows2 positions ${positions.join(",")} ${cacheType}`, await gpu.readF32(out, M * D), want, cacheType === "f16" ? F16_TOL : TOL);
+        releaseDispatches(gpu, [d]);
+        [kCache, vCache, gq, gp, out].forEach((b) => gpu.pool.release(b));
+      }
     }
   });
 });
@@ -142,7 +197,7 @@ describe("decode against a given cache", () => {
       const shape = { M: 1, nHead, headDim, nCtx };
       kvWriteRef(qkv, positions, kHost, vHost, shape);
       const want = attentionFromCacheRef(qkv, positions, kHost, vHost, shape);
-      for (const path of PATHS) {
+      for (const path of pathsFor(headDim)) {
         const kCache = gpu.upload(nanFilled(cacheLen), "k");
         const vCache = gpu.upload(nanFilled(cacheLen), "v");
         // Earlier tokens via the cache buffers directly; the row itself via kvWrite.
@@ -152,10 +207,10 @@ describe("decode against a given cache", () => {
         const gp = gpu.upload(positions, "pos");
         const out = gpu.createStorage(D * 4, "out");
         const args = { qkv: gq, positions: gp, kCache, vCache, out, ...shape };
-        const ds = [kvWrite(gpu, args), ...attentionDispatches(gpu, { ...args, variant: path.variant })];
+        const ds = [kvWrite(gpu, args), ...attentionDispatches(gpu, { ...args, variant: path.variant, queryRows: path.queryRows })];
         runDispatches(gpu, ds);
         const got = await gpu.readF32(out, D);
-        expectClose(`decode pos=${pos} ${path.variant}`, got, want, TOL);
+        expectClose(`decode pos=${pos} ${pathName(path)}`, got, want, TOL);
         releaseDispatches(gpu, ds);
         [kCache, vCache, gq, gp, out].forEach((b) => gpu.pool.release(b));
       }
@@ -270,6 +325,10 @@ describe("bad input", () => {
         "SHAPE_MISMATCH",
       ),
     ).toBe(true);
+    // Two query rows per invocation exist for head dimension 64 only.
+    const rows2 = shapeError(() => attention(gpu, { ...args, headDim: 32, queryRows: 2 }));
+    expect(isMnemoError(rows2, "BAD_INPUT"), String(rows2)).toBe(true);
+    expect(String(rows2)).toContain("head dimension 64");
     gpu.pool.release(buf);
   });
 

@@ -48,7 +48,7 @@ describe("decode kernels chosen by measurement", () => {
     const store = memoryTunerStore();
     const first = (await loadModelAt(gpu, Q8, { kernels: { store } })) as Gpt2Model;
     const kernels = first.info.kernels!;
-    const roles = [...GPT2_DECODE_ROLES, "attention", ...GPT2_PREFILL_ROLES.map((r) => `prefill.${r}`)];
+    const roles = [...GPT2_DECODE_ROLES, "attention", "prefill.attention", ...GPT2_PREFILL_ROLES.map((r) => `prefill.${r}`)];
     expect(Object.keys(kernels).sort()).toEqual(roles.sort());
     for (const role of roles) {
       const k = kernels[role];
@@ -61,10 +61,25 @@ describe("decode kernels chosen by measurement", () => {
       if (role === "attention") expect(k.variant === "split").toBe(k.timingsMs.split <= 0.75 * k.timingsMs.rows);
       else if (role.startsWith("prefill.")) expect(fastest, role).toBe(k.timingsMs[k.variant]);
       else expect(k.timingsMs[k.variant] === fastest || (k.variant.startsWith("i8") && k.timingsMs[k.variant] <= (1 + INT8_PREFERENCE) * fastest), role).toBe(true);
-      const runs = role === "attention" ? first.attentionKernel : role.startsWith("prefill.") ? first.prefillKernels[role.slice(8) as PrefillRole] : first.decodeKernels[role as Gpt2DecodeRole];
+      const runs =
+        role === "attention"
+          ? first.attentionKernel
+          : role === "prefill.attention"
+            ? `rows${first.prefillAttentionRows === 2 ? "2" : ""}`
+            : role.startsWith("prefill.")
+              ? first.prefillKernels[role.slice(8) as PrefillRole]
+              : first.decodeKernels[role as Gpt2DecodeRole];
       expect(runs, role).toBe(k.variant);
     }
     expect(Object.keys(kernels.attention.timingsMs).sort()).toEqual(["rows", "split"]);
+    expect(Object.keys(kernels["prefill.attention"].timingsMs).sort()).toEqual(["rows", "rows2"]);
+    // A prefill runs the measured attention.
+    const prefillState = first.createState();
+    const prefillPlan = first.planForward(prefillState, 9);
+    const rows2 = kernels["prefill.attention"].variant === "rows2";
+    expect(prefillPlan.dispatches.filter((d) => d.kernel === (rows2 ? "attention_rows2_f32" : "attention_f32")).length).toBe(8);
+    prefillPlan.dispose();
+    prefillState.dispose();
     // The plan runs what was chosen: an int8 choice shows as its gemv_i8 kernel by shape.
     const state = first.createState();
     const plan = first.planForward(state, 1);
@@ -125,14 +140,15 @@ describe("decode kernels chosen by measurement", () => {
     expect(new Set(Object.values(dispatches)), JSON.stringify(dispatches)).toEqual(new Set([2 + 8 * 5]));
   }, 300_000);
 
-  it("gemm's workgroup tiles (prefill) and the split attention (decode) give the one-pass kernels' logits and tokens", async () => {
-    const reference = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32", attention: "rows" } });
+  it("gemm's workgroup tiles (prefill), two query rows per attention invocation (prefill) and the split attention (decode) give the one-pass kernels' logits and tokens", async () => {
+    const reference = await loadModelAt(gpu, Q8, { kernels: { decodeMatmul: "f32", attention: "rows", prefillAttention: "rows" } });
     const want = await decodeLogits(reference, prompt);
     const wantIds = await greedyIds(reference, prompt, 4);
     reference.dispose();
     for (const kernels of [
-      { decodeMatmul: "f32", prefillMatmul: "f32-wg", attention: "rows" },
-      { decodeMatmul: "f32", attention: "split" },
+      { decodeMatmul: "f32", prefillMatmul: "f32-wg", attention: "rows", prefillAttention: "rows" },
+      { decodeMatmul: "f32", attention: "rows", prefillAttention: "rows2" },
+      { decodeMatmul: "f32", attention: "split", prefillAttention: "rows" },
     ] as const) {
       const model = await loadModelAt(gpu, Q8, { kernels });
       const { maxAbs } = errorReport(await decodeLogits(model, prompt), want);
@@ -150,6 +166,7 @@ describe("decode kernels chosen by measurement", () => {
       [{ decodeMatmul: "fastest" }, "BAD_INPUT"],
       [{ attention: "flash" }, "BAD_INPUT"],
       [{ prefillMatmul: "wg" }, "BAD_INPUT"],
+      [{ prefillAttention: "rows4" }, "BAD_INPUT"],
     ] as const) {
       try {
         await loadModelAt(gpu, "weights/gpt2-gutenberg", { kernels: kernels as never });
@@ -158,5 +175,7 @@ describe("decode kernels chosen by measurement", () => {
         expect(isMnemoError(e) && e.code, JSON.stringify(kernels)).toBe(code);
       }
     }
+    // Two query rows per attention invocation need heads of 64 (tiny-gpt2's are 16 wide).
+    await expect(loadModelAt(gpu, "tests/fixtures/models/tiny-gpt2", { kernels: { prefillAttention: "rows2" } })).rejects.toMatchObject({ code: "UNSUPPORTED_FEATURE" });
   });
 });
