@@ -497,17 +497,21 @@ async function fusedKvChecks(gpu: Gpu, c: Checks): Promise<void> {
 }
 
 // tests/kernels/attention.test.ts: f32 cache atol 1e-6 + rtol 1e-5 against the f64
-// references; f16 cache atol 2e-3. Both paths, the split one with chunks of 8 keys.
+// references; f16 cache atol 2e-3. Every path: one pass with one or two query rows per
+// invocation (two: heads of 64 only), the split one with chunks of 8 keys.
 const ATT_TOL = { atol: 1e-6, rtol: 1e-5 };
 const ATT_F16_TOL = { atol: 2e-3, rtol: 1e-5 };
-const PATHS: { variant: AttentionVariant; chunk?: number }[] = [{ variant: "rows" }, { variant: "split", chunk: 8 }];
+interface AttentionPath {
+  variant: AttentionVariant;
+  chunk?: number;
+  queryRows?: 1 | 2;
+}
+const PATHS: AttentionPath[] = [{ variant: "rows" }, { variant: "rows", queryRows: 2 }, { variant: "split", chunk: 8 }];
+const pathsFor = (headDim: number) => PATHS.filter((p) => p.queryRows !== 2 || headDim === 64);
+const pathName = (p: AttentionPath) => `${p.variant}${p.queryRows === 2 ? "2" : ""}`;
 
 /** Feeds qkv rows through the cache in chunks (kvWrite then attention, one submit each). */
-async function runChunks(
-  gpu: Gpu,
-  qkv: Float32Array,
-  a: { nHead: number; headDim: number; nCtx: number; chunks: number[]; cacheType: KvCacheType; variant: AttentionVariant; chunk?: number },
-): Promise<Float32Array> {
+async function runChunks(gpu: Gpu, qkv: Float32Array, a: { nHead: number; headDim: number; nCtx: number; chunks: number[]; cacheType: KvCacheType } & AttentionPath): Promise<Float32Array> {
   const { nHead, headDim, nCtx, cacheType } = a;
   const D = nHead * headDim;
   const T = a.chunks.reduce((x, y) => x + y, 0);
@@ -521,7 +525,7 @@ async function runChunks(
       const positions = s.upload(Uint32Array.from({ length: M }, (_, i) => p0 + i));
       const out = s.storage(M * D * 4);
       const shape = { qkv: rows, positions, kCache, vCache, M, nHead, headDim, nCtx, cacheType };
-      s.run(kvWrite(gpu, shape), ...attentionDispatches(gpu, { ...shape, out, variant: a.variant, chunk: a.chunk }));
+      s.run(kvWrite(gpu, shape), ...attentionDispatches(gpu, { ...shape, out, variant: a.variant, chunk: a.chunk, queryRows: a.queryRows }));
       got.set(await gpu.readF32(out, M * D), p0 * D);
       p0 += M;
     }
@@ -531,7 +535,7 @@ async function runChunks(
 
 async function attentionChecks(gpu: Gpu, c: Checks): Promise<void> {
   const cases: [number, number, number, number[], KvCacheType][] = [
-    [4, 64, 64, [20, 1, 1], "f32"],
+    [4, 64, 64, [21, 1, 1], "f32"],
     [2, 20, 32, [7, 1, 1], "f32"],
     [3, 33, 16, [5, 1], "f32"],
     [3, 1, 16, [4, 1, 1], "f32"],
@@ -544,9 +548,9 @@ async function attentionChecks(gpu: Gpu, c: Checks): Promise<void> {
     const T = chunks.reduce((x, y) => x + y, 0);
     const qkv = randomF32(T * 3 * D, nHead * 31 + headDim + T, 1);
     const want = causalAttentionRef(qkv, T, nHead, headDim);
-    for (const path of PATHS) {
+    for (const path of pathsFor(headDim)) {
       const got = await runChunks(gpu, qkv, { nHead, headDim, nCtx, chunks, cacheType, ...path });
-      const name = `attention: ${path.variant} ${cacheType} cache heads=${nHead}x${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
+      const name = `attention: ${pathName(path)} ${cacheType} cache heads=${nHead}x${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
       c.close(name, got, want, cacheType === "f16" ? ATT_F16_TOL : ATT_TOL);
     }
   }
@@ -569,12 +573,12 @@ async function attentionChecks(gpu: Gpu, c: Checks): Promise<void> {
   const vFull = Float32Array.from(vHost);
   kvWriteRef(qkv, positions, kFull, vFull, shape);
   const want = attentionFromCacheRef(qkv, positions, kFull, vFull, shape);
-  for (const path of PATHS) {
+  for (const path of pathsFor(headDim)) {
     await scoped(gpu, async (s) => {
       const [kCache, vCache, out] = [s.upload(kHost), s.upload(vHost), s.storage(D * 4)];
       const args = { qkv: s.upload(qkv), positions: s.upload(positions), kCache, vCache, out, ...shape };
-      s.run(kvWrite(gpu, args), ...attentionDispatches(gpu, { ...args, variant: path.variant, chunk: path.chunk }));
-      c.close(`attention: ${path.variant} decode at ${pos} on a NaN-tailed cache, heads=${nHead}x${headDim}`, await gpu.readF32(out, D), want, ATT_TOL);
+      s.run(kvWrite(gpu, args), ...attentionDispatches(gpu, { ...args, variant: path.variant, chunk: path.chunk, queryRows: path.queryRows }));
+      c.close(`attention: ${pathName(path)} decode at ${pos} on a NaN-tailed cache, heads=${nHead}x${headDim}`, await gpu.readF32(out, D), want, ATT_TOL);
     });
   }
   // kvWrite on its own: rows at their positions, positions >= nCtx skipped.
