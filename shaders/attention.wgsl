@@ -208,6 +208,26 @@ fn attend(head_base: u32, j0: u32, j1: u32) -> vec2<f32> {
 
 
 #if HD64
+// One 64-wide output row from 16 named vec4s, each times `inv` (attend_hd64, attend2_hd64).
+fn store_hd64(dst: u32, inv: f32, a0: vec4<f32>, a1: vec4<f32>, a2: vec4<f32>, a3: vec4<f32>, a4: vec4<f32>, a5: vec4<f32>, a6: vec4<f32>, a7: vec4<f32>, a8: vec4<f32>, a9: vec4<f32>, a10: vec4<f32>, a11: vec4<f32>, a12: vec4<f32>, a13: vec4<f32>, a14: vec4<f32>, a15: vec4<f32>) {
+  store4(dst + 0u, 4u, a0 * inv);
+  store4(dst + 4u, 4u, a1 * inv);
+  store4(dst + 8u, 4u, a2 * inv);
+  store4(dst + 12u, 4u, a3 * inv);
+  store4(dst + 16u, 4u, a4 * inv);
+  store4(dst + 20u, 4u, a5 * inv);
+  store4(dst + 24u, 4u, a6 * inv);
+  store4(dst + 28u, 4u, a7 * inv);
+  store4(dst + 32u, 4u, a8 * inv);
+  store4(dst + 36u, 4u, a9 * inv);
+  store4(dst + 40u, 4u, a10 * inv);
+  store4(dst + 44u, 4u, a11 * inv);
+  store4(dst + 48u, 4u, a12 * inv);
+  store4(dst + 52u, 4u, a13 * inv);
+  store4(dst + 56u, 4u, a14 * inv);
+  store4(dst + 60u, 4u, a15 * inv);
+}
+
 // head_dim 64 (every GPT-2 size): q and the accumulator in 16 named vec4 registers each,
 // where the general path indexes private arrays (kept in memory on SwiftShader). Writes what
 // the general path's epilogue writes, at `dst` (the normalised row, or a SPLIT partial).
@@ -332,22 +352,7 @@ fn attend_hd64(q_base: u32, head_base: u32, j0: u32, j1: u32, dst: u32) {
   let o = dst;
   let inv = 1.0 / sum;
 #endif
-  store4(o + 0u, 4u, acc0 * inv);
-  store4(o + 4u, 4u, acc1 * inv);
-  store4(o + 8u, 4u, acc2 * inv);
-  store4(o + 12u, 4u, acc3 * inv);
-  store4(o + 16u, 4u, acc4 * inv);
-  store4(o + 20u, 4u, acc5 * inv);
-  store4(o + 24u, 4u, acc6 * inv);
-  store4(o + 28u, 4u, acc7 * inv);
-  store4(o + 32u, 4u, acc8 * inv);
-  store4(o + 36u, 4u, acc9 * inv);
-  store4(o + 40u, 4u, acc10 * inv);
-  store4(o + 44u, 4u, acc11 * inv);
-  store4(o + 48u, 4u, acc12 * inv);
-  store4(o + 52u, 4u, acc13 * inv);
-  store4(o + 56u, 4u, acc14 * inv);
-  store4(o + 60u, 4u, acc15 * inv);
+  store_hd64(o, inv, acc0, acc1, acc2, acc3, acc4, acc5, acc6, acc7, acc8, acc9, acc10, acc11, acc12, acc13, acc14, acc15);
 }
 #endif
 
@@ -493,41 +498,9 @@ fn attend2_hd64(qa_base: u32, qb_base: u32, head_base: u32, n_a: u32, n_b: u32, 
     oa15 = oa15 * re_a + wa0 * v0_15 + wa1 * v1_15; ob15 = ob15 * re_b + wb0 * v0_15 + wb1 * v1_15;
   }
   // Key 0 is always attended, so each sum >= 1 (the max term contributes exp(0)).
-  let inv_a = 1.0 / sum_a;
-  store4(dst_a + 0u, 4u, oa0 * inv_a);
-  store4(dst_a + 4u, 4u, oa1 * inv_a);
-  store4(dst_a + 8u, 4u, oa2 * inv_a);
-  store4(dst_a + 12u, 4u, oa3 * inv_a);
-  store4(dst_a + 16u, 4u, oa4 * inv_a);
-  store4(dst_a + 20u, 4u, oa5 * inv_a);
-  store4(dst_a + 24u, 4u, oa6 * inv_a);
-  store4(dst_a + 28u, 4u, oa7 * inv_a);
-  store4(dst_a + 32u, 4u, oa8 * inv_a);
-  store4(dst_a + 36u, 4u, oa9 * inv_a);
-  store4(dst_a + 40u, 4u, oa10 * inv_a);
-  store4(dst_a + 44u, 4u, oa11 * inv_a);
-  store4(dst_a + 48u, 4u, oa12 * inv_a);
-  store4(dst_a + 52u, 4u, oa13 * inv_a);
-  store4(dst_a + 56u, 4u, oa14 * inv_a);
-  store4(dst_a + 60u, 4u, oa15 * inv_a);
+  store_hd64(dst_a, 1.0 / sum_a, oa0, oa1, oa2, oa3, oa4, oa5, oa6, oa7, oa8, oa9, oa10, oa11, oa12, oa13, oa14, oa15);
   if (has_b) {
-    let inv_b = 1.0 / sum_b;
-    store4(dst_b + 0u, 4u, ob0 * inv_b);
-    store4(dst_b + 4u, 4u, ob1 * inv_b);
-    store4(dst_b + 8u, 4u, ob2 * inv_b);
-    store4(dst_b + 12u, 4u, ob3 * inv_b);
-    store4(dst_b + 16u, 4u, ob4 * inv_b);
-    store4(dst_b + 20u, 4u, ob5 * inv_b);
-    store4(dst_b + 24u, 4u, ob6 * inv_b);
-    store4(dst_b + 28u, 4u, ob7 * inv_b);
-    store4(dst_b + 32u, 4u, ob8 * inv_b);
-    store4(dst_b + 36u, 4u, ob9 * inv_b);
-    store4(dst_b + 40u, 4u, ob10 * inv_b);
-    store4(dst_b + 44u, 4u, ob11 * inv_b);
-    store4(dst_b + 48u, 4u, ob12 * inv_b);
-    store4(dst_b + 52u, 4u, ob13 * inv_b);
-    store4(dst_b + 56u, 4u, ob14 * inv_b);
-    store4(dst_b + 60u, 4u, ob15 * inv_b);
+    store_hd64(dst_b, 1.0 / sum_b, ob0, ob1, ob2, ob3, ob4, ob5, ob6, ob7, ob8, ob9, ob10, ob11, ob12, ob13, ob14, ob15);
   }
 }
 #endif

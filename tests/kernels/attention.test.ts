@@ -1,13 +1,14 @@
 import { describe, it, expect, beforeAll } from "vitest";
 import type { Gpu } from "../../src/gpu/device.js";
 import { runDispatches, releaseDispatches } from "../../src/gpu/dispatch.js";
-import { attention, attentionDispatches, kvWrite, kvCacheBytes, type AttentionVariant, type KvCacheType } from "../../src/kernels/attention.js";
+import { attention, attentionDispatches, kvWrite, kvCacheBytes, type KvCacheType } from "../../src/kernels/attention.js";
 import { attentionFromCacheRef, causalAttentionRef, kvWriteRef } from "../../src/kernels/reference/attention.js";
 import { isMnemoError } from "../../src/errors.js";
 import { testGpu } from "../helpers/gpu.js";
 import { expectClose } from "../helpers/compare.js";
 import { randomF32 } from "../helpers/random.js";
 import { f32ToF16Array } from "../../src/formats/f16.js";
+import { ATTENTION_PATHS, attentionPathName, attentionPathsFor, type AttentionPath } from "./attention-paths.js";
 
 // Tolerances: f32 attention is compared with an f64 reference; the worst errors measured on
 // SwiftShader are ~1.5e-7 absolute, so 1e-6 absolute + 1e-5 relative leaves ample room
@@ -16,34 +17,18 @@ import { f32ToF16Array } from "../../src/formats/f16.js";
 const TOL = { atol: 1e-6, rtol: 1e-5 };
 const F16_TOL = { atol: 2e-3, rtol: 1e-5 };
 
-/**
- * Every code path: one pass with one or two query rows per invocation (two: head dimension 64
- * only), the split one with small chunks so that short caches have several.
- */
-interface AttentionPath {
-  variant: AttentionVariant;
-  chunk?: number;
-  queryRows?: 1 | 2;
-}
-const PATHS: AttentionPath[] = [{ variant: "rows" }, { variant: "rows", queryRows: 2 }, { variant: "split", chunk: 8 }];
-const pathsFor = (headDim: number) => PATHS.filter((p) => p.queryRows !== 2 || headDim === 64);
-const pathName = (p: AttentionPath) => `${p.variant}${p.queryRows === 2 ? "2" : ""}`;
-
 let gpu: Gpu;
 beforeAll(async () => {
   gpu = await testGpu();
 });
 
-interface ChunkRun {
+interface ChunkRun extends AttentionPath {
   nHead: number;
   headDim: number;
   nCtx: number;
   /** Rows fed per step: prefill pieces, then 1-row decode steps. */
   chunks: number[];
   cacheType?: KvCacheType;
-  variant: AttentionVariant;
-  chunk?: number;
-  queryRows?: 1 | 2;
 }
 
 /**
@@ -83,9 +68,9 @@ async function checkChunks(nHead: number, headDim: number, nCtx: number, chunks:
   const T = chunks.reduce((a, b) => a + b, 0);
   const qkv = randomF32(T * 3 * D, nHead * 31 + headDim + T, 1);
   const want = causalAttentionRef(qkv, T, nHead, headDim);
-  for (const path of pathsFor(headDim)) {
+  for (const path of attentionPathsFor(headDim)) {
     const got = await runChunks({ nHead, headDim, nCtx, chunks, cacheType, ...path }, qkv);
-    const label = `attention ${pathName(path)} ${cacheType} heads=${nHead} hd=${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
+    const label = `attention ${attentionPathName(path)} ${cacheType} heads=${nHead} hd=${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
     expectClose(label, got, want, cacheType === "f16" ? F16_TOL : TOL);
   }
 }
@@ -123,10 +108,10 @@ describe("attention with a KV cache", () => {
   it("prefill of N rows equals N single-row decode steps (within 1e-6)", async () => {
     const [nHead, headDim, nCtx, N] = [4, 64, 64, 13];
     const qkv = randomF32(N * 3 * nHead * headDim, 77, 2);
-    for (const path of PATHS) {
+    for (const path of ATTENTION_PATHS) {
       const prefill = await runChunks({ nHead, headDim, nCtx, chunks: [N], ...path }, qkv);
       const decode = await runChunks({ nHead, headDim, nCtx, chunks: Array(N).fill(1), ...path }, qkv);
-      expectClose(`prefill vs decode, ${pathName(path)}`, prefill, decode, TOL);
+      expectClose(`prefill vs decode, ${attentionPathName(path)}`, prefill, decode, TOL);
     }
   });
 
@@ -197,7 +182,7 @@ describe("decode against a given cache", () => {
       const shape = { M: 1, nHead, headDim, nCtx };
       kvWriteRef(qkv, positions, kHost, vHost, shape);
       const want = attentionFromCacheRef(qkv, positions, kHost, vHost, shape);
-      for (const path of pathsFor(headDim)) {
+      for (const path of attentionPathsFor(headDim)) {
         const kCache = gpu.upload(nanFilled(cacheLen), "k");
         const vCache = gpu.upload(nanFilled(cacheLen), "v");
         // Earlier tokens via the cache buffers directly; the row itself via kvWrite.
@@ -210,7 +195,7 @@ describe("decode against a given cache", () => {
         const ds = [kvWrite(gpu, args), ...attentionDispatches(gpu, { ...args, variant: path.variant, queryRows: path.queryRows })];
         runDispatches(gpu, ds);
         const got = await gpu.readF32(out, D);
-        expectClose(`decode pos=${pos} ${pathName(path)}`, got, want, TOL);
+        expectClose(`decode pos=${pos} ${attentionPathName(path)}`, got, want, TOL);
         releaseDispatches(gpu, ds);
         [kCache, vCache, gq, gp, out].forEach((b) => gpu.pool.release(b));
       }

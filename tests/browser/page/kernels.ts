@@ -25,12 +25,13 @@ import { encoderAttention } from "../../../src/kernels/encoder-attention.js";
 import { encoderAttentionRef } from "../../../src/kernels/reference/encoder-attention.js";
 import { poolSequences } from "../../../src/kernels/pool.js";
 import { poolRef } from "../../../src/kernels/reference/pool.js";
-import { attentionDispatches, kvCacheBytes, kvWrite, type AttentionVariant, type KvCacheType } from "../../../src/kernels/attention.js";
+import { attentionDispatches, kvCacheBytes, kvWrite, type KvCacheType } from "../../../src/kernels/attention.js";
 import { attentionFromCacheRef, causalAttentionRef, kvWriteRef } from "../../../src/kernels/reference/attention.js";
 import { uploadMatrix } from "../../../src/kernels/weights.js";
 import { f16BitsToF32Array } from "../../../src/formats/f16.js";
 import { randomF32, rng } from "../../helpers/random.js";
 import { hostMatrix, type WType } from "../../kernels/host-matrix.js";
+import { attentionPathName, attentionPathsFor, type AttentionPath } from "../../kernels/attention-paths.js";
 import { scoped, type Checks, type Scope } from "./checks.js";
 import { gemm } from "../../../src/kernels/gemm.js";
 import { gemvI8Checks, matmulI8TileChecks } from "./matmul-i8.js";
@@ -501,14 +502,6 @@ async function fusedKvChecks(gpu: Gpu, c: Checks): Promise<void> {
 // invocation (two: heads of 64 only), the split one with chunks of 8 keys.
 const ATT_TOL = { atol: 1e-6, rtol: 1e-5 };
 const ATT_F16_TOL = { atol: 2e-3, rtol: 1e-5 };
-interface AttentionPath {
-  variant: AttentionVariant;
-  chunk?: number;
-  queryRows?: 1 | 2;
-}
-const PATHS: AttentionPath[] = [{ variant: "rows" }, { variant: "rows", queryRows: 2 }, { variant: "split", chunk: 8 }];
-const pathsFor = (headDim: number) => PATHS.filter((p) => p.queryRows !== 2 || headDim === 64);
-const pathName = (p: AttentionPath) => `${p.variant}${p.queryRows === 2 ? "2" : ""}`;
 
 /** Feeds qkv rows through the cache in chunks (kvWrite then attention, one submit each). */
 async function runChunks(gpu: Gpu, qkv: Float32Array, a: { nHead: number; headDim: number; nCtx: number; chunks: number[]; cacheType: KvCacheType } & AttentionPath): Promise<Float32Array> {
@@ -548,9 +541,9 @@ async function attentionChecks(gpu: Gpu, c: Checks): Promise<void> {
     const T = chunks.reduce((x, y) => x + y, 0);
     const qkv = randomF32(T * 3 * D, nHead * 31 + headDim + T, 1);
     const want = causalAttentionRef(qkv, T, nHead, headDim);
-    for (const path of pathsFor(headDim)) {
+    for (const path of attentionPathsFor(headDim)) {
       const got = await runChunks(gpu, qkv, { nHead, headDim, nCtx, chunks, cacheType, ...path });
-      const name = `attention: ${pathName(path)} ${cacheType} cache heads=${nHead}x${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
+      const name = `attention: ${attentionPathName(path)} ${cacheType} cache heads=${nHead}x${headDim} nCtx=${nCtx} chunks=${chunks.join("+")}`;
       c.close(name, got, want, cacheType === "f16" ? ATT_F16_TOL : ATT_TOL);
     }
   }
@@ -573,12 +566,12 @@ async function attentionChecks(gpu: Gpu, c: Checks): Promise<void> {
   const vFull = Float32Array.from(vHost);
   kvWriteRef(qkv, positions, kFull, vFull, shape);
   const want = attentionFromCacheRef(qkv, positions, kFull, vFull, shape);
-  for (const path of pathsFor(headDim)) {
+  for (const path of attentionPathsFor(headDim)) {
     await scoped(gpu, async (s) => {
       const [kCache, vCache, out] = [s.upload(kHost), s.upload(vHost), s.storage(D * 4)];
       const args = { qkv: s.upload(qkv), positions: s.upload(positions), kCache, vCache, out, ...shape };
       s.run(kvWrite(gpu, args), ...attentionDispatches(gpu, { ...args, variant: path.variant, chunk: path.chunk, queryRows: path.queryRows }));
-      c.close(`attention: ${pathName(path)} decode at ${pos} on a NaN-tailed cache, heads=${nHead}x${headDim}`, await gpu.readF32(out, D), want, ATT_TOL);
+      c.close(`attention: ${attentionPathName(path)} decode at ${pos} on a NaN-tailed cache, heads=${nHead}x${headDim}`, await gpu.readF32(out, D), want, ATT_TOL);
     });
   }
   // kvWrite on its own: rows at their positions, positions >= nCtx skipped.
